@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Everything the project needs is installed here, from a fresh clone.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup lint typecheck catalogues bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Compiled catalogues are build output: made from the .po files at set-up.
+catalogues: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy=false -d tipline/translations -D messages --statistics 2>&1 | tail -n 2 || \
+	$(BIN)/pybabel compile -d tipline/translations -D messages
+
+setup: $(STAMP) catalogues
+
+demo: setup
+	$(BIN)/tipline demo
+
+lint: setup
+	$(BIN)/ruff check tipline tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/submit.py
+
+# Regenerate the message template after changing user-facing strings.
+extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -o tipline/translations/messages.pot tipline
+	$(BIN)/pybabel update -i tipline/translations/messages.pot -d tipline/translations -D messages --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

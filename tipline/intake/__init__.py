@@ -1,0 +1,1 @@
+"""The store both sites share: models, database, submission pipeline, queue and jobs."""

@@ -1,0 +1,92 @@
+"""One typed, frozen configuration built from ``TIPLINE_*`` environment variables.
+
+Each app factory and each ``tipline`` command builds its own ``Config``; nothing reads the
+environment at import time. A missing secret is an error at start, never a fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable installation."""
+
+
+def _read_secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret given directly (``NAME``) or through a file (``NAME_FILE``)."""
+    direct = env.get(name)
+    path = env.get(f"{name}_FILE")
+    if direct and path:
+        raise ConfigError(f"set either {name} or {name}_FILE, not both")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+        if not value:
+            raise ConfigError(f"{name}_FILE: {path} is empty")
+        return value
+    return direct or None
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Config:
+    instance: Path
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    keys_dir: Path = field(default=Path("instance/keys"))
+    key_passphrase: str | None = None
+    # scrypt cost for receipt verifiers: 2**15 takes ~32 MiB and tens of milliseconds per
+    # guess, per tip (each tip has its own salt). Tests lower it.
+    receipt_scrypt_n: int = 2**15
+    # scrypt cost protecting private key files; only paid at start.
+    keyfile_scrypt_n: int = 2**17
+    max_upload_bytes: int = 20 * 1024 * 1024
+    queue_name: str = "tipline"
+    default_locale: str = "zh"
+    secure_cookies: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
+        env = os.environ if env is None else env
+        instance = Path(env.get("TIPLINE_INSTANCE") or "instance").resolve()
+        database_url = env.get("TIPLINE_DATABASE_URL") or f"sqlite:///{instance / 'tipline.db'}"
+        secret_key = _read_secret(env, "TIPLINE_SECRET_KEY")
+        if need_secret and not secret_key:
+            raise ConfigError(
+                "TIPLINE_SECRET_KEY (or TIPLINE_SECRET_KEY_FILE) is not set: it signs sessions "
+                "and CSRF tokens. Generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        keys_dir = env.get("TIPLINE_KEYS_DIR")
+        return cls(
+            instance=instance,
+            database_url=database_url,
+            secret_key=secret_key or "",
+            redis_url=env.get("TIPLINE_REDIS_URL") or None,
+            keys_dir=Path(keys_dir).resolve() if keys_dir else instance / "keys",
+            key_passphrase=_read_secret(env, "TIPLINE_KEY_PASSPHRASE"),
+            receipt_scrypt_n=_int(env, "TIPLINE_RECEIPT_SCRYPT_N", 2**15),
+            keyfile_scrypt_n=_int(env, "TIPLINE_KEYFILE_SCRYPT_N", 2**17),
+            max_upload_bytes=_int(env, "TIPLINE_MAX_UPLOAD_MB", 20) * 1024 * 1024,
+            queue_name=env.get("TIPLINE_QUEUE") or "tipline",
+            secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
+        )
+
+    def replace(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]

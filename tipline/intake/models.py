@@ -1,0 +1,149 @@
+"""The tables both sites share.
+
+The plaintext columns of ``Tip`` are the threat model's boundary (DESIGN.md, "Encryption at
+rest"): what routing, deadlines and statistics need, and nothing else. Everything the
+reporter wrote lives in sealed ``bytes`` columns that only the tip key opens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations match on SQLite and PostgreSQL alike.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tip(Base):
+    __tablename__ = "tip"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Day only: an exact time would help identify a reporter (DESIGN.md, "Anonymity").
+    received_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    fund: Mapped[str | None] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(6), index=True)
+    suspect_kind: Mapped[str | None] = mapped_column(String(24))
+    amount_band: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24), default="received", index=True)
+    bureau: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Set by the post-submission job; a sweep can find tips whose job never ran.
+    processed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    format_version: Mapped[int] = mapped_column(Integer, default=1)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    key_envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    report: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # The reporter's way back in: locator finds the row, the verifier checks the secret,
+    # and reporter_key is the tip key sealed under a key derived from the secret.
+    reporter_locator: Mapped[str | None] = mapped_column(String(8), unique=True)
+    reporter_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_verifier: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="tip", cascade="all, delete-orphan", order_by="Attachment.position"
+    )
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    # Sealed JSON: file name, content type, size, what scrubbing removed.
+    meta: Mapped[bytes] = mapped_column(LargeBinary)
+    stream_header: Mapped[bytes] = mapped_column(LargeBinary)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+
+    tip: Mapped[Tip] = relationship(back_populates="attachments")
+    chunks: Mapped[list[AttachmentChunk]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="AttachmentChunk.seq"
+    )
+
+
+class AttachmentChunk(Base):
+    __tablename__ = "attachment_chunk"
+
+    attachment_id: Mapped[str] = mapped_column(
+        ForeignKey("attachment.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Officer(Base):
+    __tablename__ = "officer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(24))
+    bureau: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(6))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last TOTP time step accepted, so a code cannot be replayed within its window.
+    last_totp_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    tip_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RegionRow(Base):
+    """GB/T 2260 codes, loaded by ``tipline init`` from ``reference.regions()``."""
+
+    __tablename__ = "region"
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))
+
+
+class CategoryRow(Base):
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1))
+    default_bureau: Mapped[str | None] = mapped_column(String(32))
+
+
+class BureauRow(Base):
+    __tablename__ = "bureau"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,0 +1,73 @@
+"""Work outside the request: rq on Redis, or the same jobs inline.
+
+A job is an importable function of ids and primitives. It opens its own session through
+``job_session()``, from the engine bound to this process by ``bind_engine`` (the worker
+does so at start, the inline queue when it is made), so no request or current user leaks in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from redis import Redis
+from rq import Queue as RqQueue
+from rq import Retry
+from rq.serializers import JSONSerializer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tipline.intake.db import make_sessionmaker, transaction
+
+_engine: Engine | None = None
+
+
+def bind_engine(engine: Engine) -> None:
+    """Name the database this process's jobs use."""
+    global _engine
+    _engine = engine
+
+
+@contextmanager
+def job_session() -> Iterator[Session]:
+    if _engine is None:
+        raise RuntimeError("no database bound for jobs: call bind_engine() at start")
+    with transaction(make_sessionmaker(_engine)) as session:
+        yield session
+
+
+class Queue(Protocol):
+    def enqueue(self, func: Callable[..., Any], *args: str | int | list[str]) -> str: ...
+
+
+class InlineQueue:
+    """Runs each job at once, in this process, through the same function rq would call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def enqueue(self, func: Callable[..., Any], *args: str | int | list[str]) -> str:
+        bind_engine(self.engine)
+        func(*args)
+        return f"inline:{func.__name__}"
+
+
+class RedisQueue:
+    def __init__(self, redis_url: str, name: str) -> None:
+        self.connection = Redis.from_url(redis_url)
+        # JSON, never pickle: a job payload must not be able to run code in the worker.
+        self.queue = RqQueue(name, connection=self.connection, serializer=JSONSerializer)
+
+    def enqueue(self, func: Callable[..., Any], *args: str | int | list[str]) -> str:
+        # The description is what rq logs: the function name, never the arguments.
+        job = self.queue.enqueue(
+            func, *args, description=func.__name__, retry=Retry(max=3, interval=[10, 60, 300])
+        )
+        return str(job.id)
+
+
+def make_queue(redis_url: str | None, name: str, engine: Engine) -> Queue:
+    if redis_url:
+        return RedisQueue(redis_url, name)
+    return InlineQueue(engine)

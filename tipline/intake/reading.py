@@ -1,0 +1,129 @@
+"""Opening a stored tip: by the reporter with a receipt, or by triage with the private keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tipline.crypto import (
+    InvalidCiphertext,
+    PrivateKeyring,
+    Receipt,
+    ReceiptKdf,
+    StreamOpener,
+    open_sealed,
+)
+from tipline.intake.models import Attachment, AttachmentChunk, Tip
+
+CHUNK_FETCH = 16
+
+
+class ReceiptNotFound(Exception):
+    """No tip answers to this receipt (unknown locator or wrong secret: never said which)."""
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    scrubbed: str
+
+
+@dataclass(frozen=True)
+class OpenedTip:
+    tip: Tip
+    key: bytes
+    text: str
+    amount: str | None
+
+    def attachments(self) -> list[AttachmentInfo]:
+        found = []
+        for attachment in self.tip.attachments:
+            meta = json.loads(
+                open_sealed(
+                    self.key,
+                    attachment.meta,
+                    tip_id=self.tip.id,
+                    purpose=f"attachment-meta:{attachment.id}",
+                )
+            )
+            found.append(
+                AttachmentInfo(
+                    id=attachment.id,
+                    filename=meta["filename"],
+                    content_type=meta["content_type"],
+                    size=meta["size"],
+                    scrubbed=meta["scrubbed"],
+                )
+            )
+        return found
+
+    def attachment_content(self, session: Session, attachment_id: str) -> Iterator[bytes]:
+        """The decrypted file, chunk by chunk, fetched a few chunks at a time."""
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is None or attachment.tip_id != self.tip.id:
+            raise KeyError(attachment_id)
+        opener = StreamOpener(
+            self.key, attachment.stream_header, tip_id=self.tip.id, stream_id=attachment.id
+        )
+        return opener.open_chunks(_chunks(session, attachment.id))
+
+
+def _chunks(session: Session, attachment_id: str) -> Iterator[bytes]:
+    seq = 0
+    while True:
+        rows = session.scalars(
+            select(AttachmentChunk.data)
+            .where(AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.seq >= seq)
+            .order_by(AttachmentChunk.seq)
+            .limit(CHUNK_FETCH)
+        ).all()
+        yield from rows
+        if len(rows) < CHUNK_FETCH:
+            return
+        seq += CHUNK_FETCH
+
+
+def _open(tip: Tip, key: bytes) -> OpenedTip:
+    report = json.loads(open_sealed(key, tip.report, tip_id=tip.id, purpose="report"))
+    return OpenedTip(tip=tip, key=key, text=report["text"], amount=report["amount"])
+
+
+# A salt for the dummy derivation done when a locator is unknown, so an attacker cannot tell
+# unknown locators from wrong secrets by the time an answer takes.
+_DUMMY_SALT = bytes(16)
+
+
+def open_with_receipt(session: Session, receipt: Receipt, kdf: ReceiptKdf) -> OpenedTip:
+    tip = session.scalar(select(Tip).where(Tip.reporter_locator == receipt.locator))
+    if tip is None or tip.reporter_salt is None or tip.reporter_verifier is None:
+        kdf.derive(receipt, _DUMMY_SALT)
+        raise ReceiptNotFound
+    wrap_key = kdf.verify(receipt, tip.reporter_salt, tip.reporter_verifier)
+    if wrap_key is None or tip.reporter_key is None:
+        raise ReceiptNotFound
+    key = open_sealed(wrap_key, tip.reporter_key, tip_id=tip.id, purpose="reporter-key")
+    return _open(tip, key)
+
+
+def open_with_keyring(session: Session, tip_id: str, keyring: PrivateKeyring) -> OpenedTip | None:
+    tip = session.get(Tip, tip_id)
+    if tip is None:
+        return None
+    return _open(tip, keyring.unwrap(tip.key_envelope, tip_id=tip.id))
+
+
+__all__ = [
+    "AttachmentInfo",
+    "InvalidCiphertext",
+    "OpenedTip",
+    "ReceiptNotFound",
+    "open_with_keyring",
+    "open_with_receipt",
+]

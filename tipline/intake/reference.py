@@ -1,0 +1,174 @@
+"""The vocabularies of ``domain.md`` section 8, and the GB/T 2260 region list.
+
+Labels are English message ids marked with ``N_`` so the catalogues carry the Chinese; the
+code that shows them translates them. Regions come from python-stdnum's GB/T 2260 table
+(``stdnum/cn/loc.dat``), a maintained package, rather than a hand-typed list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class Term:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Category(Term):
+    kind: str  # A, B, C or "-" (domain.md section 2)
+    default_bureau: str | None
+
+
+# domain.md section 1.
+BUREAUS: tuple[Term, ...] = (
+    Term("si_agency", N_("Social insurance agency")),
+    Term("hrss_admin", N_("Human resources and social security department")),
+    Term("hrss_fund_supervision", N_("Social insurance fund supervision")),
+    Term("labor_inspection", N_("Labour inspection")),
+    Term("public_security", N_("Public security (police)")),
+    Term("procuratorate", N_("Procuratorate")),
+    Term("court", N_("Court")),
+    Term("discipline_inspection", N_("Discipline inspection and supervision")),
+    Term("healthcare_security", N_("Healthcare security administration")),
+    Term("tax_authority", N_("Tax authority")),
+    Term("arbitration", N_("Labour dispute arbitration committee")),
+)
+
+# domain.md section 2: code, kind, default route (first bureau named there).
+CATEGORIES: tuple[Category, ...] = (
+    Category("fake_employment_backpay", N_("Fake employment or arbitration to back-pay contributions or retire early"), "A", "labor_inspection"),
+    Category("benefit_impostor", N_("Benefits drawn after death or loss of eligibility, or by impostors"), "A", "si_agency"),
+    Category("fake_docs", N_("Forged files or documents used to obtain benefits"), "A", "labor_inspection"),
+    Category("work_injury_fraud", N_("Work-injury insurance fraud"), "A", "labor_inspection"),
+    Category("agency_overpayment", N_("Overpayment of benefits by the agency"), "B", "si_agency"),
+    Category("internal_embezzlement", N_("Embezzlement, misuse or bribery by staff"), "C", "discipline_inspection"),
+    Category("fake_treatment", N_("Fake treatment, bed-holding, split admissions or drug switching"), "A", "healthcare_security"),
+    Category("drug_resale", N_("Resale of insured drugs"), "A", "healthcare_security"),
+    Category("pooled_account_swipe", N_("Charging the pooled medical account with no service given"), "A", "healthcare_security"),
+    Category("double_compensation", N_("The same injury paid twice (fund and third party)"), "A", None),
+    Category("out_of_scope", N_("Not fund fraud (own contributions, own benefits, information)"), "-", None),
+)  # fmt: skip
+
+FUNDS: tuple[Term, ...] = (
+    Term("pension", N_("Pension insurance")),
+    Term("medical", N_("Medical insurance")),
+    Term("work_injury", N_("Work-injury insurance")),
+    Term("unemployment", N_("Unemployment insurance")),
+    Term("maternity", N_("Maternity insurance")),
+)
+
+SUSPECT_KINDS: tuple[Term, ...] = (
+    Term("individual", N_("An individual")),
+    Term("unit", N_("An employer or other unit")),
+    Term("medical_institution", N_("A hospital, clinic or pharmacy")),
+    Term("intermediary", N_("An intermediary")),
+    Term("agency_staff", N_("Staff of the agency or HRSS department")),
+)
+
+CHANNELS: tuple[Term, ...] = (
+    Term("web", N_("Website")),
+    Term("app", N_("Mobile app")),
+    Term("phone", N_("Telephone")),
+    Term("letter", N_("Letter")),
+    Term("fax", N_("Fax")),
+    Term("email", N_("E-mail")),
+    Term("visit", N_("Visit in person")),
+)
+
+# Lifecycle states, domain.md section 5. Only the first are reachable so far.
+STATUSES: tuple[Term, ...] = (
+    Term("received", N_("Received")),
+    Term("screened", N_("Under review")),
+    Term("accepted", N_("Accepted")),
+    Term("not_accepted", N_("Not accepted")),
+    Term("transferred_out", N_("Transferred to another office")),
+    Term("closed", N_("Closed")),
+)
+
+
+def codes(terms: tuple[Term, ...]) -> frozenset[str]:
+    return frozenset(term.code for term in terms)
+
+
+def label(terms: tuple[Term, ...], code: str | None) -> str:
+    for term in terms:
+        if term.code == code:
+            return term.label
+    return code or ""
+
+
+CATEGORY_BY_CODE = {category.code: category for category in CATEGORIES}
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+
+    @property
+    def level(self) -> str:
+        if self.code.endswith("0000"):
+            return "province"
+        if self.code.endswith("00"):
+            return "city"
+        return "county"
+
+
+# A loc.dat name such as "[1983-1986]郊区,[1987-]白云区": the last period is the current
+# one; a period with an end year ("[-2010]崇文区") means the code was abolished.
+_PERIOD = re.compile(r"^\[(\d{4})?-(\d{4})?\](.*)$")
+
+
+def _current_name(raw: str) -> str | None:
+    last = raw.split(",")[-1].strip()
+    match = _PERIOD.match(last)
+    if match is None:
+        return last
+    return None if match.group(2) else match.group(3)
+
+
+@cache
+def regions() -> dict[str, Region]:
+    """The regions in use today, by six-digit code."""
+    text = (files("stdnum.cn") / "loc.dat").read_text(encoding="utf-8")
+    found: dict[str, Region] = {}
+    province = ""
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        prefix, _, attribute = line.strip().partition(" ")
+        value = attribute.split("=", 1)[1].strip('"')
+        if not line.startswith(" "):
+            province = prefix
+            code, name = f"{prefix}0000", value
+        else:
+            code, current = f"{province}{prefix}", _current_name(value)
+            if current is None or current in ("市辖区", "县", "省直辖县级行政区划"):
+                continue
+            name = current
+        found[code] = Region(code, name)
+    return found
+
+
+def region_path(code: str) -> list[Region]:
+    """Province → city → county for a code, skipping levels that do not exist (市辖区)."""
+    table = regions()
+    if code not in table:
+        return []
+    candidates = dict.fromkeys((code[:2] + "0000", code[:4] + "00", code))
+    return [table[c] for c in candidates if c in table]
+
+
+def region_name(code: str) -> str:
+    return "".join(region.name for region in region_path(code)) or code

@@ -1,0 +1,151 @@
+"""What both Flask apps set up the same way: language, CSRF, security headers, errors.
+
+Each app factory calls ``init_web``; nothing here knows which site it serves.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import IO
+
+from flask import Flask, Response, redirect, render_template, request, url_for
+from flask_babel import Babel, lazy_gettext
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from tipline.intake import reference
+from tipline.intake.config import Config
+
+LOCALES = ("zh", "en")
+LANGUAGE_COOKIE = "lang"
+
+babel = Babel()
+csrf = CSRFProtect()
+
+# Content-Security-Policy: nothing inline, nothing from anyone else, no framing.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+ERROR_MESSAGES = {
+    400: lazy_gettext("The request could not be understood. Please go back and try again."),
+    401: lazy_gettext("Please sign in first."),
+    403: lazy_gettext("You are not allowed to see this page."),
+    404: lazy_gettext("There is nothing at this address."),
+    405: lazy_gettext("The request could not be understood. Please go back and try again."),
+    413: lazy_gettext(
+        "What you sent is larger than this site accepts. Remove or shrink an attachment and "
+        "try again."
+    ),
+    429: lazy_gettext("Too many attempts. Please wait a while and try again."),
+    500: lazy_gettext("Something went wrong on our side. Nothing you sent has been kept."),
+}
+
+
+class InMemoryRequest(Flask.request_class):  # type: ignore[name-defined,misc]
+    """Uploaded files stay in memory, bounded by MAX_CONTENT_LENGTH.
+
+    Werkzeug spools large uploads to temporary files; evidence must never touch the disk
+    in plaintext (DESIGN.md, "Encryption at rest").
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return io.BytesIO()
+
+
+def select_locale() -> str:
+    """An explicit choice remembered in a cookie, then the browser's languages, then Chinese."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LOCALES:
+        return chosen
+    return request.accept_languages.best_match(LOCALES) or LOCALES[0]
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+    if request.endpoint != "static":
+        # Pages may carry report contents: never kept by a browser or a proxy.
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+    if request.is_secure:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return response
+
+
+def _render_error(code: int) -> tuple[str, int]:
+    message = ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
+    return render_template("error.html", code=code, message=message), code
+
+
+def _handle_http_error(error: HTTPException) -> tuple[str, int] | BaseResponse:
+    code = error.code or 500
+    if code in (301, 302, 303, 307, 308):
+        return error.get_response()
+    return _render_error(code)
+
+
+def _handle_csrf(_error: CSRFError) -> tuple[str, int]:
+    message = lazy_gettext(
+        "This form has expired or was not sent from this site. Please reload the page and "
+        "send it again."
+    )
+    return render_template("error.html", code=400, message=message), 400
+
+
+def _change_language(code: str) -> BaseResponse:
+    target = request.args.get("next", "/")
+    # Only local paths: the switch must not become an open redirect.
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = redirect(target)
+    if code in LOCALES:
+        response.set_cookie(
+            LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Strict", httponly=True
+        )
+    return response
+
+
+def init_web(app: Flask, config: Config) -> None:
+    app.request_class = InMemoryRequest
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + 1024 * 1024,
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,  # no Referer is sent (Referrer-Policy no-referrer)
+        BABEL_DEFAULT_LOCALE=LOCALES[0],
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parents[1] / "translations"),
+        MAX_FORM_PARTS=200,
+    )
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(CSRFError, _handle_csrf)
+    app.add_url_rule("/language/<code>", "language", _change_language)
+    app.jinja_env.globals.update(
+        reference=reference, locales=LOCALES, url_for_language=url_for_language
+    )
+    app.jinja_env.filters["region_name"] = reference.region_name
+
+
+def url_for_language(code: str) -> str:
+    return url_for("language", code=code, next=request.full_path.rstrip("?"))

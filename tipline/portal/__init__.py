@@ -1,0 +1,68 @@
+"""The public site: citizens report, get a receipt, and come back with it.
+
+It is configured with the intake public keys only: nothing here can open a tip without the
+reporter's receipt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session, sessionmaker
+
+from tipline.crypto import PublicKeyring, ReceiptKdf, load_public_keyring
+from tipline.intake.config import Config
+from tipline.intake.db import make_engine, make_sessionmaker
+from tipline.intake.queue import make_queue
+from tipline.intake.submit import Submitter
+from tipline.intake.web import init_web
+
+TEMPLATES = Path(__file__).parents[1] / "templates"
+STATIC = Path(__file__).parents[1] / "static"
+
+
+@dataclass(frozen=True)
+class Portal:
+    config: Config
+    sessions: sessionmaker[Session]
+    keyring: PublicKeyring
+    kdf: ReceiptKdf
+    submitter: Submitter
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config.from_env()
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    init_web(app, config)
+    engine = make_engine(config.database_url)
+    sessions = make_sessionmaker(engine)
+    keyring = load_public_keyring(config.keys_dir)
+    kdf = ReceiptKdf(n=config.receipt_scrypt_n)
+    app.extensions["portal"] = Portal(
+        config=config,
+        sessions=sessions,
+        keyring=keyring,
+        kdf=kdf,
+        submitter=Submitter(
+            sessions,
+            keyring=keyring,
+            queue=make_queue(config.redis_url, config.queue_name, engine),
+            kdf=kdf,
+            max_upload_bytes=config.max_upload_bytes,
+        ),
+    )
+    app.context_processor(
+        lambda: {"site_name": _l("Social Insurance Fund Fraud Reports"), "home_endpoint": "portal.index"}
+    )
+    from tipline.portal import views
+
+    app.register_blueprint(views.bp)
+    return app
+
+
+def portal() -> Portal:
+    services: Portal = current_app.extensions["portal"]
+    return services

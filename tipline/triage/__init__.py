@@ -1,0 +1,66 @@
+"""The internal site: officers sign in, read and work tips. Holds the private keys.
+
+Deny by default: one ``before_request`` lets through only the endpoints in ``PUBLIC`` and,
+for everything else, the roles the access table names (``access.ALLOWED``). A route that
+is not in the table is closed to everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session, sessionmaker
+
+from tipline.crypto import PrivateKeyring, load_private_keyring
+from tipline.intake.config import Config, ConfigError
+from tipline.intake.db import make_engine, make_sessionmaker
+from tipline.intake.web import init_web
+
+TEMPLATES = Path(__file__).parents[1] / "templates"
+STATIC = Path(__file__).parents[1] / "static"
+
+
+@dataclass(frozen=True)
+class Triage:
+    config: Config
+    sessions: sessionmaker[Session]
+    keyring: PrivateKeyring
+
+
+def load_keyring(config: Config) -> PrivateKeyring:
+    if not config.key_passphrase:
+        raise ConfigError(
+            "triage needs the key passphrase: set TIPLINE_KEY_PASSPHRASE or "
+            "TIPLINE_KEY_PASSPHRASE_FILE"
+        )
+    return load_private_keyring(config.keys_dir, config.key_passphrase)
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config.from_env()
+    keyring = load_keyring(config)
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    init_web(app, config)
+    app.extensions["triage"] = Triage(
+        config=config,
+        sessions=make_sessionmaker(make_engine(config.database_url)),
+        keyring=keyring,
+    )
+    app.context_processor(
+        lambda: {"site_name": _l("Tip triage"), "home_endpoint": "triage.inbox"}
+    )
+    from tipline.triage import access, auth, views
+
+    auth.login_manager.init_app(app)
+    app.before_request(access.guard)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    return app
+
+
+def triage() -> Triage:
+    services: Triage = current_app.extensions["triage"]
+    return services

@@ -1,0 +1,37 @@
+"""Who may reach which endpoint of the internal site: one table, checked before every request.
+
+Adding a route without adding it here closes it to everyone, and the route x role test
+fails until the table says who may use it.
+"""
+
+from __future__ import annotations
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from tipline.triage.accounts import READER_ROLES, ROLES
+
+# Reachable signed out.
+PUBLIC = frozenset({"auth.login", "static", "language"})
+
+ALLOWED: dict[str, frozenset[str]] = {
+    "auth.logout": frozenset(ROLES),
+    "triage.inbox": READER_ROLES,
+    "triage.tip": READER_ROLES,
+    "triage.attachment": READER_ROLES,
+}
+
+
+def guard() -> Response | None:
+    endpoint = request.endpoint
+    if endpoint in PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        # Signed out, every address looks the same: no hint of which routes exist.
+        return redirect(url_for("auth.login"))
+    if endpoint is None:
+        abort(404)
+    if current_user.role not in ALLOWED.get(endpoint, frozenset()):
+        abort(403)
+    return None

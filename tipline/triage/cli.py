@@ -1,0 +1,455 @@
+"""The ``tipline`` command: set up, keys, users, tips, serving, the worker and the demo.
+
+Each sub-command builds its configuration from ``TIPLINE_*`` variables when it runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from importlib.resources import files
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from sqlalchemy import func, select
+
+from tipline.crypto import (
+    CryptoError,
+    ReceiptKdf,
+    export_public,
+    generate_key,
+    load_public_keyring,
+    write_key_files,
+)
+from tipline.intake.config import Config, ConfigError
+from tipline.intake.db import (
+    load_reference_data,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    transaction,
+)
+from tipline.intake.models import Officer, Tip
+from tipline.intake.queue import make_queue
+from tipline.intake.reading import open_with_keyring
+from tipline.intake.submit import Report, Submitter, validate
+from tipline.triage import load_keyring
+from tipline.triage.accounts import ROLES, AccountError, add_officer
+from tipline.triage.audit import record
+
+IMPORT_FIELDS = {"channel", "received_on", "category", "region", "text"}
+IMPORT_OPTIONAL = {"amount", "suspect_kind", "fund"}
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def config(*, need_secret: bool = False) -> Config:
+    try:
+        return Config.from_env(need_secret=need_secret)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """tipline: 社会保险基金监督举报平台 (social insurance fund fraud reports)."""
+
+
+def _has_keys(keys_dir: Path) -> bool:
+    return keys_dir.is_dir() and any(keys_dir.glob("*.key.json"))
+
+
+def _passphrase(cfg: Config) -> str:
+    if not cfg.key_passphrase:
+        fail("set TIPLINE_KEY_PASSPHRASE or TIPLINE_KEY_PASSPHRASE_FILE to the key passphrase")
+    return cfg.key_passphrase
+
+
+def _new_key(cfg: Config) -> str:
+    key = generate_key()
+    try:
+        write_key_files(cfg.keys_dir, key, _passphrase(cfg), scrypt_n=cfg.keyfile_scrypt_n)
+    except CryptoError as exc:
+        fail(str(exc))
+    return key.kid
+
+
+@main.command()
+def init() -> None:
+    """Create or migrate the database, create keys if absent, load reference data."""
+    cfg = config()
+    engine = make_engine(cfg.database_url)
+    migrate(engine)
+    if not _has_keys(cfg.keys_dir):
+        click.echo(f"created intake key {_new_key(cfg)} in {cfg.keys_dir}")
+    with transaction(make_sessionmaker(engine)) as session:
+        load_reference_data(session)
+    click.echo("database ready")
+
+
+@main.group()
+def keys() -> None:
+    """Intake key pairs: generate, rotate, export the public key."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Write the first key pair (the private file encrypted under the passphrase)."""
+    cfg = config()
+    if _has_keys(cfg.keys_dir):
+        fail(f"{cfg.keys_dir} already holds keys; use 'tipline keys rotate' to add one")
+    click.echo(_new_key(cfg))
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a new key pair: new tips use it, old tips still open with the old ones."""
+    cfg = config()
+    load_keyring(cfg) if _has_keys(cfg.keys_dir) else None  # the passphrase must open them
+    click.echo(_new_key(cfg))
+
+
+@keys.command("export-public")
+def keys_export_public() -> None:
+    """Print the current public key file, for the portal's keys folder."""
+    cfg = config()
+    try:
+        click.echo(export_public(cfg.keys_dir))
+    except CryptoError as exc:
+        fail(str(exc))
+
+
+@main.group()
+def users() -> None:
+    """Officer accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--bureau", help="Bureau identifier from domain.md section 1.")
+@click.option("--region", help="GB/T 2260 code of the officer's jurisdiction.")
+def users_add(username: str, role: str, bureau: str | None, region: str | None) -> None:
+    """Create an officer; the password is read from standard input.
+
+    Prints the TOTP provisioning URI once: load it into an authenticator app now.
+    """
+    password = sys.stdin.readline().rstrip("\n")
+    cfg = config()
+    try:
+        with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+            created = add_officer(
+                session, username, password, role=role, bureau=bureau, region=region
+            )
+            record(session, "user.add", actor=cli_actor(), username=username, role=role)
+            uri = created.provisioning_uri
+    except AccountError as exc:
+        fail(str(exc))
+    click.echo(uri)
+
+
+@main.group()
+def tips() -> None:
+    """Tips: import those that came by phone, letter, fax or e-mail; show one."""
+
+
+def _parse_import_line(number: int, line: str) -> tuple[Report | None, list[str]]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, [f"line {number}: not valid JSON ({exc.msg})"]
+    if not isinstance(item, dict):
+        return None, [f"line {number}: expected a JSON object"]
+    problems = [f"line {number}: missing field {name!r}" for name in sorted(IMPORT_FIELDS - item.keys())]
+    problems += [
+        f"line {number}: unknown field {name!r}"
+        for name in sorted(item.keys() - IMPORT_FIELDS - IMPORT_OPTIONAL)
+    ]
+    for name in ("channel", "category", "region", "text", "suspect_kind", "fund"):
+        if name in item and item[name] is not None and not isinstance(item[name], str):
+            problems.append(f"line {number}: {name!r} must be a string")
+    received_on = None
+    if "received_on" in item:
+        try:
+            received_on = dt.date.fromisoformat(str(item["received_on"]))
+        except ValueError:
+            problems.append(f"line {number}: 'received_on' must be a date as YYYY-MM-DD")
+    amount = None
+    if item.get("amount") is not None:
+        try:
+            if isinstance(item["amount"], bool):
+                raise InvalidOperation
+            amount = Decimal(str(item["amount"]))
+        except InvalidOperation:
+            problems.append(f"line {number}: 'amount' must be a number of yuan")
+    if problems:
+        return None, problems
+    return (
+        Report(
+            category=item["category"],
+            region=item["region"],
+            text=item["text"],
+            channel=item["channel"],
+            received_on=received_on,
+            fund=item.get("fund"),
+            suspect_kind=item.get("suspect_kind"),
+            amount=amount,
+        ),
+        [],
+    )
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def submitter(cfg: Config) -> Submitter:
+    engine = make_engine(cfg.database_url)
+    try:
+        keyring = load_public_keyring(cfg.keys_dir)
+    except CryptoError as exc:
+        fail(f"{exc} (run 'tipline init' first)")
+    return Submitter(
+        make_sessionmaker(engine),
+        keyring=keyring,
+        queue=make_queue(cfg.redis_url, cfg.queue_name, engine),
+        kdf=ReceiptKdf(n=cfg.receipt_scrypt_n),
+        max_upload_bytes=cfg.max_upload_bytes,
+    )
+
+
+@tips.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def tips_import(file: Path) -> None:
+    """Import tips from a JSON Lines FILE, all or none; prints one tip id per line.
+
+    Each line is an object with channel, received_on (YYYY-MM-DD), category, region and
+    text, and optionally amount, suspect_kind and fund (codes from domain.md section 8).
+    """
+    cfg = config()
+    reports: list[Report] = []
+    problems: list[str] = []
+    numbers: list[int] = []
+    try:
+        for number, line in _lines(file):
+            report, found = _parse_import_line(number, line)
+            problems += found
+            if report is not None:
+                reports.append(report)
+                numbers.append(number)
+    except UnicodeDecodeError:
+        fail(f"{file}: not UTF-8 text")
+    service = submitter(cfg)
+    for number, report in zip(numbers, reports, strict=True):
+        _, found = validate(report, max_upload_bytes=service.max_upload_bytes)
+        problems += [f"line {number}: {p.field}: {p.message}" for p in found]
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        fail(f"nothing imported from {file}: {len(problems)} problem(s)")
+    if not reports:
+        fail(f"{file} holds no tips")
+    stored = service.submit_many(reports, with_receipt=False)
+    with transaction(service.factory) as session:
+        record(session, "tips.import", actor=cli_actor(), count=len(stored))
+    for item in stored:
+        click.echo(item.tip_id)
+
+
+@tips.command("show")
+@click.argument("tip_id")
+def tips_show(tip_id: str) -> None:
+    """Decrypt and print a tip (the reading is audited)."""
+    cfg = config()
+    try:
+        keyring = load_keyring(cfg)
+    except (ConfigError, CryptoError) as exc:
+        fail(str(exc))
+    with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+        opened = open_with_keyring(session, tip_id, keyring)
+        if opened is None:
+            fail(f"no tip {tip_id}")
+        record(session, "tip.read", actor=cli_actor(), tip_id=tip_id)
+        tip = opened.tip
+        attachments = opened.attachments()
+    click.echo(f"tip:          {tip.id}")
+    click.echo(f"received_on:  {tip.received_on.isoformat()}")
+    click.echo(f"channel:      {tip.channel}")
+    click.echo(f"category:     {tip.category}")
+    click.echo(f"fund:         {tip.fund or '-'}")
+    click.echo(f"region:       {tip.region}")
+    click.echo(f"suspect_kind: {tip.suspect_kind or '-'}")
+    click.echo(f"amount:       {opened.amount or '-'}")
+    click.echo(f"status:       {tip.status}")
+    click.echo(f"bureau:       {tip.bureau or '-'}")
+    for attachment in attachments:
+        click.echo(f"attachment:   {attachment.filename} ({attachment.size} bytes)")
+    click.echo("")
+    click.echo(opened.text)
+
+
+APPS = {"portal": "tipline.portal:create_app()", "triage": "tipline.triage:create_app()"}
+
+
+def gunicorn_command(site: str, host: str, port: int, workers: int) -> list[str]:
+    # No access log: it would record reporters' addresses (DESIGN.md, "Anonymity").
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread",
+        "--threads", "4",
+        "--graceful-timeout", "5",
+        APPS[site],
+    ]  # fmt: skip
+
+
+@main.command()
+@click.argument("site", type=click.Choice(sorted(APPS)))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(site: str, host: str, port: int, workers: int) -> None:
+    """Serve the public portal or the internal triage site with gunicorn."""
+    cfg = config(need_secret=True)
+    if site == "triage":
+        try:
+            load_keyring(cfg)
+        except (ConfigError, CryptoError) as exc:
+            fail(str(exc))
+    os.execv(sys.executable, gunicorn_command(site, host, port, workers))
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run the rq worker (beside triage: jobs may need the private keys)."""
+    from redis import Redis
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    from tipline.intake.queue import bind_engine
+
+    cfg = config()
+    if not cfg.redis_url:
+        fail("TIPLINE_REDIS_URL is not set: without Redis, jobs run inline in the sites")
+    bind_engine(make_engine(cfg.database_url))
+    connection = Redis.from_url(cfg.redis_url)
+    Worker([cfg.queue_name], connection=connection, serializer=JSONSerializer).work(
+        burst=burst, with_scheduler=True
+    )
+
+
+DEMO_OFFICERS = (
+    ("triage", "triage_officer", "hrss_fund_supervision", "441500"),
+    ("inspector", "bureau_officer", "labor_inspection", "441502"),
+    ("supervisor", "supervisor", "hrss_fund_supervision", "440000"),
+)
+
+
+@main.command()
+@click.option("--portal-port", default=8080, show_default=True, type=int)
+@click.option("--triage-port", default=8081, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Set up only; do not start the sites.")
+def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
+    """Set up a demo under instance/ (SQLite, demo keys) and serve both sites locally.
+
+    The passphrase file it writes is for the demo only: a real installation keeps its
+    passphrase out of the instance folder.
+    """
+    instance = Path(os.environ.get("TIPLINE_INSTANCE") or "instance").resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    passphrase_file = instance / "DEMO-ONLY-key-passphrase.txt"
+    if not passphrase_file.exists():
+        passphrase_file.write_text(secrets.token_urlsafe(24), encoding="utf-8")
+        passphrase_file.chmod(0o600)
+    (instance / "README-DEMO-ONLY.txt").write_text(
+        "This folder was made by `tipline demo`. Its key passphrase sits beside the keys, so\n"
+        "it protects nothing: never put real reports into it.\n",
+        encoding="utf-8",
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"TIPLINE_DATABASE_URL", "TIPLINE_REDIS_URL", "TIPLINE_KEYS_DIR"}
+        and not key.startswith("TIPLINE_KEY_PASSPHRASE")
+    }
+    env.update(
+        TIPLINE_INSTANCE=str(instance),
+        TIPLINE_KEY_PASSPHRASE_FILE=str(passphrase_file),
+        # Generated for this run and handed to the children in memory only.
+        TIPLINE_SECRET_KEY=secrets.token_urlsafe(32),
+        TIPLINE_INSECURE_COOKIES="1",  # served over plain http on 127.0.0.1
+    )
+    os.environ.update(env)
+    cfg = config()
+    engine = make_engine(cfg.database_url)
+    migrate(engine)
+    if not _has_keys(cfg.keys_dir):
+        _new_key(cfg)
+    sessions = make_sessionmaker(engine)
+    credentials = []
+    with transaction(sessions) as session:
+        load_reference_data(session)
+        for username, role, bureau, region in DEMO_OFFICERS:
+            existing = session.scalar(select(Officer).where(Officer.username == username))
+            if existing is not None:
+                session.delete(existing)
+                session.flush()
+            password = secrets.token_urlsafe(12)
+            created = add_officer(
+                session, username, password, role=role, bureau=bureau, region=region
+            )
+            credentials.append((username, role, password, created.officer.totp_secret))
+        has_tips = (session.scalar(select(func.count()).select_from(Tip)) or 0) > 0
+    if not has_tips:
+        samples = files("tipline.demo") / "sample_tips.jsonl"
+        reports = [_parse_import_line(n, line)[0] for n, line in enumerate(
+            samples.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+        submitter(cfg).submit_many([r for r in reports if r is not None], with_receipt=False)
+    click.echo("DEMO ONLY: these accounts and keys protect nothing real.\n")
+    for username, role, password, totp_secret in credentials:
+        click.echo(f"  {username:<11} {role:<15} password {password}  TOTP secret {totp_secret}")
+    click.echo(
+        "\n  current one-time code: .venv/bin/python -c "
+        "\"import pyotp; print(pyotp.TOTP('SECRET').now())\""
+    )
+    click.echo(f"\n  portal: http://127.0.0.1:{portal_port}/")
+    click.echo(f"  triage: http://127.0.0.1:{triage_port}/\n")
+    if no_serve:
+        return
+    children = [
+        subprocess.Popen(gunicorn_command("portal", "127.0.0.1", portal_port, 2), env=env),
+        subprocess.Popen(gunicorn_command("triage", "127.0.0.1", triage_port, 2), env=env),
+    ]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=10)
