@@ -62,6 +62,9 @@ class Tip(Base):
     # and reporter_key is the tip key sealed under a key derived from the secret.
     reporter_locator: Mapped[str | None] = mapped_column(String(8), unique=True)
     reporter_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The scrypt cost the verifier was made with, so raising the cost later keeps old
+    # receipts working.
+    reporter_kdf_n: Mapped[int | None] = mapped_column(Integer)
     reporter_verifier: Mapped[bytes | None] = mapped_column(LargeBinary)
     reporter_key: Mapped[bytes | None] = mapped_column(LargeBinary)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,6 +105,8 @@ def open_with_receipt(session: Session, receipt: Receipt, kdf: ReceiptKdf) -> Op
     if tip is None or tip.reporter_salt is None or tip.reporter_verifier is None:
         kdf.derive(receipt, _DUMMY_SALT)
         raise ReceiptNotFound
+    if tip.reporter_kdf_n is not None and tip.reporter_kdf_n != kdf.n:
+        kdf = replace(kdf, n=tip.reporter_kdf_n)
     wrap_key = kdf.verify(receipt, tip.reporter_salt, tip.reporter_verifier)
     if wrap_key is None or tip.reporter_key is None:
         raise ReceiptNotFound

@@ -271,6 +271,7 @@ def submit_tip(
         verifier, wrap_key = kdf.derive(receipt, salt)
         tip.reporter_locator = receipt.locator
         tip.reporter_salt = salt
+        tip.reporter_kdf_n = kdf.n
         tip.reporter_verifier = verifier
         tip.reporter_key = seal(wrap_key, tip_key, tip_id=tip_id, purpose="reporter-key")
     session.add(tip)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from flask import Flask, Response, redirect, render_template, request, url_for
-from flask_babel import Babel, lazy_gettext
+from flask_babel import Babel, get_locale, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -142,7 +142,10 @@ def init_web(app: Flask, config: Config) -> None:
     app.register_error_handler(CSRFError, _handle_csrf)
     app.add_url_rule("/language/<code>", "language", _change_language)
     app.jinja_env.globals.update(
-        reference=reference, locales=LOCALES, url_for_language=url_for_language
+        reference=reference,
+        locales=LOCALES,
+        url_for_language=url_for_language,
+        get_locale=get_locale,
     )
     app.jinja_env.filters["region_name"] = reference.region_name
 

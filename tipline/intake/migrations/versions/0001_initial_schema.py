@@ -77,6 +77,7 @@ def upgrade() -> None:
     sa.Column('report', sa.LargeBinary(), nullable=False),
     sa.Column('reporter_locator', sa.String(length=8), nullable=True),
     sa.Column('reporter_salt', sa.LargeBinary(), nullable=True),
+    sa.Column('reporter_kdf_n', sa.Integer(), nullable=True),
     sa.Column('reporter_verifier', sa.LargeBinary(), nullable=True),
     sa.Column('reporter_key', sa.LargeBinary(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tip')),
