@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.crypto import PublicKeyring, ReceiptKdf, load_public_keyring
@@ -27,6 +28,7 @@ STATIC = Path(__file__).parents[1] / "static"
 @dataclass(frozen=True)
 class Portal:
     config: Config
+    engine: Engine
     sessions: sessionmaker[Session]
     keyring: PublicKeyring
     kdf: ReceiptKdf
@@ -43,6 +45,7 @@ def create_app(config: Config | None = None) -> Flask:
     kdf = ReceiptKdf(n=config.receipt_scrypt_n)
     app.extensions["portal"] = Portal(
         config=config,
+        engine=engine,
         sessions=sessions,
         keyring=keyring,
         kdf=kdf,

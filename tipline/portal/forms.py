@@ -8,16 +8,17 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT, parse_amount
 
 
-def _choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[tuple[str, Any]]:
-    choices = [(term.code, _l(term.label)) for term in terms]
+def _choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[SelectChoice]:
+    choices = [SelectChoice(term.code, _l(term.label)) for term in terms]
     if blank is not None:
-        choices.insert(0, ("", blank))
+        choices.insert(0, SelectChoice("", blank))
     return choices
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.crypto import PrivateKeyring, load_private_keyring
@@ -26,6 +27,7 @@ STATIC = Path(__file__).parents[1] / "static"
 @dataclass(frozen=True)
 class Triage:
     config: Config
+    engine: Engine
     sessions: sessionmaker[Session]
     keyring: PrivateKeyring
 
@@ -44,10 +46,9 @@ def create_app(config: Config | None = None) -> Flask:
     keyring = load_keyring(config)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
+    engine = make_engine(config.database_url)
     app.extensions["triage"] = Triage(
-        config=config,
-        sessions=make_sessionmaker(make_engine(config.database_url)),
-        keyring=keyring,
+        config=config, engine=engine, sessions=make_sessionmaker(engine), keyring=keyring
     )
     app.context_processor(
         lambda: {"site_name": _l("Tip triage"), "home_endpoint": "triage.inbox"}

@@ -1,0 +1,471 @@
+"""Serve the portal for real: a fresh PostgreSQL database, ``tipline init``, gunicorn.
+
+Plain functions and classes, no pytest fixtures, so tests and ``bench/`` can share them::
+
+    name = create_database()
+    try:
+        with ServedPortal.start(tmp_path / "instance", name, workers=3) as served:
+            with PortalClient(served.url) as client:
+                receipt = client.submit("what happened")
+    finally:
+        drop_database(name)
+
+Everything the portal is told comes from ``TIPLINE_*`` variables (tipline/intake/config.py).
+Servers run in their own process group so that stopping one also stops its workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+import requests
+from psycopg import sql
+
+PG_HOST = os.environ.get("TIPLINE_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TIPLINE_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("TIPLINE_TEST_PG_USER", "postgres")
+ADMIN_DATABASE = "postgres"
+
+RECEIPT = re.compile(r'<p class="receipt" id="receipt">\s*([0-9 ]+?)\s*</p>')
+RECEIPT_DISPLAY = re.compile(r"^\d{4}( \d{4}){5}$")
+CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
+VALUE_ATTR = re.compile(r'\bvalue="([^"]*)"')
+
+# Same arguments as `tipline serve` (tipline/triage/cli.py, gunicorn_command).
+THREADS_PER_WORKER = 4
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
+
+
+def pg_conninfo(database: str = ADMIN_DATABASE) -> str:
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def sqlalchemy_url(database: str) -> str:
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def pg_unavailable(timeout: int = 3) -> str | None:
+    """None when PostgreSQL answers, otherwise why it does not."""
+    try:
+        with psycopg.connect(pg_conninfo(), connect_timeout=timeout, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG_HOST}:{PG_PORT} is unreachable: {exc}".strip()
+    return None
+
+
+def create_database(prefix: str = "tipline_test") -> str:
+    """Create an empty database with a random name and return the name."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(name: str) -> None:
+    """Drop a database, disconnecting whoever still uses it; absent is fine."""
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def count_rows(database: str, table: str) -> int:
+    with psycopg.connect(pg_conninfo(database), autocommit=True) as conn:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        found = row.fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def venv_script(name: str) -> str:
+    """A console script installed beside this interpreter (the project's venv)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"no {name} script beside {sys.executable} or on PATH")
+    return found
+
+
+def gunicorn_command(
+    app: str, host: str, port: int, workers: int, *, pythonpath: str | None = None
+) -> list[str]:
+    """gunicorn with the worker settings `tipline serve` uses, for any WSGI app."""
+    command = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread",
+        "--threads", str(THREADS_PER_WORKER),
+        "--graceful-timeout", "5",
+    ]  # fmt: skip
+    if pythonpath:
+        command += ["--pythonpath", pythonpath]
+    return [*command, app]
+
+
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without any TIPLINE_* setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
+    env.update(extra)
+    return env
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live processes whose process group is ``pgid`` (a server and its workers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(entry)
+            if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(entry))
+    return pids
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in the group, in seconds (from /proc)."""
+    ticks = 0
+    for pid in group_pids(pgid):
+        fields = _stat_fields(str(pid))
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    """A command serving HTTP on ``port``, run in its own process group."""
+
+    command: Sequence[str]
+    env: Mapping[str, str]
+    port: int
+    log_path: Path
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pgid(self) -> int:
+        assert self.process is not None
+        return self.process.pid  # start_new_session: the leader's pid is the group id
+
+    def start(self, *, ready_path: str = "/", timeout: float = 60) -> Server:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                list(self.command),
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(ready_path, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, path: str, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode} before answering:\n"
+                    + self.log_tail()
+                )
+            try:
+                with requests.get(self.url + path, timeout=2) as response:
+                    if response.status_code == 200:
+                        return
+                    last = response.status_code
+            except requests.RequestException as exc:
+                last = exc
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.url}{path} did not answer 200 ({last}):\n" + self.log_tail())
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def cpu_seconds(self) -> float:
+        return group_cpu_seconds(self.pgid)
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM to the whole group, wait, then SIGKILL if it lingers."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+        # Workers orphaned by a dead master would still hold the port and the database.
+        # While any of them lives, the group id cannot have been reused by someone else.
+        if group_pids(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --- the portal ----------------------------------------------------------------------
+
+
+def portal_env(
+    instance: Path,
+    database: str,
+    *,
+    receipt_scrypt_n: int | None = None,
+    keyfile_scrypt_n: int = 1024,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    env = {
+        "TIPLINE_INSTANCE": str(instance),
+        "TIPLINE_DATABASE_URL": sqlalchemy_url(database),
+        "TIPLINE_KEY_PASSPHRASE": secrets.token_urlsafe(16),
+        "TIPLINE_SECRET_KEY": secrets.token_urlsafe(32),
+        "TIPLINE_INSECURE_COOKIES": "1",
+        "TIPLINE_KEYFILE_SCRYPT_N": str(keyfile_scrypt_n),
+    }
+    if receipt_scrypt_n is not None:
+        env["TIPLINE_RECEIPT_SCRYPT_N"] = str(receipt_scrypt_n)
+    env.update(extra or {})
+    return clean_env(env)
+
+
+def tipline_init(env: Mapping[str, str], timeout: float = 120) -> None:
+    """Run `tipline init`: migrate, create keys, load reference data."""
+    result = subprocess.run(
+        [venv_script("tipline"), "init"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"tipline init failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+
+
+@dataclass
+class ServedPortal:
+    """An initialised instance and the portal served from it."""
+
+    instance: Path
+    database: str
+    env: dict[str, str]
+    server: Server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @classmethod
+    def start(
+        cls,
+        instance: Path,
+        database: str,
+        *,
+        workers: int = 2,
+        receipt_scrypt_n: int | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+    ) -> ServedPortal:
+        """Initialise ``instance`` against the (existing) ``database`` and serve the portal."""
+        instance.mkdir(parents=True, exist_ok=True)
+        env = portal_env(instance, database, receipt_scrypt_n=receipt_scrypt_n, extra=extra_env)
+        tipline_init(env)
+        port = free_port()
+        command = [
+            venv_script("tipline"), "serve", "portal",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        ]  # fmt: skip
+        server = Server(command, env, port, instance / "gunicorn.log")
+        server.start(timeout=timeout)
+        return cls(instance, database, env, server)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> ServedPortal:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --- a citizen's browser -------------------------------------------------------------
+
+
+class PortalError(Exception):
+    def __init__(self, status: int, message: str, body: str = "") -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.body = body
+
+
+DEFAULT_FIELDS = {
+    "category": "fake_treatment",
+    "region": "441502",
+    "amount": "12000",
+    "fund": "medical",
+    "suspect_kind": "individual",
+}
+
+
+def csrf_token(page: str) -> str:
+    tag = CSRF_INPUT.search(page)
+    value = VALUE_ATTR.search(tag.group(0)) if tag else None
+    if value is None:
+        raise PortalError(200, "no csrf_token input on the page", page)
+    return html.unescape(value.group(1))
+
+
+def receipt_from(page: str) -> str:
+    found = RECEIPT.search(page)
+    if found is None or not RECEIPT_DISPLAY.match(found.group(1)):
+        raise PortalError(200, "no well-formed receipt on the page", page)
+    return found.group(1)
+
+
+class PortalClient:
+    """One reporter: its own cookie jar, so its own session and CSRF token."""
+
+    def __init__(self, base_url: str, *, timeout: float = 60) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._token: str | None = None
+
+    def token(self) -> str:
+        """GET /report once; the token stays valid for this session."""
+        if self._token is None:
+            with self.session.get(self.base_url + "/report", timeout=self.timeout) as response:
+                if response.status_code != 200:
+                    raise PortalError(response.status_code, "GET /report", response.text)
+                self._token = csrf_token(response.text)
+        return self._token
+
+    def post_report(
+        self,
+        text: str,
+        attachment: tuple[str, bytes, str] | None = None,
+        **fields: str,
+    ) -> requests.Response:
+        """POST /report as multipart/form-data; the caller closes the response."""
+        form = {**DEFAULT_FIELDS, **fields, "text": text, "csrf_token": self.token()}
+        parts: list[tuple[str, tuple[str | None, str | bytes] | tuple[str, bytes, str]]] = [
+            (name, (None, value)) for name, value in form.items()
+        ]
+        if attachment is not None:
+            parts.append(("attachments", attachment))
+        return self.session.post(self.base_url + "/report", files=parts, timeout=self.timeout)
+
+    def submit(
+        self, text: str, attachment: tuple[str, bytes, str] | None = None, **fields: str
+    ) -> str:
+        """Send a report and return its receipt as displayed (six groups of four digits)."""
+        with self.post_report(text, attachment, **fields) as response:
+            if response.status_code != 200:
+                raise PortalError(response.status_code, "POST /report", response.text)
+            return receipt_from(response.text)
+
+    def check(self, receipt: str) -> str:
+        """POST /check and return the page; PortalError if it does not answer 200."""
+        data = {"csrf_token": self.token(), "receipt": receipt}
+        with self.session.post(
+            self.base_url + "/check", data=data, timeout=self.timeout
+        ) as response:
+            if response.status_code != 200:
+                raise PortalError(response.status_code, "POST /check", response.text)
+            return response.text
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> PortalClient:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def fresh_database(prefix: str = "tipline_test") -> Iterator[str]:
+    name = create_database(prefix)
+    try:
+        yield name
+    finally:
+        drop_database(name)

@@ -1,0 +1,123 @@
+"""32 reporters press "send" at the same moment on a portal served by gunicorn on PostgreSQL.
+
+Every one must get a well-formed receipt for a stored tip, and every receipt must open that
+reporter's own report and nobody else's (no crossed sessions, keys or rows between threads
+and workers).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+from markupsafe import escape
+
+try:
+    from served import (
+        PortalClient,
+        ServedPortal,
+        create_database,
+        drop_database,
+        pg_conninfo,
+        pg_unavailable,
+        receipt_from,
+    )
+except ImportError:  # tests/ imported as a package
+    from tests.served import (
+        PortalClient,
+        ServedPortal,
+        create_database,
+        drop_database,
+        pg_conninfo,
+        pg_unavailable,
+        receipt_from,
+    )
+
+pytestmark = pytest.mark.slow
+
+REPORTERS = 32
+WORKERS = 3
+RECEIPT_SCRYPT_N = 2**12
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    problem = pg_unavailable()
+    if problem is not None:
+        if in_ci():
+            pytest.fail(problem)
+        pytest.skip(problem)
+    name = create_database("tipline_served")
+    try:
+        yield name
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def portal(database: str, tmp_path: Path) -> Iterator[ServedPortal]:
+    served = ServedPortal.start(
+        tmp_path / "instance", database, workers=WORKERS, receipt_scrypt_n=RECEIPT_SCRYPT_N
+    )
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def report_text(marker: str) -> str:
+    # Chinese, and characters the page must escape, around a marker found nowhere else.
+    return f"{marker}：某医院虚构治疗项目骗取医保基金 A & B < 3"
+
+
+def test_simultaneous_submissions_each_get_their_own_receipt(
+    portal: ServedPortal, database: str
+) -> None:
+    markers = [f"marker{i:02d}x{secrets.token_hex(6)}" for i in range(REPORTERS)]
+    start = threading.Barrier(REPORTERS, timeout=60)
+
+    def reporter(index: int) -> tuple[int, str]:
+        with PortalClient(portal.url) as client:
+            try:
+                client.token()  # the form page first: a session and its CSRF token
+            except BaseException:
+                start.abort()
+                raise
+            start.wait()
+            with client.post_report(report_text(markers[index])) as response:
+                status, page = response.status_code, response.text
+        return status, page
+
+    with ThreadPoolExecutor(max_workers=REPORTERS) as pool:
+        futures = [pool.submit(reporter, i) for i in range(REPORTERS)]
+        answers = [future.result(timeout=90) for future in futures]
+
+    statuses = [status for status, _ in answers]
+    assert statuses == [200] * REPORTERS, statuses
+    receipts = [receipt_from(page) for _, page in answers]
+    assert len(set(receipts)) == REPORTERS
+    assert all(len(r.replace(" ", "")) == 24 for r in receipts)
+
+    with psycopg.connect(pg_conninfo(database), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT reporter_locator), count(*) FILTER (WHERE processed)"
+            " FROM tip"
+        ).fetchone()
+    assert row == (REPORTERS, REPORTERS, REPORTERS)
+
+    with PortalClient(portal.url) as client:
+        for index, receipt in enumerate(receipts):
+            page = client.check(receipt)
+            assert str(escape(report_text(markers[index]))) in page, receipt
+            others = [m for i, m in enumerate(markers) if i != index and m in page]
+            assert others == [], (receipt, others)
