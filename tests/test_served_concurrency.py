@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,8 +21,7 @@ try:
     from served import (
         PortalClient,
         ServedPortal,
-        create_database,
-        drop_database,
+        fresh_database,
         pg_conninfo,
         pg_unavailable,
         receipt_from,
@@ -32,8 +30,7 @@ except ImportError:  # tests/ imported as a package
     from tests.served import (
         PortalClient,
         ServedPortal,
-        create_database,
-        drop_database,
+        fresh_database,
         pg_conninfo,
         pg_unavailable,
         receipt_from,
@@ -50,29 +47,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
+def require_postgres() -> None:
+    """Skip without PostgreSQL, except in CI, where its absence is a failure."""
     problem = pg_unavailable()
     if problem is not None:
         if in_ci():
             pytest.fail(problem)
         pytest.skip(problem)
-    name = create_database("tipline_served")
-    try:
-        yield name
-    finally:
-        drop_database(name)
-
-
-@pytest.fixture
-def portal(database: str, tmp_path: Path) -> Iterator[ServedPortal]:
-    served = ServedPortal.start(
-        tmp_path / "instance", database, workers=WORKERS, receipt_scrypt_n=RECEIPT_SCRYPT_N
-    )
-    try:
-        yield served
-    finally:
-        served.stop()
 
 
 def report_text(marker: str) -> str:
@@ -80,9 +61,18 @@ def report_text(marker: str) -> str:
     return f"{marker}：某医院虚构治疗项目骗取医保基金 A & B < 3"
 
 
-def test_simultaneous_submissions_each_get_their_own_receipt(
-    portal: ServedPortal, database: str
-) -> None:
+def test_simultaneous_submissions_each_get_their_own_receipt(tmp_path: Path) -> None:
+    require_postgres()
+    with (
+        fresh_database("tipline_served") as database,
+        ServedPortal.start(
+            tmp_path / "instance", database, workers=WORKERS, receipt_scrypt_n=RECEIPT_SCRYPT_N
+        ) as portal,
+    ):
+        submit_and_check(portal, database)
+
+
+def submit_and_check(portal: ServedPortal, database: str) -> None:
     markers = [f"marker{i:02d}x{secrets.token_hex(6)}" for i in range(REPORTERS)]
     start = threading.Barrier(REPORTERS, timeout=60)
 
