@@ -185,7 +185,7 @@ def triage(triage_app: Flask) -> FlaskClient:
     return triage_app.test_client()
 
 
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 RECEIPT = re.compile(r'id="receipt">([\d ]+)<')
 
 
