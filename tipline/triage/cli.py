@@ -453,3 +453,7 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
                 child.send_signal(signal.SIGTERM)
         for child in children:
             child.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

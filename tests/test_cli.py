@@ -1,0 +1,168 @@
+"""The ``tipline`` command, run as a user runs it: a subprocess with TIPLINE_* variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tipline.intake.db import make_engine
+from tipline.intake.models import AuditEvent, Officer, Tip
+
+TIPLINE = [sys.executable, "-m", "tipline.triage.cli"]
+
+SAMPLE = {
+    "channel": "letter",
+    "received_on": "2025-09-30",
+    "category": "fake_treatment",
+    "region": "441521",
+    "text": "举报信：某医院挂床住院。",
+    "amount": 150000,
+    "suspect_kind": "medical_institution",
+    "fund": "medical",
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    values = {
+        key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")
+    }
+    values.update(
+        TIPLINE_INSTANCE=str(tmp_path / "instance"),
+        TIPLINE_DATABASE_URL=database_url,
+        TIPLINE_KEY_PASSPHRASE="cli test passphrase",
+        TIPLINE_KEYFILE_SCRYPT_N="1024",
+        TIPLINE_RECEIPT_SCRYPT_N="1024",
+    )
+    return values
+
+
+def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TIPLINE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def count(database_url: str, model: type) -> int:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return session.scalar(select(func.count()).select_from(model)) or 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["init"], ["keys"], ["keys", "generate"], ["keys", "rotate"], ["keys", "export-public"],
+     ["users"], ["users", "add"], ["tips"], ["tips", "import"], ["tips", "show"], ["serve"],
+     ["worker"], ["demo"]],
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = subprocess.run([*TIPLINE, *command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout
+    assert len(result.stdout.splitlines()) > 3
+
+
+def test_init_import_show(env: dict[str, str], database_url: str, tmp_path: Path) -> None:
+    assert run(env, "init").returncode == 0
+    assert run(env, "init").returncode == 0  # idempotent
+    keys = list((tmp_path / "instance" / "keys").iterdir())
+    assert sorted(p.name.split(".", 1)[1] for p in keys) == ["key.json", "pub.json"]
+    tips = tmp_path / "tips.jsonl"
+    tips.write_text(
+        json.dumps(SAMPLE, ensure_ascii=False) + "\n\n"
+        + json.dumps({**SAMPLE, "channel": "phone", "text": "电话：冒领养老金"}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
+    imported = run(env, "tips", "import", str(tips))
+    assert imported.returncode == 0, imported.stderr
+    ids = imported.stdout.split()
+    assert len(ids) == 2 and all(len(i) == 16 for i in ids)
+    shown = run(env, "tips", "show", ids[0])
+    assert shown.returncode == 0, shown.stderr
+    assert "举报信：某医院挂床住院。" in shown.stdout
+    assert "received_on:  2025-09-30" in shown.stdout
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        reads = session.scalars(select(AuditEvent).where(AuditEvent.action == "tip.read")).all()
+        assert [r.tip_id for r in reads] == [ids[0]]
+        tip = session.get(Tip, ids[1])
+        assert tip is not None and tip.channel == "phone" and tip.reporter_locator is None
+    engine.dispose()
+
+
+def test_a_bad_line_stores_nothing_and_names_its_line(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    run(env, "init")
+    tips = tmp_path / "tips.jsonl"
+    lines = [
+        json.dumps(SAMPLE),
+        json.dumps({**SAMPLE, "category": "no_such_category"}),
+        "{not json",
+        json.dumps({**SAMPLE, "received_on": "30/09/2025", "colour": "red"}),
+    ]
+    tips.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(env, "tips", "import", str(tips))
+    assert result.returncode == 1
+    assert "line 2: category" in result.stderr
+    assert "line 3: not valid JSON" in result.stderr
+    assert "line 4: unknown field 'colour'" in result.stderr
+    assert "line 4: 'received_on' must be a date" in result.stderr
+    assert "line 1" not in result.stderr
+    assert count(database_url, Tip) == 0
+
+
+def test_users_add_reads_the_password_from_stdin(env: dict[str, str], database_url: str) -> None:
+    run(env, "init")
+    result = run(
+        env, "users", "add", "li.wei", "--role", "triage_officer", "--bureau",
+        "labor_inspection", "--region", "441502", stdin="a long enough password\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("otpauth://totp/tipline:li.wei?secret=")
+    assert "a long enough password" not in result.stdout + result.stderr
+    refused = run(env, "users", "add", "x.y", "--role", "admin", stdin="short\n")
+    assert refused.returncode == 1 and "at least 12 characters" in refused.stderr
+    assert count(database_url, Officer) == 1
+
+
+def test_keys_rotate_keeps_old_tips_readable(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "init")
+    tips = tmp_path / "tips.jsonl"
+    tips.write_text(json.dumps(SAMPLE) + "\n", encoding="utf-8")
+    [old_tip] = run(env, "tips", "import", str(tips)).stdout.split()
+    rotated = run(env, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    new_kid = rotated.stdout.strip()
+    assert json.loads(run(env, "keys", "export-public").stdout)["kid"] == new_kid
+    [new_tip] = run(env, "tips", "import", str(tips)).stdout.split()
+    for tip_id in (old_tip, new_tip):
+        assert "某医院挂床住院" in run(env, "tips", "show", tip_id).stdout
+    generate = run(env, "keys", "generate")
+    assert generate.returncode == 1 and "rotate" in generate.stderr
+
+
+def test_commands_needing_the_private_key_refuse_a_wrong_passphrase(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run(env, "init")
+    result = run({**env, "TIPLINE_KEY_PASSPHRASE": "wrong"}, "tips", "show", "0" * 16)
+    assert result.returncode == 1
+    assert "passphrase" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+    no_pass = {k: v for k, v in env.items() if k != "TIPLINE_KEY_PASSPHRASE"}
+    served = run({**no_pass, "TIPLINE_SECRET_KEY": "s"}, "serve", "triage", "--port", "1")
+    assert served.returncode == 1 and "TIPLINE_KEY_PASSPHRASE" in served.stderr
+    unsecret = run(env, "serve", "portal", "--port", "1")
+    assert unsecret.returncode == 1 and "TIPLINE_SECRET_KEY" in unsecret.stderr
