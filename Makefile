@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lint typecheck catalogues bench clean
+.PHONY: demo test setup lint typecheck catalogues bench clean extract
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml
 
 # Compiled catalogues are build output: made from the .po files at set-up.
 catalogues: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy=false -d tipline/translations -D messages --statistics 2>&1 | tail -n 2 || \
-	$(BIN)/pybabel compile -d tipline/translations -D messages
+	$(BIN)/pybabel compile -d tipline/translations -D messages --statistics
 
 setup: $(STAMP) catalogues
 
@@ -38,7 +37,8 @@ bench: setup
 
 # Regenerate the message template after changing user-facing strings.
 extract: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -o tipline/translations/messages.pot tipline
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --no-location --sort-output \
+		-o tipline/translations/messages.pot tipline
 	$(BIN)/pybabel update -i tipline/translations/messages.pot -d tipline/translations -D messages --no-fuzzy-matching
 
 clean:

@@ -25,7 +25,13 @@ from werkzeug.test import TestResponse, encode_multipart
 
 from tipline.crypto import generate_key, write_key_files
 from tipline.intake.config import Config
-from tipline.intake.db import load_reference_data, make_engine, make_sessionmaker, migrate, transaction
+from tipline.intake.db import (
+    load_reference_data,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    transaction,
+)
 from tipline.intake.models import Base
 
 PG_HOST = os.environ.get("TIPLINE_TEST_PGHOST", "127.0.0.1")
@@ -127,9 +133,7 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def make_config(
-    tmp_path: Path, database_url: str, keys_dir: Path
-) -> Callable[..., Config]:
+def make_config(tmp_path: Path, database_url: str, keys_dir: Path) -> Callable[..., Config]:
     """A config factory: fresh secret, fast scrypt, this test's database."""
 
     def make(**overrides: Any) -> Config:

@@ -46,14 +46,21 @@ def encodings(marker: str) -> list[bytes]:
 def database_bytes(database_url: str) -> bytes:
     if database_url.startswith("sqlite"):
         path = Path(database_url.removeprefix("sqlite:///"))
-        return b"".join(
-            p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file()
-        )
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
     parts = urlsplit(database_url.replace("+psycopg", ""))
     dump = subprocess.run(
-        ["pg_dump", "--host", parts.hostname or "127.0.0.1", "--username", "postgres",
-         "--no-owner", parts.path.lstrip("/")],
-        capture_output=True, check=True, timeout=120,
+        [
+            "pg_dump",
+            "--host",
+            parts.hostname or "127.0.0.1",
+            "--username",
+            "postgres",
+            "--no-owner",
+            parts.path.lstrip("/"),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
     return dump.stdout
 
@@ -80,10 +87,16 @@ def test_marker_is_nowhere_at_rest_and_opens_in_triage(
     imports = tmp_path / "tips.jsonl"
     imports.write_text(
         json.dumps(
-            {"channel": "phone", "received_on": "2025-10-09", "category": "benefit_impostor",
-             "region": "441502", "text": f"来电：{phone_marker}"},
+            {
+                "channel": "phone",
+                "received_on": "2025-10-09",
+                "category": "benefit_impostor",
+                "region": "441502",
+                "text": f"来电：{phone_marker}",
+            },
             ensure_ascii=False,
-        ) + "\n",
+        )
+        + "\n",
         encoding="utf-8",
     )
     instance = tmp_path / "instance"
@@ -95,7 +108,10 @@ def test_marker_is_nowhere_at_rest_and_opens_in_triage(
     )
     imported = subprocess.run(
         [sys.executable, "-m", "tipline.triage.cli", "tips", "import", str(imports)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert imported.returncode == 0, imported.stderr
     [phone_tip] = imported.stdout.split()
@@ -117,10 +133,15 @@ def test_marker_is_nowhere_at_rest_and_opens_in_triage(
                 session, "reader", "a long test password", role="triage_officer"
             ).officer.totp_secret
         client = triage_app.test_client()
-        client.post("/login", data={
-            "csrf_token": csrf_token(client, "/login"), "username": "reader",
-            "password": "a long test password", "code": pyotp.TOTP(secret).now(),
-        })
+        client.post(
+            "/login",
+            data={
+                "csrf_token": csrf_token(client, "/login"),
+                "username": "reader",
+                "password": "a long test password",
+                "code": pyotp.TOTP(secret).now(),
+            },
+        )
         inbox = client.get("/").get_data(as_text=True)
         tip_ids = set(re.findall(r'href="/tips/([0-9a-f]{16})"', inbox))
         assert phone_tip in tip_ids and len(tip_ids) == 2

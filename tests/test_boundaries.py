@@ -70,16 +70,18 @@ def test_triage_never_reaches_portal_code() -> None:
 def test_crypto_imports_nothing_of_ours_and_no_flask_or_database() -> None:
     for module in modules_under("tipline.crypto"):
         assert {m for m in reachable(module) if not m.startswith("tipline.crypto")} <= {"tipline"}
-        source = (ROOT.parent / (module.replace(".", "/") + ".py"))
+        source = ROOT.parent / (module.replace(".", "/") + ".py")
         if source.exists():
             tree = ast.parse(source.read_text(encoding="utf-8"))
             roots = {
                 alias.name.split(".")[0]
-                for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Import)
                 for alias in node.names
             } | {
                 node.module.split(".")[0]
-                for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module
             }
             assert not roots & {"flask", "sqlalchemy", "werkzeug", "redis", "rq"}, module
 

@@ -31,9 +31,7 @@ SAMPLE = {
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    values = {
-        key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")
-    }
+    values = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}
     values.update(
         TIPLINE_INSTANCE=str(tmp_path / "instance"),
         TIPLINE_DATABASE_URL=database_url,
@@ -61,9 +59,22 @@ def count(database_url: str, model: type) -> int:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["init"], ["keys"], ["keys", "generate"], ["keys", "rotate"], ["keys", "export-public"],
-     ["users"], ["users", "add"], ["tips"], ["tips", "import"], ["tips", "show"], ["serve"],
-     ["worker"], ["demo"]],
+    [
+        [],
+        ["init"],
+        ["keys"],
+        ["keys", "generate"],
+        ["keys", "rotate"],
+        ["keys", "export-public"],
+        ["users"],
+        ["users", "add"],
+        ["tips"],
+        ["tips", "import"],
+        ["tips", "show"],
+        ["serve"],
+        ["worker"],
+        ["demo"],
+    ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
     result = subprocess.run([*TIPLINE, *command, "--help"], capture_output=True, text=True)
@@ -79,7 +90,8 @@ def test_init_import_show(env: dict[str, str], database_url: str, tmp_path: Path
     assert sorted(p.name.split(".", 1)[1] for p in keys) == ["key.json", "pub.json"]
     tips = tmp_path / "tips.jsonl"
     tips.write_text(
-        json.dumps(SAMPLE, ensure_ascii=False) + "\n\n"
+        json.dumps(SAMPLE, ensure_ascii=False)
+        + "\n\n"
         + json.dumps({**SAMPLE, "channel": "phone", "text": "电话：冒领养老金"}, ensure_ascii=False)
         + "\n",
         encoding="utf-8",
@@ -126,8 +138,17 @@ def test_a_bad_line_stores_nothing_and_names_its_line(
 def test_users_add_reads_the_password_from_stdin(env: dict[str, str], database_url: str) -> None:
     run(env, "init")
     result = run(
-        env, "users", "add", "li.wei", "--role", "triage_officer", "--bureau",
-        "labor_inspection", "--region", "441502", stdin="a long enough password\n",
+        env,
+        "users",
+        "add",
+        "li.wei",
+        "--role",
+        "triage_officer",
+        "--bureau",
+        "labor_inspection",
+        "--region",
+        "441502",
+        stdin="a long enough password\n",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("otpauth://totp/tipline:li.wei?secret=")

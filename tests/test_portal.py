@@ -34,7 +34,9 @@ def test_report_gives_a_receipt_that_opens_the_report(portal: FlaskClient) -> No
 
 def test_receipt_is_accepted_without_spaces_and_in_full_width(portal: FlaskClient) -> None:
     receipt = submit_report(portal)
-    full_width = receipt.replace(" ", "").translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    full_width = receipt.replace(" ", "").translate(
+        str.maketrans("0123456789", "０１２３４５６７８９")
+    )
     page = portal.post(
         "/check", data={"csrf_token": csrf_token(portal, "/check"), "receipt": full_width}
     )
@@ -92,9 +94,7 @@ def test_report_without_csrf_token_is_refused(portal_app: Flask, portal: FlaskCl
     assert count_tips(portal_app) == 0
 
 
-def test_oversize_upload_gets_a_clear_413_page(
-    portal_app: Flask, portal: FlaskClient
-) -> None:
+def test_oversize_upload_gets_a_clear_413_page(portal_app: Flask, portal: FlaskClient) -> None:
     limit = portal_app.config["MAX_CONTENT_LENGTH"]
     response = post_multipart(
         portal,

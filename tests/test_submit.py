@@ -57,9 +57,7 @@ def run_jobs(queue: Queue, engine: Engine) -> None:
     """Work a Redis queue to empty with rq's SimpleWorker; inline jobs have already run."""
     if isinstance(queue, RedisQueue):
         bind_engine(engine)
-        worker = SimpleWorker(
-            [queue.queue], connection=queue.connection, serializer=JSONSerializer
-        )
+        worker = SimpleWorker([queue.queue], connection=queue.connection, serializer=JSONSerializer)
         worker.work(burst=True)
 
 
@@ -111,7 +109,9 @@ def test_submission_is_processed_by_a_real_job(
         assert tip.processed
         # domain.md section 2: 冒领待遇 goes first to the agency, which stops payment.
         assert tip.bureau == "si_agency"
-        opened = open_with_keyring(session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE))
+        opened = open_with_keyring(
+            session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE)
+        )
         assert opened is not None
         assert opened.text == "已故人员仍在领取养老金。"
 
@@ -156,7 +156,9 @@ def test_jpeg_metadata_is_removed_before_encryption(
         report(uploads=[Upload("photo.jpg", "image/jpeg", io.BytesIO(original))])
     )
     with Session(engine) as session:
-        opened = open_with_keyring(session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE))
+        opened = open_with_keyring(
+            session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE)
+        )
         assert opened is not None
         [info] = opened.attachments()
         content = b"".join(opened.attachment_content(session, info.id))
@@ -176,7 +178,9 @@ def test_png_text_chunks_are_removed(submitter: Submitter, engine: Engine, keys_
     Image.new("L", (10, 10)).save(out, format="PNG", pnginfo=info)
     stored = submitter.submit(report(uploads=[Upload("a.png", "image/png", out)]))
     with Session(engine) as session:
-        opened = open_with_keyring(session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE))
+        opened = open_with_keyring(
+            session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE)
+        )
         assert opened is not None
         content = b"".join(opened.attachment_content(session, opened.attachments()[0].id))
     assert b"Reporter Name" not in content
@@ -202,8 +206,9 @@ STEPS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "wrap": lambda mp: mp.setattr(submit_module.PublicKeyring, "wrap", _fail),
     "seal": lambda mp: mp.setattr(submit_module, "seal", _fail),
     "chunks": lambda mp: mp.setattr(submit_module.StreamSealer, "seal_file", _fail_in_generator),
-    "enqueue": lambda mp: mp.setattr(InlineQueue, "enqueue", _fail)
-    or mp.setattr(RedisQueue, "enqueue", _fail),
+    "enqueue": lambda mp: (
+        mp.setattr(InlineQueue, "enqueue", _fail) or mp.setattr(RedisQueue, "enqueue", _fail)
+    ),
     "job": lambda mp: mp.setattr(submit_module.jobs, "post_submission", _fail),
 }
 
@@ -222,9 +227,7 @@ def test_failure_at_any_step_leaves_nothing_behind(
     assert pending_jobs(queue) == 0
 
 
-def test_failed_commit_leaves_nothing(
-    submitter: Submitter, queue: Queue, engine: Engine
-) -> None:
+def test_failed_commit_leaves_nothing(submitter: Submitter, queue: Queue, engine: Engine) -> None:
     def failing_commit(session: Session) -> None:
         session.flush()
         raise Injected
@@ -243,8 +246,9 @@ def test_redis_job_retries_are_configured(redis_url: str, engine: Engine) -> Non
     queue = RedisQueue(redis_url, "test-retry")
     try:
         queue.enqueue(submit_module.jobs.post_submission, ["nonexistent"])
-        [job] = RqQueue("test-retry", connection=redis.Redis.from_url(redis_url),
-                        serializer=JSONSerializer).jobs
+        [job] = RqQueue(
+            "test-retry", connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer
+        ).jobs
         assert job.retries_left == 3
         assert job.description == "post_submission"  # no arguments in rq's logs
     finally:

@@ -32,8 +32,14 @@ def make_officer(app: Flask, username: str, role: str) -> str:
         return created.officer.totp_secret
 
 
-def sign_in(client: FlaskClient, username: str, secret: str, *, at: dt.datetime | None = None,
-            password: str = PASSWORD) -> int:
+def sign_in(
+    client: FlaskClient,
+    username: str,
+    secret: str,
+    *,
+    at: dt.datetime | None = None,
+    password: str = PASSWORD,
+) -> int:
     code = pyotp.TOTP(secret).at(at or dt.datetime.now(dt.UTC))
     response = client.post(
         "/login",
@@ -177,9 +183,7 @@ def test_a_tip_from_the_portal_opens_in_triage_and_the_reading_is_audited(
     assert len(audit(triage_app, "attachment.read")) == 1
 
 
-def test_admins_and_auditors_cannot_read_contents(
-    portal: FlaskClient, triage_app: Flask
-) -> None:
+def test_admins_and_auditors_cannot_read_contents(portal: FlaskClient, triage_app: Flask) -> None:
     submit_report(portal)
     with triage_app.extensions["triage"].sessions() as session:
         tip_id = session.scalars(select(Tip.id)).one()

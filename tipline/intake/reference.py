@@ -47,18 +47,59 @@ BUREAUS: tuple[Term, ...] = (
 
 # domain.md section 2: code, kind, default route (first bureau named there).
 CATEGORIES: tuple[Category, ...] = (
-    Category("fake_employment_backpay", N_("Fake employment or arbitration to back-pay contributions or retire early"), "A", "labor_inspection"),
-    Category("benefit_impostor", N_("Benefits drawn after death or loss of eligibility, or by impostors"), "A", "si_agency"),
-    Category("fake_docs", N_("Forged files or documents used to obtain benefits"), "A", "labor_inspection"),
+    Category(
+        "fake_employment_backpay",
+        N_("Fake employment or arbitration to back-pay contributions or retire early"),
+        "A",
+        "labor_inspection",
+    ),
+    Category(
+        "benefit_impostor",
+        N_("Benefits drawn after death or loss of eligibility, or by impostors"),
+        "A",
+        "si_agency",
+    ),
+    Category(
+        "fake_docs",
+        N_("Forged files or documents used to obtain benefits"),
+        "A",
+        "labor_inspection",
+    ),
     Category("work_injury_fraud", N_("Work-injury insurance fraud"), "A", "labor_inspection"),
     Category("agency_overpayment", N_("Overpayment of benefits by the agency"), "B", "si_agency"),
-    Category("internal_embezzlement", N_("Embezzlement, misuse or bribery by staff"), "C", "discipline_inspection"),
-    Category("fake_treatment", N_("Fake treatment, bed-holding, split admissions or drug switching"), "A", "healthcare_security"),
+    Category(
+        "internal_embezzlement",
+        N_("Embezzlement, misuse or bribery by staff"),
+        "C",
+        "discipline_inspection",
+    ),
+    Category(
+        "fake_treatment",
+        N_("Fake treatment, bed-holding, split admissions or drug switching"),
+        "A",
+        "healthcare_security",
+    ),
     Category("drug_resale", N_("Resale of insured drugs"), "A", "healthcare_security"),
-    Category("pooled_account_swipe", N_("Charging the pooled medical account with no service given"), "A", "healthcare_security"),
-    Category("double_compensation", N_("The same injury paid twice (fund and third party)"), "A", None),
-    Category("out_of_scope", N_("Not fund fraud (own contributions, own benefits, information)"), "-", None),
-)  # fmt: skip
+    Category(
+        "pooled_account_swipe",
+        N_("Charging the pooled medical account with no service given"),
+        "A",
+        "healthcare_security",
+    ),
+    # Routed to whichever fund paid (domain.md section 2): decided by triage, no default.
+    Category(
+        "double_compensation",
+        N_("The same injury paid twice (fund and third party)"),
+        "A",
+        None,
+    ),
+    Category(
+        "out_of_scope",
+        N_("Not fund fraud (own contributions, own benefits, information)"),
+        "-",
+        None,
+    ),
+)
 
 FUNDS: tuple[Term, ...] = (
     Term("pension", N_("Pension insurance")),

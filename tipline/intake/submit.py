@@ -13,7 +13,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 

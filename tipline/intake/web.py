@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import IO
 
-from flask import Flask, Response, redirect, render_template, request, url_for
+from flask import Flask, Request, Response, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -45,7 +45,7 @@ ERROR_MESSAGES = {
 }
 
 
-class InMemoryRequest(Flask.request_class):  # type: ignore[name-defined,misc]
+class InMemoryRequest(Request):
     """Uploaded files stay in memory, bounded by MAX_CONTENT_LENGTH.
 
     Werkzeug spools large uploads to temporary files; evidence must never touch the disk

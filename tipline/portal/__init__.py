@@ -58,7 +58,10 @@ def create_app(config: Config | None = None) -> Flask:
         ),
     )
     app.context_processor(
-        lambda: {"site_name": _l("Social Insurance Fund Fraud Reports"), "home_endpoint": "portal.index"}
+        lambda: {
+            "site_name": _l("Social Insurance Fund Fraud Reports"),
+            "home_endpoint": "portal.index",
+        }
     )
     from tipline.portal import views
 

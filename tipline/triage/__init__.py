@@ -50,9 +50,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["triage"] = Triage(
         config=config, engine=engine, sessions=make_sessionmaker(engine), keyring=keyring
     )
-    app.context_processor(
-        lambda: {"site_name": _l("Tip triage"), "home_endpoint": "triage.inbox"}
-    )
+    app.context_processor(lambda: {"site_name": _l("Tip triage"), "home_endpoint": "triage.inbox"})
     from tipline.triage import access, auth, views
 
     auth.login_manager.init_app(app)

@@ -6,6 +6,7 @@ command both use them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
 import re
@@ -108,16 +109,15 @@ def authenticate(
     now = now or dt.datetime.now(dt.UTC)
     officer = session.scalar(select(Officer).where(Officer.username == username))
     if officer is None or not officer.active:
-        try:
+        with contextlib.suppress(VerificationError):
             hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         raise SignInFailed
     locked_until = officer.locked_until
     if locked_until is not None and locked_until.tzinfo is None:
         locked_until = locked_until.replace(tzinfo=dt.UTC)  # SQLite drops the zone
     if locked_until is not None and locked_until > now:
         raise SignInFailed
+    password_ok: bool
     try:
         password_ok = hasher.verify(officer.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -53,9 +53,7 @@ def _load(user_id: str) -> SignedIn | None:
 class LoginForm(FlaskForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
-    code = StringField(
-        _l("One-time code"), validators=[DataRequired(), Length(min=6, max=8)]
-    )
+    code = StringField(_l("One-time code"), validators=[DataRequired(), Length(min=6, max=8)])
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -177,7 +177,9 @@ def _parse_import_line(number: int, line: str) -> tuple[Report | None, list[str]
         return None, [f"line {number}: not valid JSON ({exc.msg})"]
     if not isinstance(item, dict):
         return None, [f"line {number}: expected a JSON object"]
-    problems = [f"line {number}: missing field {name!r}" for name in sorted(IMPORT_FIELDS - item.keys())]
+    problems = [
+        f"line {number}: missing field {name!r}" for name in sorted(IMPORT_FIELDS - item.keys())
+    ]
     problems += [
         f"line {number}: unknown field {name!r}"
         for name in sorted(item.keys() - IMPORT_FIELDS - IMPORT_OPTIONAL)
@@ -261,8 +263,8 @@ def tips_import(file: Path) -> None:
         fail(f"{file}: not UTF-8 text")
     service = submitter(cfg)
     for number, report in zip(numbers, reports, strict=True):
-        _, found = validate(report, max_upload_bytes=service.max_upload_bytes)
-        problems += [f"line {number}: {p.field}: {p.message}" for p in found]
+        _, invalid = validate(report, max_upload_bytes=service.max_upload_bytes)
+        problems += [f"line {number}: {p.field}: {p.message}" for p in invalid]
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
@@ -337,7 +339,8 @@ def serve(site: str, host: str, port: int, workers: int) -> None:
             load_keyring(cfg)
         except (ConfigError, CryptoError) as exc:
             fail(str(exc))
-    os.execv(sys.executable, gunicorn_command(site, host, port, workers))
+    # The arguments are this program's own, not input from anyone else.
+    os.execv(sys.executable, gunicorn_command(site, host, port, workers))  # noqa: S606
 
 
 @main.command()
@@ -424,8 +427,11 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
         has_tips = (session.scalar(select(func.count()).select_from(Tip)) or 0) > 0
     if not has_tips:
         samples = files("tipline.demo") / "sample_tips.jsonl"
-        reports = [_parse_import_line(n, line)[0] for n, line in enumerate(
-            samples.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+        reports = [
+            _parse_import_line(n, line)[0]
+            for n, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), start=1)
+            if line.strip()
+        ]
         submitter(cfg).submit_many([r for r in reports if r is not None], with_receipt=False)
     click.echo("DEMO ONLY: these accounts and keys protect nothing real.\n")
     for username, role, password, totp_secret in credentials:
@@ -439,8 +445,8 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
     if no_serve:
         return
     children = [
-        subprocess.Popen(gunicorn_command("portal", "127.0.0.1", portal_port, 2), env=env),
-        subprocess.Popen(gunicorn_command("triage", "127.0.0.1", triage_port, 2), env=env),
+        subprocess.Popen(gunicorn_command(site, "127.0.0.1", port, 2), env=env)  # noqa: S603
+        for site, port in (("portal", portal_port), ("triage", triage_port))
     ]
     try:
         while all(child.poll() is None for child in children):

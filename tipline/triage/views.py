@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -71,7 +73,7 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
         session.close()
         raise
 
-    def stream() -> object:
+    def stream() -> Iterator[bytes]:
         try:
             yield from content
         finally:
