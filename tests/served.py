@@ -133,8 +133,15 @@ def gunicorn_command(
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without any TIPLINE_* setting, plus ``extra``."""
+    """This process's environment without any TIPLINE_* setting, plus ``extra``.
+
+    gunicorn >= 25 opens a control socket at ~/.gunicorn/gunicorn.ctl by default, one path
+    for every server of the user: each new master unlinks the last one's socket. Servers
+    started here turn it off (through GUNICORN_CMD_ARGS, which `tipline serve` passes on),
+    so they neither take over nor remove the socket of a server someone else runs.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
+    env["GUNICORN_CMD_ARGS"] = "--no-control-socket"
     env.update(extra)
     return env
 
