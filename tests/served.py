@@ -36,7 +36,7 @@ import psycopg
 import requests
 from psycopg import sql
 
-PG_HOST = os.environ.get("TIPLINE_TEST_PG_HOST", "127.0.0.1")
+PG_HOST = os.environ.get("TIPLINE_TEST_PGHOST", "127.0.0.1")  # as tests/conftest.py
 PG_PORT = int(os.environ.get("TIPLINE_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TIPLINE_TEST_PG_USER", "postgres")
 ADMIN_DATABASE = "postgres"
@@ -318,7 +318,10 @@ def tipline_init(env: Mapping[str, str], timeout: float = 120) -> None:
 
 @dataclass
 class ServedPortal:
-    """An initialised instance and the portal served from it."""
+    """An initialised instance and the portal served from it (public keys only).
+
+    ``env`` is the portal's environment; the private key files stay in ``instance/keys``.
+    """
 
     instance: Path
     database: str
@@ -344,6 +347,14 @@ class ServedPortal:
         instance.mkdir(parents=True, exist_ok=True)
         env = portal_env(instance, database, receipt_scrypt_n=receipt_scrypt_n, extra=extra_env)
         tipline_init(env)
+        # As in production, the public site gets the public key files only, and no
+        # passphrase (DESIGN.md, "Encryption at rest").
+        public_keys = instance / "portal-keys"
+        public_keys.mkdir(exist_ok=True)
+        for path in (instance / "keys").glob("*.pub.json"):
+            shutil.copy(path, public_keys / path.name)
+        env = {k: v for k, v in env.items() if not k.startswith("TIPLINE_KEY_PASSPHRASE")}
+        env["TIPLINE_KEYS_DIR"] = str(public_keys)
         port = free_port()
         command = [
             venv_script("tipline"), "serve", "portal",

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import submit_report
+from tipline.intake.config import Config
 from tipline.intake.db import make_engine
 from tipline.intake.models import AuditEvent, Officer, Tip
+from tipline.portal import create_app as create_portal
 
 TIPLINE = [sys.executable, "-m", "tipline.triage.cli"]
 
@@ -187,3 +192,49 @@ def test_commands_needing_the_private_key_refuse_a_wrong_passphrase(
     assert served.returncode == 1 and "TIPLINE_KEY_PASSPHRASE" in served.stderr
     unsecret = run(env, "serve", "portal", "--port", "1")
     assert unsecret.returncode == 1 and "TIPLINE_SECRET_KEY" in unsecret.stderr
+
+
+def test_demo_sets_up_an_instance_labelled_demo_only(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}
+    env.update(TIPLINE_INSTANCE=str(tmp_path / "demo"), TIPLINE_KEYFILE_SCRYPT_N="1024")
+    for _ in range(2):  # a second run reuses keys and tips, and issues fresh passwords
+        result = subprocess.run(
+            [*TIPLINE, "demo", "--no-serve"], env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "DEMO ONLY" in result.stdout
+        assert re.search(r"triage\s+triage_officer\s+password \S+\s+TOTP secret [A-Z2-7]{32}",
+                         result.stdout)  # fmt: skip
+    instance = tmp_path / "demo"
+    assert (instance / "DEMO-ONLY-key-passphrase.txt").stat().st_mode & 0o077 == 0
+    assert len(list((instance / "keys").glob("*.key.json"))) == 1
+    assert count(f"sqlite:///{instance / 'tipline.db'}", Tip) == 5
+    assert count(f"sqlite:///{instance / 'tipline.db'}", Officer) == 3
+
+
+def test_worker_runs_the_jobs_the_portal_enqueued(
+    make_config: Callable[..., Config],
+    public_keys_dir: Path,
+    redis_url: str,
+    database_url: str,
+    env: dict[str, str],
+) -> None:
+    config = make_config(keys_dir=public_keys_dir, redis_url=redis_url)
+    app = create_portal(config)
+    try:
+        submit_report(app.test_client())
+    finally:
+        app.extensions["portal"].engine.dispose()
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            assert session.scalars(select(Tip.processed)).one() is False
+        worker_env = {**env, "TIPLINE_REDIS_URL": redis_url, "TIPLINE_QUEUE": config.queue_name}
+        result = run(worker_env, "worker", "--burst")
+        assert result.returncode == 0, result.stderr
+        with Session(engine) as session:
+            tip = session.scalars(select(Tip)).one()
+            assert tip.processed and tip.bureau == "healthcare_security"
+    finally:
+        engine.dispose()

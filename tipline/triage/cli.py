@@ -322,6 +322,8 @@ def gunicorn_command(site: str, host: str, port: int, workers: int) -> list[str]
         "--worker-class", "gthread",
         "--threads", "4",
         "--graceful-timeout", "5",
+        # Two sites on one machine would share the default control socket; neither needs it.
+        "--no-control-socket",
         APPS[site],
     ]  # fmt: skip
 
