@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -222,17 +222,25 @@ def _newest(keys: Iterable[PublicKey]) -> PublicKey:
     return max(keys, key=lambda key: (key.created, key.kid))
 
 
+_Key = TypeVar("_Key", PublicKey, "PrivateKey")
+
+
+def _by_kid(keys: Iterable[_Key]) -> dict[str, _Key]:
+    found: dict[str, _Key] = {}
+    for key in keys:
+        if key.kid in found:
+            raise KeyFileError(f"key id {key.kid} appears twice")
+        found[key.kid] = key
+    if not found:
+        raise KeyFileError("a key ring needs at least one key")
+    return found
+
+
 class PublicKeyring:
     """The public keys of an installation; new tip keys are wrapped to the newest."""
 
     def __init__(self, keys: Iterable[PublicKey]) -> None:
-        self._keys: dict[str, PublicKey] = {}
-        for key in keys:
-            if key.kid in self._keys:
-                raise KeyFileError(f"key id {key.kid} appears twice")
-            self._keys[key.kid] = key
-        if not self._keys:
-            raise KeyFileError("a key ring needs at least one key")
+        self._keys: dict[str, PublicKey] = _by_kid(keys)
         self.current = _newest(self._keys.values())
 
     @property
@@ -256,13 +264,7 @@ class PrivateKeyring:
     """The private keys of an installation; unwraps envelopes made for any of them."""
 
     def __init__(self, keys: Iterable[PrivateKey]) -> None:
-        self._keys: dict[str, PrivateKey] = {}
-        for key in keys:
-            if key.kid in self._keys:
-                raise KeyFileError(f"key id {key.kid} appears twice")
-            self._keys[key.kid] = key
-        if not self._keys:
-            raise KeyFileError("a key ring needs at least one key")
+        self._keys: dict[str, PrivateKey] = _by_kid(keys)
 
     @property
     def kids(self) -> tuple[str, ...]:
