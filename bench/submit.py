@@ -268,7 +268,7 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--requests", type=int, default=200, help="POSTs to tipline per level (default 200)"
+        "--requests", type=int, default=250, help="POSTs to tipline per level (default 250)"
     )
     parser.add_argument(
         "--plain-requests",

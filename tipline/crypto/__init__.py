@@ -6,7 +6,7 @@ attachments (``stream``). Nothing here imports Flask, the database or the rest o
 ``tipline``; see DESIGN.md, "Encryption at rest".
 """
 
-from tipline.crypto.aead import FORMAT_VERSION, new_tip_key, open_sealed, seal
+from tipline.crypto.aead import FORMAT_VERSION, derive_key, new_tip_key, open_sealed, seal
 from tipline.crypto.errors import (
     CryptoError,
     InvalidCiphertext,
@@ -60,6 +60,7 @@ __all__ = [
     "StreamSealer",
     "WrongPassphrase",
     "check_digit",
+    "derive_key",
     "envelope_kid",
     "export_public",
     "generate_key",

@@ -9,10 +9,12 @@ does not open.
 import secrets
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tipline.crypto._encoding import KEY_SIZE, bind, check_key, text
-from tipline.crypto.errors import InvalidCiphertext
+from tipline.crypto.errors import CryptoError, InvalidCiphertext
 
 FORMAT_VERSION = 1
 _NONCE_SIZE = 12
@@ -57,3 +59,16 @@ def open_sealed(key: bytes, blob: bytes, *, tip_id: str, purpose: str) -> bytes:
         )
     except InvalidTag:
         raise InvalidCiphertext("sealed field does not open: altered, moved or wrong key") from None
+
+
+def derive_key(secret: bytes, label: str) -> bytes:
+    """A 32-byte key for one purpose (``label``) from a longer-lived secret, with HKDF-SHA256.
+
+    Used for keys that live only in a server's configuration, such as the one sealing a
+    reporter's signed-in session, so that the configured secret is never used directly.
+    """
+    if not secret:
+        raise CryptoError("a key is derived from a non-empty secret")
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None, info=text(f"tipline/{label}")
+    ).derive(secret)
