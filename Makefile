@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lint typecheck catalogues bench clean extract
+.PHONY: demo test setup lint typecheck catalogues bench clean extract browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ catalogues: $(STAMP)
 
 setup: $(STAMP) catalogues
 
+# The browser tests drive Debian's chromium with Playwright; no browser is downloaded.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# fonts-noto-cjk lets the screenshots of Chinese pages show Chinese, not empty boxes.
+browser:
+	@{ command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ]; } || { \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk; }
+
 demo: setup
 	$(BIN)/tipline demo
 
@@ -29,7 +37,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+test: setup browser lint typecheck
 	$(BIN)/pytest -q
 
 bench: setup
@@ -39,7 +47,7 @@ bench: setup
 extract: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --no-location --sort-output \
 		-o tipline/translations/messages.pot tipline
-	$(BIN)/pybabel update -i tipline/translations/messages.pot -d tipline/translations -D messages --no-fuzzy-matching
+	$(BIN)/pybabel update -i tipline/translations/messages.pot -d tipline/translations -D messages --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -57,7 +57,7 @@ FORM = """<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><title>Report</title></head><body>
 <form method="post" action="/report" enctype="multipart/form-data">
 <input id="csrf_token" name="csrf_token" type="hidden" value="{token}">
-<input name="category"><input name="region"><input name="amount">
+<input name="category"><input name="county"><input name="amount">
 <input name="fund"><input name="suspect_kind"><textarea name="text"></textarea>
 <input name="attachments" type="file"><button>Send</button>
 </form></body></html>
@@ -124,7 +124,8 @@ def create_app() -> Flask:
     @app.post("/report")
     def report() -> str:
         fields = request.form
-        if not fields.get("category") or not fields.get("region") or not fields.get("text"):
+        # The same fields as tipline's form: the place is chosen down to the county.
+        if not fields.get("category") or not fields.get("county") or not fields.get("text"):
             abort(400)
         upload = request.files.get("attachments")
         has_file = upload is not None and bool(upload.filename)
@@ -135,7 +136,7 @@ def create_app() -> Flask:
                     receipt=digits,
                     received_on=dt.date.today(),
                     category=fields["category"],
-                    region=fields["region"],
+                    region=fields["county"],
                     fund=fields.get("fund") or None,
                     suspect_kind=fields.get("suspect_kind") or None,
                     amount=fields.get("amount") or None,

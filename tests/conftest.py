@@ -6,6 +6,7 @@ tests that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import secrets
@@ -222,7 +223,10 @@ def submit_report(client: FlaskClient, **fields: Any) -> str:
     data: dict[str, Any] = {
         "csrf_token": csrf_token(client, "/report"),
         "category": "fake_treatment",
-        "region": "441502",
+        "province": "440000",
+        "city": "441500",
+        "county": "441502",
+        "anonymous": "yes",
         "fund": "medical",
         "suspect_kind": "medical_institution",
         "amount": "12000",
@@ -234,3 +238,24 @@ def submit_report(client: FlaskClient, **fields: Any) -> str:
     match = RECEIPT.search(response.get_data(as_text=True))
     assert match, "no receipt on the page"
     return match.group(1)
+
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def legacy_doc(payload: bytes) -> bytes:
+    """A legacy Word file as far as type detection goes: it passes scrubbing unchanged, so
+    its bytes can be followed through the pipeline."""
+    return OLE2_MAGIC + bytes(504) + payload
+
+
+def tiny_pdf(text: str = "evidence") -> bytes:
+    """A small valid PDF (the pipeline parses PDFs to strip their metadata)."""
+    import pikepdf
+
+    document = pikepdf.new()
+    document.add_blank_page()
+    document.docinfo["/Title"] = text
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

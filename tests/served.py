@@ -391,7 +391,10 @@ class PortalError(Exception):
 
 DEFAULT_FIELDS = {
     "category": "fake_treatment",
-    "region": "441502",
+    "province": "440000",
+    "city": "441500",
+    "county": "441502",
+    "anonymous": "yes",
     "amount": "12000",
     "fund": "medical",
     "suspect_kind": "individual",
@@ -456,14 +459,20 @@ class PortalClient:
             return receipt_from(response.text)
 
     def check(self, receipt: str) -> str:
-        """POST /check and return the page; PortalError if it does not answer 200."""
+        """Sign in with a receipt (POST /check, which leads to /my-report) and return the
+        report's page; PortalError if it does not answer 200.
+
+        Signing in starts a new session, so the cached CSRF token is dropped afterwards."""
         data = {"csrf_token": self.token(), "receipt": receipt}
-        with self.session.post(
-            self.base_url + "/check", data=data, timeout=self.timeout
-        ) as response:
-            if response.status_code != 200:
-                raise PortalError(response.status_code, "POST /check", response.text)
-            return response.text
+        try:
+            with self.session.post(
+                self.base_url + "/check", data=data, timeout=self.timeout
+            ) as response:
+                if response.status_code != 200:
+                    raise PortalError(response.status_code, "POST /check", response.text)
+                return response.text
+        finally:
+            self._token = None
 
     def close(self) -> None:
         self.session.close()

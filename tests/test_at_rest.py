@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pyotp
 from flask.testing import FlaskClient
 
-from tests.conftest import PASSPHRASE, csrf_token, submit_report
+from tests.conftest import PASSPHRASE, csrf_token, legacy_doc, submit_report
 from tipline.intake.config import Config
 from tipline.intake.db import transaction
 from tipline.triage import create_app as create_triage
@@ -82,7 +82,10 @@ def test_marker_is_nowhere_at_rest_and_opens_in_triage(
     submit_report(
         portal,
         text=f"某医院挂床住院 {web_marker} 共计三人",
-        attachments=[(io.BytesIO(f"evidence {web_marker}".encode()), f"{web_marker}.txt")],
+        # A legacy Word file passes through scrubbing unchanged, marker and all.
+        attachments=[
+            (io.BytesIO(legacy_doc(f"evidence {web_marker}".encode())), f"{web_marker}.doc")
+        ],
     )
     imports = tmp_path / "tips.jsonl"
     imports.write_text(

@@ -107,7 +107,7 @@ PROBE = textwrap.dedent(
     page = client.get("/report").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     answer = client.post("/report", data={"csrf_token": token, "category": "fake_docs",
-                         "region": "441502", "text": "probe"})
+                         "province": "440000", "text": "probe", "anonymous": "yes"})
     private = [o for o in gc.get_objects()
                if isinstance(o, keys.PrivateKey) or type(o).__name__.endswith("PrivateKey")]
     print(json.dumps({

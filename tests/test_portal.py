@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import csrf_token, post_multipart, submit_report
+from tests.conftest import csrf_token, legacy_doc, post_multipart, submit_report
 from tipline.intake.models import AttachmentChunk, Tip
 
 
@@ -22,7 +22,9 @@ def test_report_gives_a_receipt_that_opens_the_report(portal: FlaskClient) -> No
     receipt = submit_report(portal, text="医院 <b>挂床</b> 住院 & 串换药品")
     assert re.fullmatch(r"(\d{4} ){5}\d{4}", receipt)
     page = portal.post(
-        "/check", data={"csrf_token": csrf_token(portal, "/check"), "receipt": receipt}
+        "/check",
+        data={"csrf_token": csrf_token(portal, "/check"), "receipt": receipt},
+        follow_redirects=True,
     )
     assert page.status_code == 200
     body = page.get_data(as_text=True)
@@ -38,9 +40,12 @@ def test_receipt_is_accepted_without_spaces_and_in_full_width(portal: FlaskClien
         str.maketrans("0123456789", "０１２３４５６７８９")
     )
     page = portal.post(
-        "/check", data={"csrf_token": csrf_token(portal, "/check"), "receipt": full_width}
+        "/check",
+        data={"csrf_token": csrf_token(portal, "/check"), "receipt": full_width},
+        follow_redirects=True,
     )
     assert page.status_code == 200
+    assert page.request.path == "/my-report"
 
 
 def test_receipt_typo_is_caught_before_the_database(portal: FlaskClient) -> None:
@@ -73,7 +78,7 @@ def test_form_errors_keep_what_was_typed(portal_app: Flask, portal: FlaskClient)
         {
             "csrf_token": csrf_token(portal, "/report"),
             "category": "fake_treatment",
-            "region": "999999",
+            "province": "999999",
             "text": "保留我写的内容",
             "amount": "abc",
         },
@@ -88,7 +93,7 @@ def test_form_errors_keep_what_was_typed(portal_app: Flask, portal: FlaskClient)
 def test_report_without_csrf_token_is_refused(portal_app: Flask, portal: FlaskClient) -> None:
     portal.get("/report")
     response = portal.post(
-        "/report", data={"category": "fake_treatment", "region": "441502", "text": "x"}
+        "/report", data={"category": "fake_treatment", "province": "440000", "text": "x"}
     )
     assert response.status_code == 400
     assert count_tips(portal_app) == 0
@@ -102,7 +107,7 @@ def test_oversize_upload_gets_a_clear_413_page(portal_app: Flask, portal: FlaskC
         {
             "csrf_token": csrf_token(portal, "/report"),
             "category": "fake_treatment",
-            "region": "441502",
+            "province": "440000",
             "text": "x",
             "attachments": [(io.BytesIO(b"\0" * (limit + 1)), "big.bin")],
         },
@@ -114,7 +119,7 @@ def test_oversize_upload_gets_a_clear_413_page(portal_app: Flask, portal: FlaskC
 
 def test_attachment_is_stored_encrypted_in_chunks(portal_app: Flask, portal: FlaskClient) -> None:
     content = b"evidence-bytes " * 10_000  # about 150 KB: several chunks
-    submit_report(portal, attachments=[(io.BytesIO(content), "账本.txt")])
+    submit_report(portal, attachments=[(io.BytesIO(legacy_doc(content)), "账本.doc")])
     with portal_app.extensions["portal"].sessions() as session:
         chunks = session.scalars(select(AttachmentChunk.data)).all()
     assert len(chunks) == 3

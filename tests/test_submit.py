@@ -16,10 +16,10 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE, legacy_doc
 from tipline.crypto import ReceiptKdf, load_private_keyring, load_public_keyring
 from tipline.intake import submit as submit_module
-from tipline.intake.config import Config
+from tipline.intake.config import Config, Limits
 from tipline.intake.db import make_sessionmaker
 from tipline.intake.models import Attachment, AttachmentChunk, Tip
 from tipline.intake.queue import InlineQueue, Queue, RedisQueue, bind_engine
@@ -72,7 +72,7 @@ def submitter(engine: Engine, queue: Queue, keys_dir: Path) -> Submitter:
         keyring=load_public_keyring(keys_dir),
         queue=queue,
         kdf=ReceiptKdf(n=2**10),
-        max_upload_bytes=1024 * 1024,
+        limits=Limits(max_file_bytes=1024 * 1024, max_total_bytes=2 * 1024 * 1024),
     )
 
 
@@ -162,7 +162,7 @@ def test_jpeg_metadata_is_removed_before_encryption(
         assert opened is not None
         [info] = opened.attachments()
         content = b"".join(opened.attachment_content(session, info.id))
-    assert info.scrubbed == "jpeg"
+    assert info.scrubbed == "image"
     assert b"SecretPhone" not in content and b"taken at home" not in content
     with Image.open(io.BytesIO(content)) as image:
         assert image.size == (64, 48)
@@ -220,7 +220,7 @@ def test_failure_at_any_step_leaves_nothing_behind(
     if step == "job" and isinstance(queue, RedisQueue):
         pytest.skip("with rq a failing job is retried by the worker; the tip stays stored")
     STEPS[step](monkeypatch)
-    upload = Upload("doc.txt", "text/plain", io.BytesIO(b"evidence " * 20_000))
+    upload = Upload("doc.doc", "application/msword", io.BytesIO(legacy_doc(b"e " * 90_000)))
     with pytest.raises(Injected):
         submitter.submit(report(uploads=[upload]))
     assert counts(engine) == (0, 0, 0)
@@ -235,7 +235,11 @@ def test_failed_commit_leaves_nothing(submitter: Submitter, queue: Queue, engine
     event.listen(Session, "before_commit", failing_commit)
     try:
         with pytest.raises(Injected):
-            submitter.submit(report(uploads=[Upload("a.txt", "text/plain", io.BytesIO(b"x"))]))
+            submitter.submit(
+                report(
+                    uploads=[Upload("a.doc", "application/msword", io.BytesIO(legacy_doc(b"x")))]
+                )
+            )
     finally:
         event.remove(Session, "before_commit", failing_commit)
     assert counts(engine) == (0, 0, 0)

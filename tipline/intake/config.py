@@ -44,6 +44,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Evidence size limits: per file, and all files of one submission together."""
+
+    max_file_bytes: int
+    max_total_bytes: int
+
+
+@dataclass(frozen=True)
 class Config:
     instance: Path
     database_url: str
@@ -56,8 +64,16 @@ class Config:
     receipt_scrypt_n: int = 2**15
     # scrypt cost protecting private key files; only paid at start.
     keyfile_scrypt_n: int = 2**17
-    max_upload_bytes: int = 20 * 1024 * 1024
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
     queue_name: str = "tipline"
+    # Rate limits (flask-limiter syntax), per client address, counted under a keyed hash
+    # of the address that expires with the window. Sized so that a hotline centre sending
+    # from one address is not locked out; wrong receipts are slowed, then refused a while.
+    submit_limit: str = "60 per minute;1000 per hour"
+    receipt_limit: str = "10 per minute;60 per hour"
+    # How many proxies in front of the portal set X-Forwarded-For (0: none trusted).
+    proxy_count: int = 0
     default_locale: str = "zh"
     secure_cookies: bool = True
 
@@ -83,10 +99,18 @@ class Config:
             key_passphrase=_read_secret(env, "TIPLINE_KEY_PASSPHRASE"),
             receipt_scrypt_n=_int(env, "TIPLINE_RECEIPT_SCRYPT_N", 2**15),
             keyfile_scrypt_n=_int(env, "TIPLINE_KEYFILE_SCRYPT_N", 2**17),
-            max_upload_bytes=_int(env, "TIPLINE_MAX_UPLOAD_MB", 20) * 1024 * 1024,
+            max_file_bytes=_int(env, "TIPLINE_MAX_FILE_MB", 20) * 1024 * 1024,
+            max_upload_bytes=_int(env, "TIPLINE_MAX_UPLOAD_MB", 50) * 1024 * 1024,
             queue_name=env.get("TIPLINE_QUEUE") or "tipline",
+            submit_limit=env.get("TIPLINE_SUBMIT_LIMIT") or cls.submit_limit,
+            receipt_limit=env.get("TIPLINE_RECEIPT_LIMIT") or cls.receipt_limit,
+            proxy_count=_int(env, "TIPLINE_PROXY_COUNT", 0),
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
         )
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_file_bytes=self.max_file_bytes, max_total_bytes=self.max_upload_bytes)
 
     def replace(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]

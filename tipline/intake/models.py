@@ -50,8 +50,15 @@ class Tip(Base):
     amount_band: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24), default="received", index=True)
     bureau: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The code behind the status a reporter sees: the bureau a tip went to, the reason it
+    # was not accepted, or the outcome it closed with.
+    status_detail: Mapped[str | None] = mapped_column(String(32))
     # Set by the post-submission job; a sweep can find tips whose job never ran.
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Plain because the T2 clock depends on them (domain.md section 3): a real-name reporter
+    # who asked to be told whether the tip was accepted. Who the reporter is stays sealed.
+    real_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    wants_notice: Mapped[bool] = mapped_column(Boolean, default=False)
 
     format_version: Mapped[int] = mapped_column(Integer, default=1)
     key_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -71,6 +78,58 @@ class Tip(Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="tip", cascade="all, delete-orphan", order_by="Attachment.position"
     )
+    identity: Mapped[Identity | None] = relationship(cascade="all, delete-orphan")
+    messages: Mapped[list[Message]] = relationship(
+        cascade="all, delete-orphan", order_by="Message.id"
+    )
+    events: Mapped[list[TipEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="TipEvent.id"
+    )
+
+
+class Identity(Base):
+    """The reporter's identity: its own key, so reading a tip does not reveal who sent it.
+
+    The identity key is wrapped to the intake key pair (opened by triage only after a
+    supervisor approves) and, separately, under the reporter's receipt (DESIGN.md).
+    """
+
+    __tablename__ = "identity"
+
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    key_envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    # None when an officer entered the tip and no receipt was issued.
+    reporter_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Message(Base):
+    """A message between the reporter and the officers, sealed under the tip key."""
+
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(16))  # reporter or officer
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    sent_on: Mapped[dt.date] = mapped_column(Date)
+    # An officer's question the reporter is asked to answer.
+    asks_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TipEvent(Base):
+    """The timeline: what happened to a tip, by day, as codes (never free text)."""
+
+    __tablename__ = "tip_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    on: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(32))
+    shown_to_reporter: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Attachment(Base):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,11 +38,43 @@ class AttachmentInfo:
 
 
 @dataclass(frozen=True)
+class ShownMessage:
+    id: int
+    author: str
+    sent_on: dt.date
+    asks_reply: bool
+    text: str
+
+
+@dataclass(frozen=True)
 class OpenedTip:
+    """A tip with its key: what was reported, the files, the messages."""
+
     tip: Tip
     key: bytes
-    text: str
-    amount: str | None
+    details: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return str(self.details["text"])
+
+    @property
+    def amount(self) -> str | None:
+        return self.details.get("amount")
+
+    def messages(self) -> list[ShownMessage]:
+        return [
+            ShownMessage(
+                id=message.id,
+                author=message.author,
+                sent_on=message.sent_on,
+                asks_reply=message.asks_reply,
+                text=open_sealed(
+                    self.key, message.body, tip_id=self.tip.id, purpose=f"message:{message.id}"
+                ).decode(),
+            )
+            for message in self.tip.messages
+        ]
 
     def attachments(self) -> list[AttachmentInfo]:
         found = []
@@ -91,8 +125,8 @@ def _chunks(session: Session, attachment_id: str) -> Iterator[bytes]:
 
 
 def _open(tip: Tip, key: bytes) -> OpenedTip:
-    report = json.loads(open_sealed(key, tip.report, tip_id=tip.id, purpose="report"))
-    return OpenedTip(tip=tip, key=key, text=report["text"], amount=report["amount"])
+    details = json.loads(open_sealed(key, tip.report, tip_id=tip.id, purpose="report"))
+    return OpenedTip(tip=tip, key=key, details=details)
 
 
 # A salt for the dummy derivation done when a locator is unknown, so an attacker cannot tell
@@ -100,7 +134,12 @@ def _open(tip: Tip, key: bytes) -> OpenedTip:
 _DUMMY_SALT = bytes(16)
 
 
-def open_with_receipt(session: Session, receipt: Receipt, kdf: ReceiptKdf) -> OpenedTip:
+def reporter_key(session: Session, receipt: Receipt, kdf: ReceiptKdf) -> tuple[str, bytes]:
+    """The tip id and the key the receipt derives, if the receipt is right.
+
+    The key, not the receipt, is what a signed-in reporter's session keeps: it opens the
+    reporter's copies of the tip key and the identity key without repeating the scrypt.
+    """
     tip = session.scalar(select(Tip).where(Tip.reporter_locator == receipt.locator))
     if tip is None or tip.reporter_salt is None or tip.reporter_verifier is None:
         kdf.derive(receipt, _DUMMY_SALT)
@@ -108,10 +147,38 @@ def open_with_receipt(session: Session, receipt: Receipt, kdf: ReceiptKdf) -> Op
     if tip.reporter_kdf_n is not None and tip.reporter_kdf_n != kdf.n:
         kdf = replace(kdf, n=tip.reporter_kdf_n)
     wrap_key = kdf.verify(receipt, tip.reporter_salt, tip.reporter_verifier)
-    if wrap_key is None or tip.reporter_key is None:
+    if wrap_key is None:
         raise ReceiptNotFound
-    key = open_sealed(wrap_key, tip.reporter_key, tip_id=tip.id, purpose="reporter-key")
+    return tip.id, wrap_key
+
+
+def open_as_reporter(session: Session, tip_id: str, wrap_key: bytes) -> OpenedTip:
+    tip = session.get(Tip, tip_id)
+    if tip is None or tip.reporter_key is None:
+        raise ReceiptNotFound
+    try:
+        key = open_sealed(wrap_key, tip.reporter_key, tip_id=tip.id, purpose="reporter-key")
+    except InvalidCiphertext as exc:
+        raise ReceiptNotFound from exc
     return _open(tip, key)
+
+
+def open_with_receipt(session: Session, receipt: Receipt, kdf: ReceiptKdf) -> OpenedTip:
+    return open_as_reporter(session, *reporter_key(session, receipt, kdf))
+
+
+def reporter_identity(tip: Tip, wrap_key: bytes) -> dict[str, str] | None:
+    """The identity the reporter gave, opened with the reporter's own key."""
+    identity = tip.identity
+    if identity is None or identity.reporter_key is None:
+        return None
+    key = open_sealed(
+        wrap_key, identity.reporter_key, tip_id=tip.id, purpose="reporter-identity-key"
+    )
+    data: dict[str, str] = json.loads(
+        open_sealed(key, identity.data, tip_id=tip.id, purpose="identity")
+    )
+    return data
 
 
 def open_with_keyring(session: Session, tip_id: str, keyring: PrivateKeyring) -> OpenedTip | None:
@@ -126,6 +193,10 @@ __all__ = [
     "InvalidCiphertext",
     "OpenedTip",
     "ReceiptNotFound",
+    "ShownMessage",
+    "open_as_reporter",
     "open_with_keyring",
     "open_with_receipt",
+    "reporter_identity",
+    "reporter_key",
 ]

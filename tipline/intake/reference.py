@@ -49,53 +49,80 @@ BUREAUS: tuple[Term, ...] = (
 CATEGORIES: tuple[Category, ...] = (
     Category(
         "fake_employment_backpay",
-        N_("Fake employment or arbitration to back-pay contributions or retire early"),
+        N_(
+            "A fake job, or a fake arbitration or court case, used to back-pay contributions "
+            "or retire early"
+        ),
         "A",
         "labor_inspection",
     ),
     Category(
         "benefit_impostor",
-        N_("Benefits drawn after death or loss of eligibility, or by impostors"),
+        N_(
+            "Someone keeps drawing a pension or benefit they have no right to "
+            "(for example after a death)"
+        ),
         "A",
         "si_agency",
     ),
     Category(
         "fake_docs",
-        N_("Forged files or documents used to obtain benefits"),
+        N_("Forged papers or certificates used to get benefits"),
         "A",
         "labor_inspection",
     ),
-    Category("work_injury_fraud", N_("Work-injury insurance fraud"), "A", "labor_inspection"),
-    Category("agency_overpayment", N_("Overpayment of benefits by the agency"), "B", "si_agency"),
+    Category(
+        "work_injury_fraud",
+        N_("A faked or exaggerated work injury or disability"),
+        "A",
+        "labor_inspection",
+    ),
+    Category(
+        "agency_overpayment",
+        N_("The social insurance office paid out more than it should"),
+        "B",
+        "si_agency",
+    ),
     Category(
         "internal_embezzlement",
-        N_("Embezzlement, misuse or bribery by staff"),
+        N_(
+            "Staff of the social insurance office or the HRSS department took or misused "
+            "money, took bribes or bent the rules for someone"
+        ),
         "C",
         "discipline_inspection",
     ),
     Category(
         "fake_treatment",
-        N_("Fake treatment, bed-holding, split admissions or drug switching"),
+        N_(
+            "A hospital or clinic billed for treatment that did not happen "
+            "(fake hospital stays, switched medicines)"
+        ),
         "A",
         "healthcare_security",
     ),
-    Category("drug_resale", N_("Resale of insured drugs"), "A", "healthcare_security"),
+    Category(
+        "drug_resale",
+        N_("Medicines bought on medical insurance and sold on"),
+        "A",
+        "healthcare_security",
+    ),
     Category(
         "pooled_account_swipe",
-        N_("Charging the pooled medical account with no service given"),
+        N_("Medical insurance cards swiped with nothing given in return"),
         "A",
         "healthcare_security",
     ),
     # Routed to whichever fund paid (domain.md section 2): decided by triage, no default.
     Category(
         "double_compensation",
-        N_("The same injury paid twice (fund and third party)"),
+        N_("The same injury paid twice: by the fund and by whoever caused it or an insurer"),
         "A",
         None,
     ),
     Category(
         "out_of_scope",
-        N_("Not fund fraud (own contributions, own benefits, information)"),
+        N_("A problem with my own contributions or benefits (not fraud)"),
         "-",
         None,
     ),
@@ -115,6 +142,16 @@ SUSPECT_KINDS: tuple[Term, ...] = (
     Term("medical_institution", N_("A hospital, clinic or pharmacy")),
     Term("intermediary", N_("An intermediary")),
     Term("agency_staff", N_("Staff of the agency or HRSS department")),
+)
+
+# How the reporter knows: sealed with the report, since "I work there" can identify them.
+HOW_KNOWN: tuple[Term, ...] = (
+    Term("witnessed", N_("I saw it myself")),
+    Term("insider", N_("I work there or worked there")),
+    Term("documents", N_("I have seen documents or records")),
+    Term("affected", N_("It concerns me or my family")),
+    Term("hearsay", N_("Someone told me")),
+    Term("other", N_("Other")),
 )
 
 CHANNELS: tuple[Term, ...] = (
@@ -195,7 +232,8 @@ def regions() -> dict[str, Region]:
             code, name = f"{prefix}0000", value
         else:
             code, current = f"{province}{prefix}", _current_name(value)
-            if current is None or current in ("市辖区", "县", "省直辖县级行政区划"):
+            # Grouping rows (市辖区, 省直辖县级行政单位) are not places anyone reports from.
+            if current is None or current in ("市辖区", "县") or "直辖县级" in current:
                 continue
             name = current
         found[code] = Region(code, name)
@@ -209,6 +247,33 @@ def region_path(code: str) -> list[Region]:
         return []
     candidates = dict.fromkeys((code[:2] + "0000", code[:4] + "00", code))
     return [table[c] for c in candidates if c in table]
+
+
+@cache
+def _children_index() -> dict[str, list[Region]]:
+    index: dict[str, list[Region]] = {}
+    table = regions()
+    for region in table.values():
+        if region.level == "province":
+            continue
+        city = region.code[:4] + "00"
+        # Cities, and counties governed straight by a province or municipality (北京市东城区,
+        # 省直辖县级行政单位), hang under the province; other counties under their city.
+        in_city = region.level == "county" and city in table
+        parent = city if in_city else region.code[:2] + "0000"
+        index.setdefault(parent, []).append(region)
+    for children in index.values():
+        children.sort(key=lambda region: region.code)
+    return index
+
+
+def provinces() -> list[Region]:
+    return sorted((r for r in regions().values() if r.level == "province"), key=lambda r: r.code)
+
+
+def children(code: str) -> list[Region]:
+    """The regions one level below ``code``, in code order."""
+    return list(_children_index().get(code, []))
 
 
 def region_name(code: str) -> str:

@@ -1,128 +1,1090 @@
-"""Remove identifying metadata from evidence files before they are encrypted.
+"""Decide which evidence files are accepted and remove identifying metadata from them.
 
-JPEG and PNG are filtered segment by segment, losslessly: the picture's bytes are kept and
-the EXIF (camera, GPS position, time), XMP, IPTC, ICC and comment blocks are dropped. Other
-image formats Pillow reads are redrawn from their pixels alone. Files of other types pass
-through unchanged (documents are handled by the attachment pipeline of a later release).
+`detect_type` is the allowlist: it decides by content (magic bytes), the name's extension
+only telling apart formats that share a container (OOXML or ODF zips, OLE2 compound files,
+ISO base media files). `scrub` cleans a file of an allowed type in memory, before it is
+encrypted; nothing is ever written to disk, so plaintext evidence never touches it.
+
+What `scrub` removes, by kind:
+
+image
+    JPEG and PNG are filtered block by block, losslessly: the picture's bytes are kept and
+    EXIF (camera, GPS position, time), XMP, IPTC, ICC and comment blocks are dropped, as are
+    the JFIF thumbnail and anything after the end of a JPEG (the extra pictures of MPF and
+    gain-map photos carry EXIF of their own). HEIC is cleaned in place: its Exif and XMP
+    items are overwritten with empty ones padded out, and nothing else moves. GIF, WebP,
+    BMP and TIFF are redrawn from their pixels alone (first frame or page only).
+pdf
+    Rewritten by pikepdf (qpdf): the document information dictionary (author, creator,
+    producer, dates), every /Metadata stream (XMP of the document, pages, images, fonts),
+    /PieceInfo, the file identifier /ID, earlier revisions kept by incremental updates,
+    and the author and dates of comments (markup annotations) go.
+office
+    OOXML (docx, xlsx, pptx) and ODF (odt, ods, odp) are zipped anew with every part's
+    content as it was, except: docProps/core.xml and docProps/app.xml, or ODF's meta.xml,
+    become empty; docProps/custom.xml and thumbnails are dropped together with the
+    references to them; entry dates, comments and extra fields (owner ids, file times)
+    are not copied. Zip bombs are refused by the declared sizes and the entry count.
+audio, video
+    MP3 and AAC lose their ID3v1, ID3v2 and APEv2 tags, FLAC its Vorbis comment, pictures
+    and application blocks, Ogg Vorbis, Opus, Speex and FLAC their comments (all through
+    mutagen). MP4, M4A, MOV and 3GP are cleaned in place: user-data, metadata and uuid
+    boxes of the movie and its tracks (iTunes tags, the ©xyz and 3GPP loci locations,
+    Apple's mdta keys, maker notes) become free space filled with zeros, and the creation
+    and modification times of the movie, track and media headers are zeroed; sample
+    offsets stay valid because nothing moves. WAV and AVI are cleaned the same way: LIST
+    INFO, LIST exif, bext, iXML, XMP, ID3, cart, umid and IDIT chunks become JUNK filled
+    with zeros.
+
+Kept, because no safe way exists here or because it is the evidence itself:
+
+- legacy OLE2 office files (doc, xls, ppt, wps) pass through unchanged (kind "office",
+  removed 0): their SummaryInformation streams keep author, company, "last saved by" and
+  dates. No maintained pure-Python library rewrites compound files safely; a reporter who
+  cares should save as docx/xlsx/pptx or PDF first.
+- AMR has no metadata to remove; it passes through unchanged.
+- timed metadata tracks of videos (GPS tracks of dashcams and action cameras, Apple's
+  timed metadata), EXIF inside the frames of MJPEG AVI, and stream data (strd) of AVI.
+- whatever is the document's own content: names in office comments and tracked changes,
+  revision ids (rsid), word/people.xml, customXml items, ODF settings.xml (printer
+  names), PDF form values and embedded files, and faces, voices or text in the media.
+- the encoder's name (Ogg vendor string, codec names in MP4 sample descriptions).
+- the types of OLE2 files are told apart by extension alone, so without a file name an
+  OLE2 file comes back as kind "other".
 """
 
 from __future__ import annotations
 
 import io
+import re
+import shutil
 import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO, Final
 
+import mutagen
+import mutagen.apev2
+import mutagen.flac
+import mutagen.id3
+import mutagen.oggflac
+import mutagen.oggopus
+import mutagen.oggspeex
+import mutagen.oggvorbis
+import pikepdf
 from PIL import Image, UnidentifiedImageError
 
 
 class ScrubError(Exception):
-    """The file claims to be an image but cannot be read as one."""
+    """The file claims to be of an allowed type but cannot be read as one."""
+
+
+@dataclass(frozen=True)
+class FileType:
+    kind: str  # one of KINDS
+    extension: str  # canonical, without the dot: "jpg", "docx", "mp4"
+    mime: str
 
 
 @dataclass(frozen=True)
 class Scrubbed:
-    data: BinaryIO
-    kind: str  # jpeg, png, image, other
-    removed: int  # metadata blocks removed (or 1 when redrawn)
+    data: IO[bytes]
+    kind: str  # one of KINDS, or "other" for a file of no allowed type (left as it was)
+    removed: int  # metadata blocks removed (1 for a redrawn picture)
+    file_type: FileType | None = None  # what the content was recognised as
 
 
-_JPEG_KEEP_APP = {0xE0, 0xEE}  # JFIF and Adobe (colour transform), nothing about the author
-_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME", b"iCCP"}
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KINDS: Final = ("image", "pdf", "office", "audio", "video")
+
+_OOXML = "application/vnd.openxmlformats-officedocument."
+_ODF = "application/vnd.oasis.opendocument."
+_TYPES: Final = {
+    t.extension: t
+    for t in (
+        FileType("image", "jpg", "image/jpeg"),
+        FileType("image", "png", "image/png"),
+        FileType("image", "gif", "image/gif"),
+        FileType("image", "webp", "image/webp"),
+        FileType("image", "heic", "image/heic"),
+        FileType("image", "bmp", "image/bmp"),
+        FileType("image", "tiff", "image/tiff"),
+        FileType("pdf", "pdf", "application/pdf"),
+        FileType("office", "docx", _OOXML + "wordprocessingml.document"),
+        FileType("office", "xlsx", _OOXML + "spreadsheetml.sheet"),
+        FileType("office", "pptx", _OOXML + "presentationml.presentation"),
+        FileType("office", "odt", _ODF + "text"),
+        FileType("office", "ods", _ODF + "spreadsheet"),
+        FileType("office", "odp", _ODF + "presentation"),
+        FileType("office", "doc", "application/msword"),
+        FileType("office", "xls", "application/vnd.ms-excel"),
+        FileType("office", "ppt", "application/vnd.ms-powerpoint"),
+        FileType("office", "wps", "application/vnd.ms-works"),
+        FileType("audio", "mp3", "audio/mpeg"),
+        FileType("audio", "m4a", "audio/mp4"),
+        FileType("audio", "aac", "audio/aac"),
+        FileType("audio", "amr", "audio/amr"),
+        FileType("audio", "wav", "audio/wav"),
+        FileType("audio", "ogg", "audio/ogg"),
+        FileType("audio", "opus", "audio/ogg"),
+        FileType("audio", "flac", "audio/flac"),
+        FileType("video", "mp4", "video/mp4"),
+        FileType("video", "mov", "video/quicktime"),
+        FileType("video", "3gp", "video/3gpp"),
+        FileType("video", "avi", "video/x-msvideo"),
+    )
+}
+_ALIASES: Final = {"jpeg": "jpg", "jpe": "jpg", "tif": "tiff", "heif": "heic", "3gpp": "3gp"}
+
+# For the upload form's accept attribute: ",".join(ALLOWED_EXTENSIONS).
+ALLOWED_EXTENSIONS: Final = tuple(sorted("." + ext for ext in [*_TYPES, *_ALIASES]))
+
+HEAD_SIZE: Final = 4096  # enough of a file's start for detect_type in almost every case
+
+# Zip bombs: the declared sizes bound what is inflated (zipfile stops at the declared size
+# and then checks the CRC), so capping their sum caps the work.
+ZIP_MAX_TOTAL: Final = 200 * 1024 * 1024
+ZIP_MAX_ENTRIES: Final = 10_000
 
 
-def _jpeg(source: BinaryIO) -> Scrubbed:
-    out = io.BytesIO()
-    if source.read(2) != b"\xff\xd8":
+# --- detection ------------------------------------------------------------------------
+
+
+def _type(extension: str) -> FileType:
+    return _TYPES[extension]
+
+
+def _extension(filename: str) -> str:
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if "." not in name:
+        return ""
+    ext = name.rsplit(".", 1)[1].strip().lower()
+    return _ALIASES.get(ext, ext)
+
+
+def detect_type(filename: str, head: bytes) -> FileType | None:
+    """The allowed type of a file by its content, or None if it is not evidence we take.
+
+    ``head`` is the start of the file: HEAD_SIZE bytes answer for almost every file; pass
+    the whole file (uploads are in memory anyway) for a conclusive answer on zip-based
+    documents, whose parts may be listed only at the end. The extension only chooses
+    between formats sharing a container; a name that claims another type than the
+    content is overruled by the content.
+    """
+    ext = _extension(filename)
+    if head.startswith(b"\xff\xd8\xff"):
+        return _type("jpg")
+    if head.startswith(_PNG_SIGNATURE):
+        return _type("png")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return _type("gif")
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        return {b"WEBP": _type("webp"), b"WAVE": _type("wav"), b"AVI ": _type("avi")}.get(
+            head[8:12]
+        )
+    if head[:2] == b"BM" and len(head) >= 18:
+        # "BM" alone is too weak (any text may start so): check the DIB header's size.
+        (dib,) = struct.unpack_from("<I", head, 14)
+        return _type("bmp") if dib in (12, 40, 52, 56, 64, 108, 124) else None
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return _type("tiff")
+    if head.startswith(b"%PDF-"):
+        return _type("pdf")
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_type(ext, head)
+    if head.startswith(_OLE2_SIGNATURE):
+        return _type(ext) if ext in ("doc", "xls", "ppt", "wps") else None
+    if head[4:8] == b"ftyp":
+        return _bmff_type(ext, head)
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return _type("mov")  # QuickTime files from before the ftyp box
+    if head.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
+        return _type("amr")
+    if head.startswith(b"fLaC"):
+        return _type("flac")
+    if head.startswith(b"OggS"):
+        return _ogg_type(head)
+    if head.startswith(b"ID3"):
+        return _after_id3(ext, head)
+    return _raw_audio_type(head)
+
+
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_OLE2_SIGNATURE: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+_HEIF_BRANDS: Final = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+_M4A_BRANDS: Final = {b"M4A ", b"M4B ", b"M4P "}
+_MP4_BRANDS: Final = {
+    b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1",
+    b"mmp4", b"MSNV", b"M4V ", b"M4VH", b"M4VP", b"XAVC", b"dash", b"mp71", b"f4v ",
+}  # fmt: skip
+_NOT_MEDIA_BRANDS: Final = {b"avif", b"avis", b"crx ", b"jp2 ", b"jpx ", b"jpm ", b"mjp2"}
+
+
+def _bmff_type(ext: str, head: bytes) -> FileType | None:
+    (size,) = struct.unpack_from(">I", head)
+    if size < 16 or len(head) < 16:
+        return None
+    major = head[8:12]
+    brands = {major} | {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+    if major in _HEIF_BRANDS or (major in (b"mif1", b"msf1") and brands & _HEIF_BRANDS):
+        return _type("heic")
+    if brands & _NOT_MEDIA_BRANDS:
+        return None
+    if major == b"qt  ":
+        return _type("mov")
+    if major in _M4A_BRANDS:
+        return _type("m4a")
+    if major[:3] in (b"3gp", b"3gg", b"3ge", b"3g2", b"3gs"):
+        return _type("3gp")
+    if major in _MP4_BRANDS or brands & _MP4_BRANDS:
+        # A generic ISO file: the extension tells a recording from a film.
+        return _type(ext) if ext in ("m4a", "mov", "3gp") else _type("mp4")
+    return None
+
+
+def _ogg_type(head: bytes) -> FileType | None:
+    if len(head) < 28:
+        return None
+    first_packet = head[27 + head[26] :]
+    if first_packet.startswith(b"OpusHead"):
+        return _type("opus")
+    if first_packet.startswith((b"\x01vorbis", b"\x7fFLAC", b"Speex   ")):
+        return _type("ogg")
+    return None  # Theora video, Skeleton and the rest
+
+
+def _id3_size(head: bytes) -> int:
+    size = 0
+    for byte in head[6:10]:
+        size = (size << 7) | (byte & 0x7F)
+    return size + (20 if head[5] & 0x10 else 10)  # header, and the footer if flagged
+
+
+def _after_id3(ext: str, head: bytes) -> FileType | None:
+    if len(head) < 10:
+        return None
+    rest = head[_id3_size(head) :]
+    if len(rest) < 4:
+        # The tag (cover art, often) runs past what we were shown.
+        return _type(ext) if ext in ("mp3", "aac", "flac") else _type("mp3")
+    if rest.startswith(b"fLaC"):
+        return _type("flac")
+    if rest.startswith(b"ID3"):  # taggers sometimes stack a second tag on the first
+        return _after_id3(ext, rest)
+    return _raw_audio_type(rest.lstrip(b"\x00"))
+
+
+_MP3_BITRATES: Final = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG 1
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG 2
+    0: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG 2.5
+}
+_MP3_RATES: Final = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mp3_frame_length(data: bytes, at: int) -> int | None:
+    """Length of the MPEG audio layer III frame starting at ``at``, if one starts there."""
+    if len(data) < at + 4 or data[at] != 0xFF or data[at + 1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (data[at + 1] >> 3) & 3, (data[at + 1] >> 1) & 3
+    bitrate_index, rate_index = data[at + 2] >> 4, (data[at + 2] >> 2) & 3
+    if version == 1 or layer != 1 or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    bitrate = _MP3_BITRATES[version][bitrate_index] * 1000
+    rate = _MP3_RATES[version][rate_index]
+    padding = (data[at + 2] >> 1) & 1
+    return (144 if version == 3 else 72) * bitrate // rate + padding
+
+
+def _adts_frame_length(data: bytes, at: int) -> int | None:
+    if len(data) < at + 7 or data[at] != 0xFF or data[at + 1] & 0xF6 != 0xF0:
+        return None
+    if (data[at + 2] >> 2) & 0xF > 12:
+        return None
+    length = ((data[at + 3] & 3) << 11) | (data[at + 4] << 3) | (data[at + 5] >> 5)
+    return length if length >= 7 else None
+
+
+def _raw_audio_type(head: bytes) -> FileType | None:
+    for extension, frame_length in (("mp3", _mp3_frame_length), ("aac", _adts_frame_length)):
+        length = frame_length(head, 0)
+        if length is None:
+            continue
+        # Two frames in a row where the second is in sight: two sync bytes alone are weak.
+        if len(head) >= length + 4 and frame_length(head, length) is None:
+            continue
+        return _type(extension)
+    return None
+
+
+_OOXML_MAIN: Final = {"word/": "docx", "xl/": "xlsx", "ppt/": "pptx"}
+_ODF_MIMES: Final = {
+    b"application/vnd.oasis.opendocument.text": "odt",
+    b"application/vnd.oasis.opendocument.spreadsheet": "ods",
+    b"application/vnd.oasis.opendocument.presentation": "odp",
+}
+
+
+def _zip_type(ext: str, head: bytes) -> FileType | None:
+    listing = _zip_listing(head)
+    if listing is not None:
+        names, mimetype = listing
+        return _office_type(ext, names, mimetype, complete=True)
+    names, mimetype = _zip_local_names(head)
+    found = _office_type(ext, names, mimetype, complete=False)
+    if found is not None:
+        return found
+    if names and (mimetype is not None or "[content_types].xml" in names):
+        return None  # it said what it is, and it is no document we take
+    # The parts that tell are not in what we were shown: let the extension decide, scrub
+    # decides again on the whole file.
+    return _type(ext) if ext in ("docx", "xlsx", "pptx", "odt", "ods", "odp") else None
+
+
+def _zip_listing(data: bytes) -> tuple[set[str], bytes | None] | None:
+    """Names (lower case) and the ODF mimetype of a whole zip, or None if it is not whole."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            names = {info.filename.lower() for info in infos}
+            mimetype = None
+            for info in infos:
+                if info.filename.lower() == "mimetype" and info.file_size <= 200:
+                    mimetype = archive.read(info)
+            return names, mimetype
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error):
+        return None
+    except NotImplementedError:  # a compression method zipfile lacks
+        return None
+
+
+def _zip_local_names(head: bytes) -> tuple[set[str], bytes | None]:
+    """Names (lower case) in the local headers within ``head``, and a stored mimetype."""
+    names: set[str] = set()
+    mimetype = None
+    at = 0
+    while head[at : at + 4] == b"PK\x03\x04" and at + 30 <= len(head):
+        flags, method = struct.unpack_from("<HH", head, at + 6)
+        compressed, _, name_length, extra_length = struct.unpack_from("<IIHH", head, at + 18)
+        start = at + 30 + name_length + extra_length
+        name = head[at + 30 : at + 30 + name_length].decode("utf-8", "replace").lower()
+        names.add(name)
+        if name == "mimetype" and method == zipfile.ZIP_STORED and start + compressed <= len(head):
+            mimetype = head[start : start + compressed]
+        if flags & 0x08:  # sizes follow the data: the next header cannot be found
+            break
+        at = start + compressed
+    return names, mimetype
+
+
+def _office_type(
+    ext: str, names: set[str], mimetype: bytes | None, *, complete: bool
+) -> FileType | None:
+    # Macro projects are no evidence format we take and would run on an officer's desk.
+    if any(n.endswith("vbaproject.bin") or n.startswith(("basic/", "scripts/")) for n in names):
+        return None
+    if mimetype is not None or "mimetype" in names:
+        found = _ODF_MIMES.get((mimetype or b"").strip())
+        return _type(found) if found else None
+    if "[content_types].xml" not in names:
+        return None
+    for prefix, extension in _OOXML_MAIN.items():
+        if any(n.startswith(prefix) for n in names):
+            return _type(extension)
+    if not complete and ext in ("docx", "xlsx", "pptx"):
+        return _type(ext)
+    return None
+
+
+# --- scrubbing ------------------------------------------------------------------------
+
+
+def scrub(source: IO[bytes], filename: str = "") -> Scrubbed:
+    """Return the file without its metadata; the type is decided by the content.
+
+    A file of no allowed type comes back unchanged with kind "other" (the caller decides
+    whether to take it); one that claims an allowed type but cannot be read raises
+    ScrubError. The file is read whole: uploads are held in memory and small.
+    """
+    data = source.read()
+    file_type = detect_type(filename, data)
+    if file_type is None:
+        source.seek(0)
+        return Scrubbed(source, "other", 0)
+    handler = _HANDLERS[file_type.extension]
+    if handler is None:
+        source.seek(0)
+        return Scrubbed(source, file_type.kind, 0, file_type)
+    try:
+        cleaned, removed = handler(data)
+    except (struct.error, IndexError) as exc:  # a length pointing past the end
+        raise ScrubError(f"truncated or corrupt {file_type.extension}: {exc}") from exc
+    return Scrubbed(io.BytesIO(cleaned), file_type.kind, removed, file_type)
+
+
+# JPEG ----------------------------------------------------------------------------------
+
+_JPEG_KEEP_APP: Final = {0xE0, 0xEE}  # JFIF and Adobe (colour transform)
+
+
+def _jpeg(data: bytes) -> tuple[bytes, int]:
+    if not data.startswith(b"\xff\xd8"):
         raise ScrubError("not a JPEG")
-    out.write(b"\xff\xd8")
+    out = bytearray(b"\xff\xd8")
     removed = 0
+    at, end = 2, len(data)
     while True:
-        marker = source.read(2)
-        if len(marker) < 2 or marker[0] != 0xFF:
+        if at >= end or data[at] != 0xFF:
             raise ScrubError("truncated or corrupt JPEG")
-        code = marker[1]
-        if code == 0xD9:  # end of image
-            out.write(marker)
+        while at < end and data[at] == 0xFF:  # fill bytes may precede any marker
+            at += 1
+        if at >= end:
+            raise ScrubError("truncated JPEG")
+        code = data[at]
+        at += 1
+        if code == 0xD9:  # end of image: whatever follows is not this picture
+            out += b"\xff\xd9"
+            if data[at:].strip(b"\x00"):
+                removed += 1
             break
         if code == 0x01 or 0xD0 <= code <= 0xD7:  # markers without a length
-            out.write(marker)
+            out += bytes((0xFF, code))
             continue
-        length_bytes = source.read(2)
-        if len(length_bytes) < 2:
+        if at + 2 > end:
             raise ScrubError("truncated JPEG")
-        (length,) = struct.unpack(">H", length_bytes)
-        payload = source.read(length - 2)
-        if len(payload) < length - 2:
+        (length,) = struct.unpack_from(">H", data, at)
+        if length < 2 or at + length > end:
             raise ScrubError("truncated JPEG")
+        payload = data[at + 2 : at + length]
+        at += length
         if (0xE1 <= code <= 0xEF and code not in _JPEG_KEEP_APP) or code == 0xFE:
             removed += 1
             continue
-        out.write(marker + length_bytes + payload)
-        if code == 0xDA:
-            # Start of scan: entropy-coded data follows up to the end; copy it as it is.
-            while block := source.read(64 * 1024):
-                out.write(block)
-            break
-    out.seek(0)
-    return Scrubbed(out, "jpeg", removed)
+        if code == 0xE0:
+            if payload.startswith(b"JFXX\x00"):  # a JFIF extension holds only a thumbnail
+                removed += 1
+                continue
+            if payload.startswith(b"JFIF\x00") and len(payload) > 14:
+                # A thumbnail may follow the densities: it can show what was cropped away.
+                payload = payload[:12] + b"\x00\x00"
+                removed += 1
+        out += struct.pack(">BBH", 0xFF, code, len(payload) + 2) + payload
+        if code == 0xDA:  # start of scan: entropy-coded data up to the next real marker
+            scan_end = _jpeg_scan_end(data, at)
+            out += data[at:scan_end]
+            at = scan_end
+            if at >= end:  # no end-of-image marker: keep what there is, as before
+                break
+    return bytes(out), removed
 
 
-def _png(source: BinaryIO) -> Scrubbed:
-    out = io.BytesIO()
-    if source.read(8) != _PNG_SIGNATURE:
-        raise ScrubError("not a PNG")
-    out.write(_PNG_SIGNATURE)
-    removed = 0
+def _jpeg_scan_end(data: bytes, at: int) -> int:
     while True:
-        header = source.read(8)
-        if len(header) < 8:
+        at = data.find(b"\xff", at)
+        if at < 0 or at + 1 >= len(data):
+            return len(data)
+        following = data[at + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed byte, restart marker
+            at += 2
+        elif following == 0xFF:
+            at += 1
+        else:
+            return at
+
+
+# PNG -----------------------------------------------------------------------------------
+
+_PNG_DROP: Final = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME", b"iCCP"}
+
+
+def _png(data: bytes) -> tuple[bytes, int]:
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ScrubError("not a PNG")
+    out = bytearray(_PNG_SIGNATURE)
+    removed = 0
+    at = len(_PNG_SIGNATURE)
+    while True:
+        if at + 8 > len(data):
             raise ScrubError("truncated PNG")
-        length, kind = struct.unpack(">I4s", header)
-        body = source.read(length + 4)  # data and CRC
-        if len(body) < length + 4:
+        length, kind = struct.unpack_from(">I4s", data, at)
+        chunk_end = at + 8 + length + 4  # header, data and CRC
+        if chunk_end > len(data):
             raise ScrubError("truncated PNG")
         if kind in _PNG_DROP:
             removed += 1
         else:
-            out.write(header + body)
+            out += data[at:chunk_end]
+        at = chunk_end
         if kind == b"IEND":
             break
-    out.seek(0)
-    return Scrubbed(out, "png", removed)
+    return bytes(out), removed
 
 
-def _redraw(source: BinaryIO) -> Scrubbed | None:
-    try:
-        with Image.open(source) as image:
-            image_format = image.format
-            image.load()
-            # Only the pixels cross over: no info dictionary, no EXIF, no XMP.
-            clean = Image.frombytes(image.mode, image.size, image.tobytes())
-            if image.mode == "P" and image.palette is not None:
-                clean.putpalette(image.getpalette() or [])
-    except UnidentifiedImageError:
-        return None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ScrubError(f"unreadable image: {exc}") from exc
+# Other pictures ------------------------------------------------------------------------
+
+
+def _redraw(image_format: str) -> Callable[[bytes], tuple[bytes, int]]:
+    def redraw(data: bytes) -> tuple[bytes, int]:
+        try:
+            with Image.open(io.BytesIO(data), formats=(image_format,)) as image:
+                if image.width * image.height > (Image.MAX_IMAGE_PIXELS or 2**31):
+                    raise ScrubError("picture too large to redraw")
+                image.load()
+                # Only the pixels cross over: no info dictionary, no EXIF, no XMP.
+                clean = Image.frombytes(image.mode, image.size, image.tobytes())
+                if image.mode == "P" and image.palette is not None:
+                    clean.putpalette(image.getpalette() or [])
+        except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            raise ScrubError(f"unreadable image: {exc}") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what decoders raise
+            raise ScrubError(f"unreadable image: {exc}") from exc
+        out = io.BytesIO()
+        clean.save(out, format=image_format)
+        return out.getvalue(), 1
+
+    return redraw
+
+
+# ISO base media files: HEIC, MP4, M4A, MOV, 3GP --------------------------------------
+
+
+Box = tuple[bytes, int, int, int]  # type, start, header length, end
+
+
+def _box_at(data: bytearray, at: int, end: int, *, cut_mdat: bool = False) -> Box:
+    size, kind = struct.unpack_from(">I4s", data, at)
+    header = 8
+    if size == 1:
+        if at + 16 > end:
+            raise ScrubError("truncated box header")
+        (size,) = struct.unpack_from(">Q", data, at + 8)
+        header = 16
+    elif size == 0:  # runs to the end
+        size = end - at
+    if cut_mdat and kind == b"mdat" and at + size > end:
+        size = end - at  # a recording cut short: keep what there is
+    if size < header or at + size > end:
+        raise ScrubError(f"box {kind!r} runs past its parent")
+    return kind, at, header, at + size
+
+
+def _boxes(data: bytearray, start: int, end: int, *, top: bool = False) -> list[Box]:
+    """The boxes in data[start:end], which they must fill (but for zero padding)."""
+    boxes = []
+    at = start
+    while at + 8 <= end:
+        box = _box_at(data, at, end, cut_mdat=top)
+        boxes.append(box)
+        at = box[3]
+    if data[at:end].strip(b"\x00"):
+        raise ScrubError("bytes after the last box")
+    return boxes
+
+
+def _blank(data: bytearray, at: int, header: int, end: int) -> None:
+    """Turn the box into free space: the same size, a new type, its content zeros."""
+    data[at + 4 : at + 8] = b"free"
+    data[at + header : end] = bytes(end - at - header)
+
+
+def _zero_free(data: bytearray, at: int, header: int, end: int) -> int:
+    """Zero free space, which often still holds tags an editor moved out of the way."""
+    if not data[at + header : end].strip(b"\x00"):
+        return 0
+    data[at + header : end] = bytes(end - at - header)
+    return 1
+
+
+def _zero_times(data: bytearray, at: int, end: int) -> int:
+    """Zero creation and modification times of an mvhd, tkhd or mdhd (after the header)."""
+    width = 8 if data[at] == 1 else 4
+    times = slice(at + 4, at + 4 + 2 * width)
+    if at + 4 + 2 * width > end or not data[times].strip(b"\x00"):
+        return 0
+    data[times] = bytes(2 * width)
+    return 1
+
+
+_BMFF_METADATA: Final = {b"udta", b"meta", b"uuid", b"Xtra"}
+
+
+def _bmff(data: bytes) -> tuple[bytes, int]:
+    out = bytearray(data)
+    removed = 0
+    for kind, at, header, end in _boxes(out, 0, len(out), top=True):
+        if kind == b"moov":
+            removed += _bmff_container(out, at + header, end)
+        elif kind in _BMFF_METADATA:
+            _blank(out, at, header, end)
+            removed += 1
+        elif kind in (b"free", b"skip"):
+            removed += _zero_free(out, at, header, end)
+    return bytes(out), removed
+
+
+def _bmff_container(data: bytearray, start: int, end: int) -> int:
+    """Clean a moov, trak or mdia box's children; returns the blocks removed."""
+    removed = 0
+    for kind, at, header, box_end in _boxes(data, start, end):
+        if kind in _BMFF_METADATA:
+            _blank(data, at, header, box_end)
+            removed += 1
+        elif kind in (b"free", b"skip"):
+            removed += _zero_free(data, at, header, box_end)
+        elif kind in (b"mvhd", b"tkhd", b"mdhd"):
+            removed += _zero_times(data, at + header, box_end)
+        elif kind in (b"trak", b"mdia"):
+            removed += _bmff_container(data, at + header, box_end)
+    return removed
+
+
+def _heic(data: bytes) -> tuple[bytes, int]:
+    out = bytearray(data)
+    removed = 0
+    for kind, at, header, end in _boxes(out, 0, len(out), top=True):
+        if kind == b"meta":
+            removed += _heif_meta(out, at + header + 4, end)  # meta is a full box
+        elif kind in (b"udta", b"uuid"):
+            _blank(out, at, header, end)
+            removed += 1
+        elif kind in (b"free", b"skip"):
+            removed += _zero_free(out, at, header, end)
+    return bytes(out), removed
+
+
+def _heif_meta(data: bytearray, start: int, end: int) -> int:
+    """Empty the Exif, XMP (mime) and URI items where they lie; nothing moves."""
+    children = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, start, end)}
+    if b"iinf" not in children:
+        return 0
+    targets = _heif_metadata_items(data, *children[b"iinf"])
+    if not targets:
+        return 0
+    if b"iloc" not in children:
+        raise ScrubError("HEIF metadata items without locations")
+    idat = children.get(b"idat")
+    removed = 0
+    for item_id, method, extents in _heif_locations(data, *children[b"iloc"]):
+        if item_id not in targets:
+            continue
+        for number, (offset, length) in enumerate(extents):
+            if method == 0:
+                base, limit = 0, len(data)
+            elif method == 1 and idat is not None:
+                base, limit = idat
+            else:
+                raise ScrubError("HEIF metadata stored in a way not handled")
+            if length == 0 or base + offset + length > limit:
+                raise ScrubError("HEIF item outside the file")
+            stand_in = targets[item_id]
+            fill = b" " if stand_in == _EMPTY_XMP_ITEM else b"\x00"
+            data[base + offset : base + offset + length] = fill * length
+            if number == 0 and len(stand_in) <= length:
+                data[base + offset : base + offset + len(stand_in)] = stand_in
+        removed += 1
+    return removed
+
+
+# Readers choke on an Exif item or XMP packet of zeros (Pillow raises), so the first bytes
+# become an empty one: an Exif with a TIFF header and no entries, an XMP packet with none.
+_EMPTY_EXIF_ITEM: Final = (
+    struct.pack(">I", 6) + b"Exif\x00\x00" + b"MM\x00*" + struct.pack(">IHI", 8, 0, 0)
+)
+_EMPTY_XMP_ITEM: Final = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'  # then spaces, not zeros
+
+
+def _heif_metadata_items(data: bytearray, start: int, end: int) -> dict[int, bytes]:
+    """Item id → what its first bytes become, for the items holding metadata."""
+    version = data[start]
+    at = start + 4 + (2 if version == 0 else 4)  # entry count
+    items: dict[int, bytes] = {}
+    for kind, box, header, box_end in _boxes(data, at, end):
+        if kind != b"infe":
+            continue
+        payload = box + header
+        infe_version = data[payload]
+        at = payload + 4
+        if infe_version < 2:
+            (item_id,) = struct.unpack_from(">H", data, at)
+            items[item_id] = _EMPTY_XMP_ITEM  # versions 0 and 1 only describe MIME items
+            continue
+        if infe_version == 2:
+            (item_id,) = struct.unpack_from(">H", data, at)
+            at += 2
+        else:
+            (item_id,) = struct.unpack_from(">I", data, at)
+            at += 4
+        item_type = bytes(data[at + 2 : at + 6])
+        if item_type == b"Exif":
+            items[item_id] = _EMPTY_EXIF_ITEM
+        elif item_type == b"mime":
+            name_end = data.find(b"\x00", at + 6, box_end) + 1
+            content_type = bytes(data[name_end : data.find(b"\x00", name_end, box_end)])
+            xmp = b"xmp" in content_type.lower() or b"rdf" in content_type.lower()
+            items[item_id] = _EMPTY_XMP_ITEM if xmp else b""
+        elif item_type == b"uri ":
+            items[item_id] = b""
+    return items
+
+
+def _uint(data: bytearray, at: int, size: int) -> tuple[int, int]:
+    if size == 0:
+        return 0, at
+    if size not in (4, 8):
+        raise ScrubError("HEIF location field of unusual size")
+    return int.from_bytes(data[at : at + size], "big"), at + size
+
+
+def _heif_locations(
+    data: bytearray, start: int, end: int
+) -> Iterator[tuple[int, int, list[tuple[int, int]]]]:
+    """(item id, construction method, [(offset, length)]) from an iloc box."""
+    version = data[start]
+    if version > 2:
+        raise ScrubError("HEIF iloc version not handled")
+    at = start + 4
+    offset_size, length_size = data[at] >> 4, data[at] & 0xF
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 0xF if version else 0)
+    at += 2
+    if version < 2:
+        (count,) = struct.unpack_from(">H", data, at)
+        at += 2
+    else:
+        (count,) = struct.unpack_from(">I", data, at)
+        at += 4
+    for _ in range(count):
+        if version < 2:
+            (item_id,) = struct.unpack_from(">H", data, at)
+            at += 2
+        else:
+            (item_id,) = struct.unpack_from(">I", data, at)
+            at += 4
+        method = 0
+        if version:
+            method = struct.unpack_from(">H", data, at)[0] & 0xF
+            at += 2
+        (reference,) = struct.unpack_from(">H", data, at)
+        base, at = _uint(data, at + 2, base_size)
+        (extent_count,) = struct.unpack_from(">H", data, at)
+        at += 2
+        extents = []
+        for _ in range(extent_count):
+            _, at = _uint(data, at, index_size)
+            offset, at = _uint(data, at, offset_size)
+            length, at = _uint(data, at, length_size)
+            extents.append((base + offset, length))
+        if at > end:
+            raise ScrubError("truncated HEIF iloc")
+        if reference == 0:  # 0: in this file; anything else points at another file
+            yield item_id, method, extents
+
+
+# RIFF: WAV and AVI ---------------------------------------------------------------------
+
+_RIFF_DROP: Final = {
+    b"bext", b"iXML", b"id3 ", b"ID3 ", b"_PMX", b"cart", b"umid", b"IDIT", b"ISMP",
+    b"DISP", b"axml",
+}  # fmt: skip
+_RIFF_DROP_LISTS: Final = {b"INFO", b"exif", b"ncdt"}
+
+
+def _riff(data: bytes) -> tuple[bytes, int]:
+    out = bytearray(data)
+    (size,) = struct.unpack_from("<I", out, 4)
+    end = min(8 + size, len(out))
+    removed = _riff_chunks(out, 12, end)
+    trailing = out[end:]
+    if trailing.startswith((b"ID3", b"TAG")):  # tags some programs append to the file
+        del out[end:]
+        removed += 1
+    return bytes(out), removed
+
+
+def _riff_chunks(data: bytearray, start: int, end: int) -> int:
+    removed = 0
+    at = start
+    while at + 8 <= end:
+        kind, size = struct.unpack_from("<4sI", data, at)
+        chunk_end = min(at + 8 + size, end)  # a recording cut short keeps what it has
+        if kind in _RIFF_DROP or (
+            kind == b"LIST" and bytes(data[at + 8 : at + 12]) in _RIFF_DROP_LISTS
+        ):
+            data[at : at + 4] = b"JUNK"
+            data[at + 8 : chunk_end] = bytes(chunk_end - at - 8)
+            removed += 1
+        elif kind in (b"JUNK", b"junk", b"PAD ") and data[at + 8 : chunk_end].strip(b"\x00"):
+            data[at + 8 : chunk_end] = bytes(chunk_end - at - 8)  # cameras write text there
+            removed += 1
+        elif kind == b"LIST" and data[at + 8 : at + 12] != b"movi":
+            removed += _riff_chunks(data, at + 12, chunk_end)
+        at = at + 8 + size + (size & 1)  # chunks are padded to an even length
+    return removed
+
+
+# PDF -----------------------------------------------------------------------------------
+
+_ANNOTATIONS_WITHOUT_AUTHOR: Final = {"/Widget", "/Link"}
+
+
+def _pdf(data: bytes) -> tuple[bytes, int]:
     out = io.BytesIO()
-    clean.save(out, format=image_format)
-    out.seek(0)
-    return Scrubbed(out, "image", 1)
+    try:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            removed = 0
+            if "/Info" in pdf.trailer:
+                del pdf.trailer["/Info"]
+                removed += 1
+            if "/ID" in pdf.trailer:
+                # The first identifier is permanent: it can tie this copy to the original.
+                del pdf.trailer["/ID"]
+            for obj in pdf.objects:
+                if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+                    for key in ("/Metadata", "/PieceInfo"):
+                        if key in obj:
+                            del obj[key]
+                            removed += 1
+            for page in pdf.pages:
+                for annotation in page.obj.get("/Annots", pikepdf.Array()):
+                    if not isinstance(annotation, pikepdf.Dictionary):
+                        continue
+                    if str(annotation.get("/Subtype", "")) in _ANNOTATIONS_WITHOUT_AUTHOR:
+                        continue
+                    for key in ("/T", "/M", "/CreationDate"):
+                        if key in annotation:
+                            del annotation[key]
+                            removed += 1
+            # A deterministic identifier is a hash of the content, so it says nothing.
+            pdf.save(out, deterministic_id=True)
+    except pikepdf.PdfError as exc:  # includes a password we do not have
+        raise ScrubError(f"unreadable PDF: {exc}") from exc
+    except (ValueError, RuntimeError) as exc:
+        raise ScrubError(f"unreadable PDF: {exc}") from exc
+    return out.getvalue(), removed
 
 
-def scrub(source: BinaryIO) -> Scrubbed:
-    """Return the file without metadata; the kind is decided by content, not by name."""
-    start = source.read(8)
-    source.seek(0)
-    if start.startswith(b"\xff\xd8\xff"):
-        return _jpeg(source)
-    if start == _PNG_SIGNATURE:
-        return _png(source)
-    if start[:4] in (b"RIFF", b"GIF8", b"II*\x00", b"MM\x00*") or start[:2] == b"BM":
-        redrawn = _redraw(source)
-        if redrawn is not None:
-            return redrawn
-        source.seek(0)
-    return Scrubbed(source, "other", 0)
+# Office: OOXML and ODF -----------------------------------------------------------------
+
+_EMPTY_CORE: Final = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    b'<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
+    b'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    b'xmlns:dcterms="http://purl.org/dc/terms/" xmlns:dcmitype="http://purl.org/dc/dcmitype/" '
+    b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/>'
+)
+_EMPTY_APP: Final = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'extended-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'docPropsVTypes"/>'
+)
+_ODF_VERSION: Final = re.compile(rb'office:version="([0-9.]{1,8})"')
+_RELATIONSHIP: Final = re.compile(rb"<Relationship\b[^>]*>")
+_OVERRIDE: Final = re.compile(rb"<Override\b[^>]*>")
+_MANIFEST_ENTRY: Final = re.compile(rb"<manifest:file-entry\b[^>]*/>")
+_TARGET: Final = re.compile(rb'\bTarget="([^"]*)"')
+_PART_NAME: Final = re.compile(rb'\bPartName="([^"]*)"')
+_FULL_PATH: Final = re.compile(rb'\bmanifest:full-path="([^"]*)"')
+_NEUTRAL_DATE: Final = (1980, 1, 1, 0, 0, 0)
+
+
+def _empty_meta(original: bytes) -> bytes:
+    found = _ODF_VERSION.search(original)
+    version = found.group(1) if found else b"1.2"
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        b'office:version="' + version + b'"><office:meta/></office:document-meta>'
+    )
+
+
+def _without_references(
+    content: bytes, element: re.Pattern[bytes], attribute: re.Pattern[bytes], dropped: set[str]
+) -> bytes:
+    def keep_or_drop(match: re.Match[bytes]) -> bytes:
+        found = attribute.search(match.group(0))
+        if found is None:
+            return match.group(0)
+        target = found.group(1).decode("utf-8", "replace").lstrip("/").lower()
+        return b"" if target in dropped else match.group(0)
+
+    return element.sub(keep_or_drop, content)
+
+
+def _ooxml(data: bytes) -> tuple[bytes, int]:
+    def drop(name: str) -> bool:
+        return name in ("docprops/custom.xml",) or name.startswith("docprops/thumbnail.")
+
+    def replace(name: str, content: bytes, dropped: set[str]) -> bytes:
+        if name == "docprops/core.xml":
+            return _EMPTY_CORE
+        if name == "docprops/app.xml":
+            return _EMPTY_APP
+        if name == "_rels/.rels":
+            return _without_references(content, _RELATIONSHIP, _TARGET, dropped)
+        return _without_references(content, _OVERRIDE, _PART_NAME, dropped)
+
+    emptied = {"docprops/core.xml", "docprops/app.xml"}
+    return _rezip(data, drop, replace, emptied | {"_rels/.rels", "[content_types].xml"}, emptied)
+
+
+def _odf(data: bytes) -> tuple[bytes, int]:
+    def drop(name: str) -> bool:
+        return name.startswith("thumbnails/")
+
+    def replace(name: str, content: bytes, dropped: set[str]) -> bytes:
+        if name == "meta.xml":
+            return _empty_meta(content)
+        # The manifest may list the thumbnail folder as well as the file in it.
+        references = dropped | {"thumbnails/"} if dropped else dropped
+        return _without_references(content, _MANIFEST_ENTRY, _FULL_PATH, references)
+
+    return _rezip(data, drop, replace, {"meta.xml", "meta-inf/manifest.xml"}, {"meta.xml"})
+
+
+def _rezip(
+    data: bytes,
+    drop: Callable[[str], bool],
+    replace: Callable[[str, bytes, set[str]], bytes],
+    rewritten: set[str],
+    emptied: set[str],
+) -> tuple[bytes, int]:
+    """Copy a zip-based document part by part, dropping and rewriting by lower-case name."""
+    out = io.BytesIO()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            if len(infos) > ZIP_MAX_ENTRIES:
+                raise ScrubError("too many entries in the document")
+            if sum(info.file_size for info in infos) > ZIP_MAX_TOTAL:
+                raise ScrubError("document too large once unpacked")
+            names = [info.filename.lower() for info in infos]
+            if len(set(names)) != len(names):
+                raise ScrubError("document lists a part twice")
+            dropped = {name for name in names if drop(name)}
+            removed = len(dropped)
+            with zipfile.ZipFile(out, "w") as clean:
+                for info, name in zip(infos, names, strict=True):
+                    if name in dropped:
+                        continue
+                    # A new entry: no date, comment or extra field (owner ids, file times).
+                    entry = zipfile.ZipInfo(info.filename, date_time=_NEUTRAL_DATE)
+                    entry.compress_type = info.compress_type
+                    entry.external_attr = 0x10 if info.is_dir() else 0
+                    if name in rewritten:
+                        content = replace(name, archive.read(info), dropped)
+                        removed += name in emptied
+                        clean.writestr(entry, content)
+                    elif info.is_dir():
+                        clean.writestr(entry, b"")
+                    else:
+                        with archive.open(info) as part, clean.open(entry, "w") as copy:
+                            shutil.copyfileobj(part, copy, 64 * 1024)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as exc:
+        raise ScrubError(f"unreadable document: {exc}") from exc
+    except (OSError, RuntimeError, NotImplementedError, ValueError) as exc:
+        raise ScrubError(f"unreadable document: {exc}") from exc
+    return out.getvalue(), removed
+
+
+# Audio through mutagen -----------------------------------------------------------------
+
+
+def _tagged_audio(data: bytes) -> tuple[bytes, int]:
+    """MP3 and AAC: ID3v2 at the start (sometimes several), APEv2 and ID3v1 at the end."""
+    buffer = io.BytesIO(data)
+    removed = 0
+    try:
+        for _ in range(16):
+            buffer.seek(0)
+            if buffer.read(3) != b"ID3":
+                break
+            mutagen.id3.delete(buffer, delete_v1=False, delete_v2=True)
+            removed += 1
+        for delete in (mutagen.apev2.delete, _delete_id3v1, mutagen.apev2.delete):
+            before = buffer.seek(0, io.SEEK_END)
+            buffer.seek(0)
+            delete(buffer)
+            removed += buffer.seek(0, io.SEEK_END) != before
+    except mutagen.MutagenError as exc:
+        raise ScrubError(f"unreadable audio: {exc}") from exc
+    return buffer.getvalue(), removed
+
+
+def _delete_id3v1(buffer: BinaryIO) -> None:
+    mutagen.id3.delete(buffer, delete_v1=True, delete_v2=False)
+
+
+_FLAC_KEEP: Final = {0, 3, 5}  # STREAMINFO, SEEKTABLE, CUESHEET: what playing needs
+
+
+def _flac(data: bytes) -> tuple[bytes, int]:
+    buffer = io.BytesIO(data)
+    try:
+        flac = mutagen.flac.FLAC(buffer)
+        kept = [block for block in flac.metadata_blocks if block.code in _FLAC_KEEP]
+        removed = sum(1 for block in flac.metadata_blocks if block.code not in _FLAC_KEEP | {1})
+        flac.metadata_blocks = kept
+        buffer.seek(0)
+        flac.save(buffer, deleteid3=True, padding=lambda _info: 0)
+    except mutagen.MutagenError as exc:
+        raise ScrubError(f"unreadable FLAC: {exc}") from exc
+    return buffer.getvalue(), removed
+
+
+_OGG_TYPES: Final = (
+    mutagen.oggopus.OggOpus,
+    mutagen.oggvorbis.OggVorbis,
+    mutagen.oggflac.OggFLAC,
+    mutagen.oggspeex.OggSpeex,
+)
+
+
+def _ogg(data: bytes) -> tuple[bytes, int]:
+    buffer = io.BytesIO(data)
+    try:
+        audio = mutagen.File(buffer, options=list(_OGG_TYPES))
+        if audio is None:
+            raise ScrubError("unreadable Ogg stream")
+        removed = 1 if audio.tags else 0
+        buffer.seek(0)
+        audio.delete(buffer)
+    except mutagen.MutagenError as exc:
+        raise ScrubError(f"unreadable Ogg stream: {exc}") from exc
+    return buffer.getvalue(), removed
+
+
+# None: passed through unchanged (see the module docstring for why).
+_HANDLERS: Final[dict[str, Callable[[bytes], tuple[bytes, int]] | None]] = {
+    "jpg": _jpeg,
+    "png": _png,
+    "gif": _redraw("GIF"),
+    "webp": _redraw("WEBP"),
+    "bmp": _redraw("BMP"),
+    "tiff": _redraw("TIFF"),
+    "heic": _heic,
+    "pdf": _pdf,
+    "docx": _ooxml,
+    "xlsx": _ooxml,
+    "pptx": _ooxml,
+    "odt": _odf,
+    "ods": _odf,
+    "odp": _odf,
+    "doc": None,
+    "xls": None,
+    "ppt": None,
+    "wps": None,
+    "mp3": _tagged_audio,
+    "aac": _tagged_audio,
+    "amr": None,
+    "wav": _riff,
+    "avi": _riff,
+    "flac": _flac,
+    "ogg": _ogg,
+    "opus": _ogg,
+    "m4a": _bmff,
+    "mp4": _bmff,
+    "mov": _bmff,
+    "3gp": _bmff,
+}

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import BinaryIO
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from stdnum.cn import ric
 
 from tipline.crypto import (
     PublicKeyring,
@@ -31,12 +33,13 @@ from tipline.crypto import (
     seal,
 )
 from tipline.intake import jobs, reference
+from tipline.intake.config import Limits
 from tipline.intake.db import transaction
-from tipline.intake.models import Attachment, AttachmentChunk, Tip
+from tipline.intake.models import Attachment, AttachmentChunk, Identity, Tip, TipEvent
 from tipline.intake.queue import Queue
 from tipline.intake.reference import N_
 from tipline.intake.sanitize import clean_line, clean_text
-from tipline.intake.scrub import ScrubError, scrub
+from tipline.intake.scrub import ScrubError, detect_type, scrub
 
 CHINA = ZoneInfo("Asia/Shanghai")
 MAX_TEXT = 20_000
@@ -63,7 +66,14 @@ def today() -> dt.date:
 class Upload:
     filename: str
     content_type: str
-    stream: BinaryIO
+    stream: IO[bytes]
+
+
+@dataclass(frozen=True)
+class ReporterIdentity:
+    name: str
+    id_number: str
+    phone: str
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,27 @@ class Report:
     received_on: dt.date | None = None
     fund: str | None = None
     suspect_kind: str | None = None
+    suspect_name: str | None = None
+    happened_start: dt.date | None = None
+    happened_end: dt.date | None = None
+    ongoing: bool = False
+    how_known: str | None = None
     amount: Decimal | None = None
+    identity: ReporterIdentity | None = None
+    wants_notice: bool = False
     uploads: Sequence[Upload] = field(default=())
+
+    def sealed_details(self) -> dict[str, object]:
+        """What the reporter wrote, as sealed under the tip key: never a plaintext column."""
+        return {
+            "text": self.text,
+            "amount": None if self.amount is None else str(self.amount),
+            "suspect_name": self.suspect_name,
+            "happened_start": self.happened_start and self.happened_start.isoformat(),
+            "happened_end": self.happened_end and self.happened_end.isoformat(),
+            "ongoing": self.ongoing,
+            "how_known": self.how_known,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,13 +124,17 @@ class InvalidReport(Exception):
 class Stored:
     tip_id: str
     receipt: Receipt | None
+    received_on: dt.date
 
 
 def parse_amount(raw: str | None) -> Decimal | None:
     """An amount in yuan as typed (``12,000`` or ``12000.50``); raises ``InvalidOperation``."""
     if raw is None or not raw.strip():
         return None
-    return Decimal(raw.strip().replace(",", "").replace("，", "").removeprefix("¥"))
+    amount = Decimal(raw.strip().replace(",", "").replace("，", "").removeprefix("¥"))
+    if not amount.is_finite():
+        raise InvalidOperation
+    return amount
 
 
 def amount_band(amount: Decimal | None) -> str | None:
@@ -113,27 +146,116 @@ def amount_band(amount: Decimal | None) -> str | None:
     return "500k+"
 
 
-def validate(report: Report, *, max_upload_bytes: int) -> tuple[Report, list[Problem]]:
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+
+
+def normalise_phone(phone: str) -> str:
+    return re.sub(r"[\s()（）]", "", phone).removeprefix("+86").removeprefix("0086")
+
+
+def validate_identity(identity: ReporterIdentity) -> tuple[ReporterIdentity, list[Problem]]:
+    problems = []
+    name = clean_line(identity.name)
+    if not name or len(name) > 50:
+        problems.append(Problem("name", N_("Give your name as on your identity card.")))
+    id_number = identity.id_number.strip().upper()
+    if not ric.is_valid(id_number) or len(id_number) != 18:
+        problems.append(
+            Problem(
+                "id_number",
+                N_("This is not a valid 18-character resident identity card number."),
+            )
+        )
+    phone = normalise_phone(identity.phone)
+    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+        problems.append(
+            Problem("phone", N_("Give a mobile number of 11 digits or a landline with area code."))
+        )
+    return ReporterIdentity(name=name, id_number=id_number, phone=phone), problems
+
+
+def upload_size(upload: Upload) -> int:
+    upload.stream.seek(0, 2)
+    size = upload.stream.tell()
+    upload.stream.seek(0)
+    return size
+
+
+def validate_uploads(
+    uploads: Sequence[Upload], limits: Limits, *, already: int = 0
+) -> list[Problem]:
+    """Count, size and type of evidence files; ``already`` files are stored before these."""
+    problems = []
+    if already + len(uploads) > MAX_ATTACHMENTS:
+        problems.append(Problem("attachments", N_("Attach at most 10 files in all.")))
+    total = 0
+    for upload in uploads:
+        size = upload_size(upload)
+        total += size
+        if size > limits.max_file_bytes:
+            problems.append(Problem("attachments", N_("A file is larger than the limit.")))
+        if size == 0:
+            problems.append(Problem("attachments", N_("A file is empty.")))
+        elif detect_type(upload.filename, upload.stream.read(4096)) is None:
+            problems.append(
+                Problem(
+                    "attachments",
+                    N_(
+                        "A file is not of an accepted kind: send pictures, PDF, office "
+                        "documents, sound or video recordings."
+                    ),
+                )
+            )
+        upload.stream.seek(0)
+    if total > limits.max_total_bytes:
+        problems.append(Problem("attachments", N_("The files together are larger than the limit.")))
+    return problems
+
+
+def _optional_code(
+    value: str | None, terms: tuple[reference.Term, ...], name: str, message: str
+) -> list[Problem]:
+    if value is not None and value not in reference.codes(terms):
+        return [Problem(name, message)]
+    return []
+
+
+def validate(report: Report, *, limits: Limits) -> tuple[Report, list[Problem]]:
     """The report with its text cleaned, and every problem found (not just the first)."""
     problems: list[Problem] = []
     if report.category not in reference.codes(reference.CATEGORIES):
         problems.append(Problem("category", N_("Choose the kind of wrongdoing from the list.")))
     if report.region not in reference.regions():
-        problems.append(
-            Problem("region", N_("Give the place as a six-digit region code, e.g. 441502."))
-        )
+        problems.append(Problem("region", N_("Choose the place where it happened.")))
     if report.channel not in reference.codes(reference.CHANNELS):
         problems.append(Problem("channel", N_("Unknown channel.")))
-    if report.fund is not None and report.fund not in reference.codes(reference.FUNDS):
-        problems.append(Problem("fund", N_("Choose the fund from the list.")))
-    if report.suspect_kind is not None and report.suspect_kind not in reference.codes(
-        reference.SUSPECT_KINDS
-    ):
-        problems.append(Problem("suspect_kind", N_("Choose who did it from the list.")))
+    problems += _optional_code(
+        report.fund, reference.FUNDS, "fund", N_("Choose the fund from the list.")
+    )
+    problems += _optional_code(
+        report.suspect_kind,
+        reference.SUSPECT_KINDS,
+        "suspect_kind",
+        N_("Choose who did it from the list."),
+    )
+    problems += _optional_code(
+        report.how_known,
+        reference.HOW_KNOWN,
+        "how_known",
+        N_("Choose how you know from the list."),
+    )
     if report.amount is not None and not (0 <= report.amount <= MAX_AMOUNT):
         problems.append(Problem("amount", N_("Give the amount in yuan as a positive number.")))
     if report.received_on is not None and report.received_on > today():
         problems.append(Problem("received_on", N_("The date received cannot be in the future.")))
+    for name in ("happened_start", "happened_end"):
+        day = getattr(report, name)
+        if day is not None and day > today():
+            problems.append(Problem(name, N_("This date is in the future.")))
+    start, end = report.happened_start, report.happened_end
+    if start and end and start > end:
+        problems.append(Problem("happened_end", N_("The end comes before the start.")))
     text = clean_text(report.text)
     if not text:
         problems.append(Problem("text", N_("Describe what happened.")))
@@ -141,24 +263,23 @@ def validate(report: Report, *, max_upload_bytes: int) -> tuple[Report, list[Pro
         problems.append(
             Problem("text", N_("The description is too long: at most 20,000 characters."))
         )
-    if len(report.uploads) > MAX_ATTACHMENTS:
-        problems.append(Problem("attachments", N_("Attach at most 10 files.")))
-    for upload in report.uploads:
-        upload.stream.seek(0, 2)
-        size = upload.stream.tell()
-        upload.stream.seek(0)
-        if size > max_upload_bytes:
-            problems.append(Problem("attachments", N_("A file is larger than the limit.")))
-    cleaned = Report(
-        category=report.category,
-        region=report.region,
+    suspect_name = clean_line(report.suspect_name or "")[:200] or None
+    identity = report.identity
+    if identity is not None:
+        identity, identity_problems = validate_identity(identity)
+        problems += identity_problems
+    elif report.wants_notice:
+        # T2 notices go to real-name reporters (domain.md section 3).
+        problems.append(
+            Problem("wants_notice", N_("To be told of acceptance, report under your real name."))
+        )
+    problems += validate_uploads(report.uploads, limits)
+    cleaned = replace(
+        report,
         text=text,
-        channel=report.channel,
+        suspect_name=suspect_name,
         received_on=report.received_on or today(),
-        fund=report.fund,
-        suspect_kind=report.suspect_kind,
-        amount=report.amount,
-        uploads=report.uploads,
+        identity=identity,
     )
     return cleaned, problems
 
@@ -171,14 +292,15 @@ def _unused_receipt(session: Session) -> Receipt:
             return receipt
 
 
-def _store_upload(
+def store_upload(
     session: Session, tip_id: str, tip_key: bytes, position: int, upload: Upload
 ) -> None:
+    """Scrub, encrypt and add one evidence file of a tip, chunk by chunk."""
     try:
-        scrubbed = scrub(upload.stream)
+        scrubbed = scrub(upload.stream, upload.filename)
     except ScrubError as exc:
         raise InvalidReport(
-            [Problem("attachments", N_("A picture could not be read; it may be damaged."))]
+            [Problem("attachments", N_("A file could not be read; it may be damaged."))]
         ) from exc
     attachment_id = secrets.token_hex(8)
     sealer = StreamSealer(tip_key, tip_id=tip_id, stream_id=attachment_id)
@@ -192,21 +314,20 @@ def _store_upload(
         "scrubbed": scrubbed.kind,
         "metadata_removed": scrubbed.removed,
     }
-    session.add(
-        Attachment(
-            id=attachment_id,
+    attachment = Attachment(
+        id=attachment_id,
+        tip_id=tip_id,
+        position=position,
+        meta=seal(
+            tip_key,
+            json.dumps(meta, ensure_ascii=False).encode(),
             tip_id=tip_id,
-            position=position,
-            meta=seal(
-                tip_key,
-                json.dumps(meta).encode(),
-                tip_id=tip_id,
-                purpose=f"attachment-meta:{attachment_id}",
-            ),
-            stream_header=sealer.header,
-            chunk_count=0,
-        )
+            purpose=f"attachment-meta:{attachment_id}",
+        ),
+        stream_header=sealer.header,
+        chunk_count=0,
     )
+    session.add(attachment)
     session.flush()
     # Chunks go in with Core inserts in small batches, so the session never holds a
     # whole file's worth of objects: memory stays flat whatever the size.
@@ -219,9 +340,32 @@ def _store_upload(
             batch = []
     if batch:
         session.execute(insert(AttachmentChunk), batch)
-    attachment = session.get(Attachment, attachment_id)
-    assert attachment is not None
     attachment.chunk_count = count
+
+
+def seal_identity(
+    tip_id: str,
+    identity: ReporterIdentity,
+    *,
+    keyring: PublicKeyring,
+    reporter_wrap_key: bytes | None,
+) -> Identity:
+    """The identity in an envelope of its own: its own key, wrapped apart from the tip key."""
+    identity_key = new_tip_key()
+    data = json.dumps(
+        {"name": identity.name, "id_number": identity.id_number, "phone": identity.phone},
+        ensure_ascii=False,
+    ).encode()
+    return Identity(
+        tip_id=tip_id,
+        key_id=keyring.current.kid,
+        # A distinct id in the HPKE binding, so this envelope cannot pass for the tip key's.
+        key_envelope=keyring.wrap(identity_key, tip_id=f"{tip_id}/identity"),
+        reporter_key=None
+        if reporter_wrap_key is None
+        else seal(reporter_wrap_key, identity_key, tip_id=tip_id, purpose="reporter-identity-key"),
+        data=seal(identity_key, data, tip_id=tip_id, purpose="identity"),
+    )
 
 
 def submit_tip(
@@ -230,24 +374,16 @@ def submit_tip(
     *,
     keyring: PublicKeyring,
     kdf: ReceiptKdf,
-    max_upload_bytes: int,
+    limits: Limits,
     with_receipt: bool = True,
 ) -> Stored:
     """Validate, encrypt and add one tip to ``session``; the caller commits."""
-    report, problems = validate(report, max_upload_bytes=max_upload_bytes)
+    report, problems = validate(report, limits=limits)
     if problems:
         raise InvalidReport(problems)
+    assert report.received_on is not None
     tip_id = secrets.token_hex(8)
     tip_key = new_tip_key()
-    sealed_report = seal(
-        tip_key,
-        json.dumps(
-            {"text": report.text, "amount": None if report.amount is None else str(report.amount)},
-            ensure_ascii=False,
-        ).encode(),
-        tip_id=tip_id,
-        purpose="report",
-    )
     tip = Tip(
         id=tip_id,
         received_on=report.received_on,
@@ -259,12 +395,20 @@ def submit_tip(
         amount_band=amount_band(report.amount),
         status="received",
         processed=False,
+        real_name=report.identity is not None,
+        wants_notice=report.wants_notice,
         format_version=1,
         key_id=keyring.current.kid,
         key_envelope=keyring.wrap(tip_key, tip_id=tip_id),
-        report=sealed_report,
+        report=seal(
+            tip_key,
+            json.dumps(report.sealed_details(), ensure_ascii=False).encode(),
+            tip_id=tip_id,
+            purpose="report",
+        ),
     )
     receipt: Receipt | None = None
+    wrap_key: bytes | None = None
     if with_receipt:
         receipt = _unused_receipt(session)
         salt = kdf.new_salt()
@@ -274,11 +418,16 @@ def submit_tip(
         tip.reporter_kdf_n = kdf.n
         tip.reporter_verifier = verifier
         tip.reporter_key = seal(wrap_key, tip_key, tip_id=tip_id, purpose="reporter-key")
+    if report.identity is not None:
+        tip.identity = seal_identity(
+            tip_id, report.identity, keyring=keyring, reporter_wrap_key=wrap_key
+        )
+    tip.events.append(TipEvent(on=report.received_on, kind="received"))
     session.add(tip)
     session.flush()
     for position, upload in enumerate(report.uploads):
-        _store_upload(session, tip_id, tip_key, position, upload)
-    return Stored(tip_id, receipt)
+        store_upload(session, tip_id, tip_key, position, upload)
+    return Stored(tip_id, receipt, report.received_on)
 
 
 class Submitter:
@@ -291,13 +440,13 @@ class Submitter:
         keyring: PublicKeyring,
         queue: Queue,
         kdf: ReceiptKdf,
-        max_upload_bytes: int,
+        limits: Limits,
     ) -> None:
         self.factory = factory
         self.keyring = keyring
         self.queue = queue
         self.kdf = kdf
-        self.max_upload_bytes = max_upload_bytes
+        self.limits = limits
 
     def submit(self, report: Report, *, with_receipt: bool = True) -> Stored:
         return self.submit_many([report], with_receipt=with_receipt)[0]
@@ -313,7 +462,7 @@ class Submitter:
                             report,
                             keyring=self.keyring,
                             kdf=self.kdf,
-                            max_upload_bytes=self.max_upload_bytes,
+                            limits=self.limits,
                             with_receipt=with_receipt,
                         )
                         for report in reports

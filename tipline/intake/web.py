@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import IO
 
-from flask import Flask, Request, Response, redirect, render_template, request, url_for
+from flask import Flask, Request, Response, jsonify, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -27,7 +27,8 @@ csrf = CSRFProtect()
 # Content-Security-Policy: nothing inline, nothing from anyone else, no framing.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 
 ERROR_MESSAGES = {
@@ -88,12 +89,16 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _render_error(code: int) -> tuple[str, int]:
+def _render_error(code: int) -> tuple[str | Response, int]:
     message = ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
+    if request.path.startswith("/api/"):
+        # API callers get the same machine-readable problem list as for bad input.
+        problem = {"field": "", "code": f"http_{code}", "message": str(message)}
+        return jsonify({"problems": [problem]}), code
     return render_template("error.html", code=code, message=message), code
 
 
-def _handle_http_error(error: HTTPException) -> tuple[str, int] | BaseResponse:
+def _handle_http_error(error: HTTPException) -> tuple[str | Response, int] | BaseResponse:
     code = error.code or 500
     if code in (301, 302, 303, 307, 308):
         return error.get_response()

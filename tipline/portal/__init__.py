@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tipline.crypto import PublicKeyring, ReceiptKdf, load_public_keyring
 from tipline.intake.config import Config
@@ -54,7 +55,7 @@ def create_app(config: Config | None = None) -> Flask:
             keyring=keyring,
             queue=make_queue(config.redis_url, config.queue_name, engine),
             kdf=kdf,
-            max_upload_bytes=config.max_upload_bytes,
+            limits=config.limits,
         ),
     )
     app.context_processor(
@@ -63,9 +64,15 @@ def create_app(config: Config | None = None) -> Flask:
             "home_endpoint": "portal.index",
         }
     )
-    from tipline.portal import views
+    if config.proxy_count:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.proxy_count, x_proto=config.proxy_count
+        )
+    from tipline.portal import api, limits, views
 
+    limits.init_limits(app, config)
     app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
     return app
 
 

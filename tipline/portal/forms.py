@@ -1,4 +1,8 @@
-"""The public forms. Labels and messages are catalogue strings; choices come from reference."""
+"""The public forms. Labels and messages are catalogue strings; choices come from reference.
+
+Every field validates with a message in the reporter's language, and a form shown again
+keeps what was typed (WTForms re-renders submitted values).
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,32 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import MultipleFileField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import (
-    DataRequired,
-    InputRequired,
-    Length,
-    Optional,
-    Regexp,
-    ValidationError,
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    MultipleFileField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT, parse_amount
 
 
-def _choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[SelectChoice]:
-    choices = [SelectChoice(term.code, _l(term.label)) for term in terms]
+def choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[SelectChoice]:
+    found = [SelectChoice(term.code, _l(term.label)) for term in terms]
     if blank is not None:
-        choices.insert(0, SelectChoice("", blank))
-    return choices
+        found.insert(0, SelectChoice("", blank))
+    return found
 
 
-def _valid_region(_form: FlaskForm, field: StringField) -> None:
-    if field.data and field.data not in reference.regions():
-        raise ValidationError(_l("There is no region with this code."))
+def region_choices(regions: list[reference.Region], blank: Any) -> list[SelectChoice]:
+    return [SelectChoice("", blank)] + [SelectChoice(r.code, r.name) for r in regions]
 
 
 def _valid_amount(_form: FlaskForm, field: StringField) -> None:
@@ -43,32 +48,47 @@ def _valid_amount(_form: FlaskForm, field: StringField) -> None:
         raise ValidationError(_l("Give the amount in yuan as a positive number."))
 
 
-class ReportForm(FlaskForm):
-    category = SelectField(
-        _l("What kind of wrongdoing?"),
-        choices=_choices(reference.CATEGORIES),
-        validators=[InputRequired(_l("Choose the kind of wrongdoing."))],
+class IdentityFields:
+    """The real-name fields, shared by the report form and the add-identity form."""
+
+    name = StringField(_l("Your name"), validators=[Optional(), Length(max=50)])
+    id_number = StringField(
+        _l("Resident identity card number"), validators=[Optional(), Length(max=18)]
     )
-    fund = SelectField(
-        _l("Which fund is affected?"),
-        choices=_choices(reference.FUNDS, blank=_l("I do not know")),
+    phone = StringField(_l("Telephone"), validators=[Optional(), Length(max=20)])
+    wants_notice = BooleanField(_l("Tell me whether my report is accepted"))
+
+
+class ReportForm(FlaskForm, IdentityFields):
+    fund = RadioField(
+        _l("Which insurance is affected?"),
+        choices=choices(reference.FUNDS, blank=_l("I do not know")),
+        default="",
         validators=[Optional()],
     )
-    suspect_kind = SelectField(
+    category = RadioField(
+        _l("What happened, in short?"),
+        choices=choices(reference.CATEGORIES),
+        validators=[InputRequired(_l("Choose what happened."))],
+    )
+    suspect_kind = RadioField(
         _l("Who did it?"),
-        choices=_choices(reference.SUSPECT_KINDS, blank=_l("I do not know")),
+        choices=choices(reference.SUSPECT_KINDS, blank=_l("I do not know")),
+        default="",
         validators=[Optional()],
     )
-    region = StringField(
-        _l("Where did it happen? (six-digit region code)"),
-        validators=[
-            DataRequired(_l("Give the place where it happened.")),
-            Regexp(r"^\d{6}$", message=_l("A region code has six digits, e.g. 441502.")),
-            _valid_region,
-        ],
+    suspect_name = StringField(
+        _l("Name of the unit or person, if you know it"),
+        validators=[Optional(), Length(max=200)],
     )
+    province = SelectField(_l("Province"), validate_choice=False)
+    city = SelectField(_l("City"), validate_choice=False)
+    county = SelectField(_l("County or district"), validate_choice=False)
+    happened_start = DateField(_l("Since when?"), validators=[Optional()])
+    happened_end = DateField(_l("Until when?"), validators=[Optional()])
+    ongoing = BooleanField(_l("It is still going on"))
     amount = StringField(
-        _l("Estimated amount involved, in yuan (optional)"), validators=[_valid_amount]
+        _l("Estimated amount involved, in yuan"), validators=[Optional(), _valid_amount]
     )
     text = TextAreaField(
         _l("What happened?"),
@@ -77,7 +97,26 @@ class ReportForm(FlaskForm):
             Length(max=MAX_TEXT, message=_l("At most 20,000 characters.")),
         ],
     )
-    attachments = MultipleFileField(_l("Evidence files (optional)"))
+    how_known = RadioField(
+        _l("How do you know?"),
+        choices=choices(reference.HOW_KNOWN),
+        validators=[Optional()],
+    )
+    attachments = MultipleFileField(_l("Evidence files"))
+    anonymous = RadioField(
+        _l("Do you want to give your name?"),
+        choices=[
+            SelectChoice("yes", _l("No, I report anonymously")),
+            SelectChoice("no", _l("Yes, I report under my real name")),
+        ],
+        default="yes",
+        validators=[Optional()],  # not chosen counts as anonymous: the safer side
+    )
+    # A field people never see; automated senders fill it in (honeypot).
+    website = StringField(_l("Leave this field empty"))
+
+    def region_code(self) -> str | None:
+        return self.county.data or self.city.data or self.province.data or None
 
 
 class CheckForm(FlaskForm):
@@ -85,3 +124,30 @@ class CheckForm(FlaskForm):
         _l("Your receipt code"),
         validators=[DataRequired(_l("Enter the 24-digit receipt code you were given."))],
     )
+
+
+class ReceiptDoneForm(FlaskForm):
+    receipt = HiddenField()
+    written_down = BooleanField(
+        _l("I have written down my receipt code"),
+        validators=[DataRequired(_l("Please write the code down first, then tick the box."))],
+    )
+
+
+class MessageForm(FlaskForm):
+    text = TextAreaField(
+        _l("Your message"),
+        validators=[DataRequired(_l("Write a message.")), Length(max=5_000)],
+    )
+
+
+class EvidenceForm(FlaskForm):
+    attachments = MultipleFileField(_l("More evidence files"))
+
+
+class IdentityForm(FlaskForm, IdentityFields):
+    pass
+
+
+class SignOutForm(FlaskForm):
+    pass

@@ -19,6 +19,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "auth.logout": frozenset(ROLES),
     "triage.inbox": READER_ROLES,
     "triage.tip": READER_ROLES,
+    "triage.send_message": READER_ROLES,
     "triage.attachment": READER_ROLES,
 }
 

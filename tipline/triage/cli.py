@@ -236,7 +236,7 @@ def submitter(cfg: Config) -> Submitter:
         keyring=keyring,
         queue=make_queue(cfg.redis_url, cfg.queue_name, engine),
         kdf=ReceiptKdf(n=cfg.receipt_scrypt_n),
-        max_upload_bytes=cfg.max_upload_bytes,
+        limits=cfg.limits,
     )
 
 
@@ -263,7 +263,7 @@ def tips_import(file: Path) -> None:
         fail(f"{file}: not UTF-8 text")
     service = submitter(cfg)
     for number, report in zip(numbers, reports, strict=True):
-        _, invalid = validate(report, max_upload_bytes=service.max_upload_bytes)
+        _, invalid = validate(report, limits=service.limits)
         problems += [f"line {number}: {p.field}: {p.message}" for p in invalid]
     if problems:
         for problem in problems:

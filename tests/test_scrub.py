@@ -1,0 +1,877 @@
+"""Evidence files: only allowed types by content, and no identifying metadata left in them.
+
+Every sample is made here, small and real enough for its own reader (Pillow, pikepdf,
+zipfile, mutagen, wave) to open before and after scrubbing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import io
+import os
+import struct
+import tempfile
+import wave
+import xml.etree.ElementTree as ElementTree
+import zipfile
+from typing import Any
+
+import mutagen.apev2
+import mutagen.flac
+import mutagen.id3
+import mutagen.mp3
+import mutagen.mp4
+import mutagen.oggopus
+import pikepdf
+import pytest
+from mutagen.ogg import OggPage
+from PIL import Image
+
+from tipline.intake.scrub import (
+    ALLOWED_EXTENSIONS,
+    HEAD_SIZE,
+    KINDS,
+    ZIP_MAX_ENTRIES,
+    FileType,
+    Scrubbed,
+    ScrubError,
+    detect_type,
+    scrub,
+)
+
+NAME = b"Reporter Name"  # the identifying string every sample carries in its metadata
+
+
+def scrubbed(data: bytes, filename: str = "") -> tuple[Scrubbed, bytes]:
+    result = scrub(io.BytesIO(data), filename)
+    return result, result.data.read()
+
+
+# --- samples: pictures --------------------------------------------------------------------
+
+
+def exif_with_gps() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x013B] = NAME.decode()  # Artist
+    exif[0x0110] = "SecretPhone 9"  # Model
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (39.0, 54.0, 15.0)
+    gps[3] = "E"
+    gps[4] = (116.0, 23.0, 30.0)
+    return exif
+
+
+def picture(image_format: str, **options: Any) -> bytes:
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    for x in range(64):
+        image.putpixel((x, x % 48), (x * 4, 255 - x * 4, 90))
+    out = io.BytesIO()
+    image.save(out, format=image_format, **options)
+    return out.getvalue()
+
+
+def jpeg(**options: Any) -> bytes:
+    return picture("JPEG", exif=exif_with_gps(), comment=b"taken at home", **options)
+
+
+def png() -> bytes:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Author", NAME.decode())
+    return picture("PNG", pnginfo=info, exif=exif_with_gps())
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def full_box(kind: bytes, version: int, payload: bytes) -> bytes:
+    return box(kind, bytes([version, 0, 0, 0]) + payload)
+
+
+HEIC_PICTURE = b"\x00\x00\x00\x20" + b"hevc coded picture stand-in" * 4
+HEIC_EXIF = b"\x00\x00\x00\x06Exif\x00\x00MM\x00*\x00\x00\x00\x08" + NAME + b" GPS 39.9N 116.4E"
+
+
+def heic() -> bytes:
+    """A HEIF file as phones write it: picture and Exif items, located by iloc in mdat."""
+
+    def meta(picture_at: int, exif_at: int) -> bytes:
+        hdlr = full_box(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\x00")
+        pitm = full_box(b"pitm", 0, struct.pack(">H", 1))
+        iloc = full_box(
+            b"iloc",
+            0,
+            b"\x44\x00"  # 4-byte offsets and lengths, no base offset
+            + struct.pack(">H", 2)
+            + struct.pack(">HHHII", 1, 0, 1, picture_at, len(HEIC_PICTURE))
+            + struct.pack(">HHHII", 2, 0, 1, exif_at, len(HEIC_EXIF)),
+        )
+        infe = [
+            full_box(b"infe", 2, struct.pack(">HH", 1, 0) + b"hvc1" + b"\x00"),
+            full_box(b"infe", 2, struct.pack(">HH", 2, 0) + b"Exif" + b"\x00"),
+        ]
+        iinf = full_box(b"iinf", 0, struct.pack(">H", 2) + b"".join(infe))
+        return full_box(b"meta", 0, hdlr + pitm + iloc + iinf)
+
+    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    start = len(ftyp) + len(meta(0, 0)) + 8
+    mdat = box(b"mdat", HEIC_PICTURE + HEIC_EXIF)
+    return ftyp + meta(start, start + len(HEIC_PICTURE)) + mdat
+
+
+# --- samples: PDF and office ---------------------------------------------------------------
+
+
+def pdf() -> bytes:
+    with pikepdf.new() as document:
+        document.add_blank_page()
+        page = document.pages[0]
+        page.obj.Contents = document.make_stream(b"BT /F1 12 Tf 72 712 Td (Evidence) Tj ET")
+        page.obj.Metadata = document.make_stream(b"<x:xmpmeta>Page " + NAME + b"</x:xmpmeta>")
+        note = pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Text,
+            Rect=[0, 0, 10, 10],
+            Contents="see the ledger",
+            T=NAME.decode() + " (comment)",
+        )
+        page.obj.Annots = document.make_indirect(pikepdf.Array([document.make_indirect(note)]))
+        document.docinfo["/Author"] = NAME.decode()
+        document.docinfo["/Producer"] = "Secret Bureau Scanner"
+        with document.open_metadata(set_pikepdf_as_editor=False) as xmp:
+            xmp["dc:creator"] = [NAME.decode() + " XMP"]
+        out = io.BytesIO()
+        document.save(out, compress_streams=False)
+    return out.getvalue()
+
+
+def expanded_pdf(data: bytes) -> bytes:
+    """The PDF with every stream decoded and no object streams, so a search sees all."""
+    with pikepdf.open(io.BytesIO(data)) as document:
+        out = io.BytesIO()
+        document.save(
+            out,
+            compress_streams=False,
+            stream_decode_level=pikepdf.StreamDecodeLevel.generalized,
+            object_stream_mode=pikepdf.ObjectStreamMode.disable,
+        )
+    return out.getvalue()
+
+
+CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    b'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+    b'<Default Extension="jpeg" ContentType="image/jpeg"/>'
+    b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+    b'officedocument.wordprocessingml.document.main+xml"/>'
+    b'<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-'
+    b'package.core-properties+xml"/>'
+    b'<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-'
+    b'officedocument.extended-properties+xml"/>'
+    b'<Override PartName="/docProps/custom.xml" ContentType="application/vnd.openxmlformats-'
+    b'officedocument.custom-properties+xml"/></Types>'
+)
+PACKAGE_RELS = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships/extended-properties" Target="docProps/app.xml"/>'
+    b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/'
+    b'relationships/metadata/core-properties" Target="docProps/core.xml"/>'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships/officeDocument" Target="word/document.xml"/>'
+    b'<Relationship Id="rId4" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships/custom-properties" Target="docProps/custom.xml"/>'
+    b'<Relationship Id="rId5" Type="http://schemas.openxmlformats.org/package/2006/'
+    b'relationships/metadata/thumbnail" Target="/docProps/thumbnail.jpeg"/></Relationships>'
+)
+CORE = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
+    b'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    b'xmlns:dcterms="http://purl.org/dc/terms/" '
+    b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+    b"<dc:title>Q3 ledger</dc:title><dc:creator>" + NAME + b"</dc:creator>"
+    b"<cp:lastModifiedBy>" + NAME + b"</cp:lastModifiedBy>"
+    b'<dcterms:created xsi:type="dcterms:W3CDTF">2024-03-01T09:12:00Z</dcterms:created>'
+    b"</cp:coreProperties>"
+)
+APP = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'extended-properties"><Application>Microsoft Office Word</Application>'
+    b"<Company>Secret Bureau</Company><Manager>" + NAME + b"</Manager></Properties>"
+)
+CUSTOM = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'custom-properties"><property name="Owner">' + NAME + b"</property></Properties>"
+)
+DOCUMENT = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    b"<w:body><w:p><w:r><w:t>" + "医保基金被套取".encode() * 50 + b"</w:t></w:r></w:p>"
+    b"</w:body></w:document>"
+)
+
+
+def make_zip(parts: list[tuple[str, bytes]], *, stored: tuple[str, ...] = ()) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts:
+            entry = zipfile.ZipInfo(name, date_time=(2024, 3, 1, 9, 12, 0))
+            entry.compress_type = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
+            entry.comment = b"saved by " + NAME
+            archive.writestr(entry, content)
+    return out.getvalue()
+
+
+def docx() -> bytes:
+    return make_zip(
+        [
+            ("[Content_Types].xml", CONTENT_TYPES),
+            ("_rels/.rels", PACKAGE_RELS),
+            ("docProps/core.xml", CORE),
+            ("docProps/app.xml", APP),
+            ("docProps/custom.xml", CUSTOM),
+            ("docProps/thumbnail.jpeg", jpeg()),
+            ("word/document.xml", DOCUMENT),
+        ]
+    )
+
+
+def ooxml(main: str) -> bytes:
+    return make_zip([("[Content_Types].xml", CONTENT_TYPES), (main, b"<x/>")])
+
+
+MANIFEST = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+    b'manifest:version="1.3">'
+    b'<manifest:file-entry manifest:full-path="/" manifest:version="1.3" '
+    b'manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+    b'<manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png" '
+    b'manifest:media-type="image/png"/>'
+    b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+    b'<manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/>'
+    b"</manifest:manifest>"
+)
+META = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    b'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" office:version="1.3">'
+    b"<office:meta><meta:initial-creator>" + NAME + b"</meta:initial-creator>"
+    b"<meta:creation-date>2024-03-01T09:12:00</meta:creation-date>"
+    b"<meta:generator>LibreOffice/7.6</meta:generator></office:meta></office:document-meta>"
+)
+CONTENT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+    b' office:version="1.3"><office:body><office:text/></office:body></office:document-content>'
+)
+
+
+def odf(subtype: str = "text") -> bytes:
+    return make_zip(
+        [
+            ("mimetype", b"application/vnd.oasis.opendocument." + subtype.encode()),
+            ("content.xml", CONTENT),
+            ("meta.xml", META),
+            ("Thumbnails/thumbnail.png", png()),
+            ("META-INF/manifest.xml", MANIFEST),
+        ],
+        stored=("mimetype",),
+    )
+
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1536)
+
+
+# --- samples: audio and video ----------------------------------------------------------
+
+
+MP3_FRAMES = (b"\xff\xfb\x90\x64" + bytes(413)) * 12  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+
+
+def mp3() -> bytes:
+    buffer = io.BytesIO(MP3_FRAMES)
+    tags = mutagen.id3.ID3()
+    tags.add(mutagen.id3.TIT2(encoding=3, text="Secret Title"))
+    tags.add(mutagen.id3.TPE1(encoding=3, text=NAME.decode()))
+    tags.save(buffer, v1=2)  # ID3v2 in front and ID3v1 at the end
+    ape = mutagen.apev2.APEv2()
+    ape["Artist"] = NAME.decode() + " APE"
+    ape.save(buffer)
+    return buffer.getvalue()
+
+
+def adts_frame(length: int = 64) -> bytes:
+    # AAC LC, 44.1 kHz, stereo, no CRC.
+    header = bytes(
+        [
+            0xFF,
+            0xF1,
+            0x50,
+            0x80 | (length >> 11),
+            (length >> 3) & 0xFF,
+            ((length & 7) << 5) | 0x1F,
+            0xFC,
+        ]
+    )
+    return header + bytes(length - 7)
+
+
+def aac() -> bytes:
+    buffer = io.BytesIO(adts_frame() * 10)
+    tags = mutagen.id3.ID3()
+    tags.add(mutagen.id3.TPE1(encoding=3, text=NAME.decode()))
+    tags.save(buffer, v1=0)
+    return buffer.getvalue()
+
+
+def flac() -> bytes:
+    rate, channels, bits, samples = 44100, 2, 16, 44100
+    info = struct.pack(">HH", 4096, 4096) + bytes(6)
+    info += ((rate << 44) | ((channels - 1) << 41) | ((bits - 1) << 36) | samples).to_bytes(8)
+    info += bytes(16)  # MD5 of the audio
+    buffer = io.BytesIO(b"fLaC" + bytes([0x80]) + len(info).to_bytes(3) + info + bytes(64))
+    audio = mutagen.flac.FLAC(buffer)
+    audio.add_tags()
+    assert audio.tags is not None
+    audio.tags["ARTIST"] = NAME.decode()
+    face = mutagen.flac.Picture()
+    face.data = b"face of " + NAME
+    face.mime = "image/jpeg"
+    audio.add_picture(face)
+    buffer.seek(0)
+    audio.save(buffer)
+    return buffer.getvalue()
+
+
+def ogg_page(packets: list[bytes], sequence: int, position: int, *, first: bool = False) -> bytes:
+    page = OggPage()
+    page.serial, page.sequence, page.position = 0x7EA1, sequence, position
+    page.first = first
+    page.last = not first and position > 0
+    page.packets = packets
+    return page.write()
+
+
+def opus() -> bytes:
+    head = b"OpusHead" + bytes([1, 1]) + struct.pack("<HIhB", 312, 48000, 0, 0)
+    vendor, comment = b"libopus 1.4", b"ARTIST=" + NAME
+    tags = (
+        b"OpusTags" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<II", 1, len(comment))
+    ) + comment
+    return (
+        ogg_page([head], 0, 0, first=True)
+        + ogg_page([tags], 1, 0)
+        + ogg_page([b"\xfc" + bytes(20)] * 5, 2, 48000 + 312)
+    )
+
+
+def riff(form: bytes, *chunks: bytes) -> bytes:
+    body = form + b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def chunk(kind: bytes, payload: bytes) -> bytes:
+    return kind + struct.pack("<I", len(payload)) + payload + b"\x00" * (len(payload) & 1)
+
+
+def info_list() -> bytes:
+    return chunk(b"LIST", b"INFO" + chunk(b"IART", NAME + b"\x00") + chunk(b"ICRD", b"2024"))
+
+
+WAV_FRAMES = bytes(range(256)) * 8
+
+
+def wav() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(WAV_FRAMES)
+    data = out.getvalue()[12:]  # the chunks after RIFF....WAVE
+    bext = chunk(b"bext", b"Originator: " + NAME + bytes(40))
+    return riff(b"WAVE", data[:24], bext, data[24:], info_list())
+
+
+AVI_FRAME = chunk(b"00dc", b"\xff\xd8 a frame \xff\xd9")
+
+
+def avi() -> bytes:
+    header = chunk(b"LIST", b"hdrl" + chunk(b"avih", bytes(56)) + chunk(b"IDIT", b"2024 " + NAME))
+    movi = chunk(b"LIST", b"movi" + AVI_FRAME)
+    return riff(b"AVI ", header, info_list(), chunk(b"JUNK", b"camera " + NAME), movi)
+
+
+def mvhd(version_times: bytes = b"\x00\x00\x00\x00" + b"\xe0\x00\x00\x01" * 2) -> bytes:
+    # Version 0, creation and modification times, time scale 1000, duration 1000.
+    return box(b"mvhd", version_times + struct.pack(">II", 1000, 1000) + bytes(80))
+
+
+def trak(handler: bytes) -> bytes:
+    times = b"\x00\x00\x00\x01" + b"\xe0\x00\x00\x01" * 2
+    tkhd = box(b"tkhd", times + struct.pack(">I", 1) + bytes(68))
+    scale = struct.pack(">II", 1000, 1000)
+    mdhd = box(b"mdhd", times[:4] + b"\xe0\x00\x00\x01" * 2 + scale + bytes(4))
+    hdlr = full_box(b"hdlr", 0, bytes(4) + handler + bytes(12) + b"\x00")
+    stbl = box(b"stbl", full_box(b"stsd", 0, struct.pack(">I", 0)))
+    minf = box(b"minf", box(b"dinf", b"") + stbl)
+    return box(b"trak", tkhd + box(b"mdia", mdhd + hdlr + minf))
+
+
+MDAT = box(b"mdat", b"media samples that must not move " * 8)
+
+
+def iso_media(brand: bytes, handler: bytes) -> bytes:
+    """An ISO media file with a phone's location in moov/udta/©xyz and Apple mdta keys."""
+    location = b"\xa9xyz" + struct.pack(">HH", 18, 0x15C7) + b"+39.9042+116.4074/"
+    udta = box(b"udta", box(location[:4], location[4:]) + box(b"\xa9mak", NAME))
+    keys = full_box(b"keys", 0, struct.pack(">I", 1) + box(b"mdta", b"com.apple.quicktime.make"))
+    meta = full_box(b"meta", 0, full_box(b"hdlr", 0, bytes(4) + b"mdta" + bytes(13)) + keys)
+    moov = box(b"moov", mvhd() + trak(handler) + udta + meta)
+    ftyp = box(b"ftyp", brand + bytes(4) + brand + b"isom")
+    return ftyp + moov + box(b"free", b"old tag " + NAME) + MDAT
+
+
+def m4a() -> bytes:
+    buffer = io.BytesIO(iso_media(b"M4A ", b"soun"))
+    audio = mutagen.mp4.MP4(buffer)
+    audio.add_tags()
+    assert audio.tags is not None
+    audio.tags["\xa9ART"] = [NAME.decode()]
+    audio.tags["\xa9day"] = ["2024-03-01"]
+    buffer.seek(0)
+    audio.save(buffer)
+    return buffer.getvalue()
+
+
+AMR = b"#!AMR\n" + (b"\x3c" + bytes(31)) * 10
+
+
+@functools.cache
+def samples() -> dict[str, tuple[str, bytes]]:
+    """Extension expected → (file name as uploaded, content)."""
+    return {
+        "jpg": ("IMG_0001.JPG", jpeg()),
+        "png": ("screenshot.png", png()),
+        "gif": ("a.gif", picture("GIF", comment=NAME)),
+        "webp": ("a.webp", picture("WEBP", exif=exif_with_gps())),
+        "heic": ("IMG_0002.HEIC", heic()),
+        "bmp": ("a.bmp", picture("BMP")),
+        "tiff": ("scan.tif", picture("TIFF", exif=exif_with_gps())),
+        "pdf": ("票据.pdf", pdf()),
+        "docx": ("report.docx", docx()),
+        "xlsx": ("ledger.xlsx", ooxml("xl/workbook.xml")),
+        "pptx": ("slides.pptx", ooxml("ppt/presentation.xml")),
+        "odt": ("report.odt", odf("text")),
+        "ods": ("ledger.ods", odf("spreadsheet")),
+        "odp": ("slides.odp", odf("presentation")),
+        "doc": ("old.doc", OLE2),
+        "xls": ("old.xls", OLE2),
+        "ppt": ("old.ppt", OLE2),
+        "wps": ("old.wps", OLE2),
+        "mp3": ("call.mp3", mp3()),
+        "m4a": ("memo.m4a", m4a()),
+        "aac": ("memo.aac", aac()),
+        "amr": ("call.amr", AMR),
+        "wav": ("call.wav", wav()),
+        "opus": ("voice.opus", opus()),
+        "flac": ("call.flac", flac()),
+        "mp4": ("video.mp4", iso_media(b"mp42", b"vide")),
+        "mov": ("IMG_0003.MOV", iso_media(b"qt  ", b"vide")),
+        "3gp": ("clip.3gp", iso_media(b"3gp4", b"vide")),
+        "avi": ("clip.avi", avi()),
+    }
+
+
+# --- detection ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extension", sorted(samples()))
+def test_every_allowed_type_is_detected_from_its_head(extension: str) -> None:
+    filename, data = samples()[extension]
+    found = detect_type(filename, data[:HEAD_SIZE])
+    assert found is not None and found.extension == extension
+    assert found.kind in KINDS
+    assert detect_type(filename, data) == found
+    assert "." + extension in ALLOWED_EXTENSIONS
+
+
+def test_every_kind_has_samples_and_the_form_list_is_dotted() -> None:
+    found = {detect_type(name, data) for name, data in samples().values()}
+    assert {t.kind for t in found if t is not None} == set(KINDS)
+    assert all(ext.startswith(".") and ext == ext.lower() for ext in ALLOWED_EXTENSIONS)
+    assert {".jpeg", ".jpg", ".tif", ".heic", ".docx", ".mp4"} <= set(ALLOWED_EXTENSIONS)
+
+
+def plain_zip() -> bytes:
+    return make_zip([("word/document.xml", DOCUMENT), ("notes.txt", b"hello")])
+
+
+REFUSED = {
+    "exe named as a PDF": ("evidence.pdf", b"MZ\x90\x00\x03\x00\x00\x00" + bytes(56) + b"PE"),
+    "exe": ("setup.exe", b"MZ" + bytes(200) + b"This program cannot be run in DOS mode"),
+    "ELF": ("photo.jpg", b"\x7fELF\x02\x01\x01" + bytes(100)),
+    "HTML": ("page.html", b"<!DOCTYPE html><html><script>alert(1)</script></html>"),
+    "HTML named as a picture": ("photo.jpg", b"<html><body>hi</body></html>"),
+    "SVG": ("chart.svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'),
+    "SVG named as PNG": ("chart.png", b'<svg xmlns="http://www.w3.org/2000/svg"></svg>'),
+    "script": ("run.sh", b"#!/bin/sh\nrm -rf /\n"),
+    "plain text": ("账本.txt", "收入 100 元".encode()),
+    "plain zip": ("files.zip", plain_zip()),
+    "plain zip named .docx": ("report.docx", plain_zip()),
+    "macro document named .docx": (
+        "report.docx",
+        make_zip([("[Content_Types].xml", CONTENT_TYPES), ("word/vbaProject.bin", b"x")]),
+    ),
+    "EPUB": ("book.odt", make_zip([("mimetype", b"application/epub+zip")], stored=("mimetype",))),
+    "OLE2 installer": ("setup.msi", OLE2),
+    "Ogg Theora video": ("v.ogg", ogg_page([b"\x80theora" + bytes(20)], 0, 0, first=True)),
+    "AVIF": ("a.heic", box(b"ftyp", b"avif" + bytes(4) + b"mif1avif") + MDAT),
+    "bare MP3 sync bytes": ("a.mp3", b"\xff\xfb\x90\x64 then text, not a second frame" * 20),
+    "BMP magic only": ("a.bmp", b"BM is how this letter starts"),
+    "empty": ("a.jpg", b""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_other_files_are_refused(case: str) -> None:
+    filename, data = REFUSED[case]
+    assert detect_type(filename, data[:HEAD_SIZE]) is None
+    assert detect_type(filename, data) is None
+
+
+def test_content_wins_over_the_name() -> None:
+    png_bytes, jpeg_bytes = samples()["png"][1], samples()["jpg"][1]
+    assert detect_type("photo.jpg", png_bytes) == FileType("image", "png", "image/png")
+    assert detect_type("report.docx", jpeg_bytes) == FileType("image", "jpg", "image/jpeg")
+    assert detect_type("no extension", samples()["pdf"][1]).extension == "pdf"  # type: ignore[union-attr]
+    # A generic ISO media file: the extension only says whether it is a recording or a film.
+    generic = iso_media(b"isom", b"soun")
+    assert detect_type("memo.m4a", generic).extension == "m4a"  # type: ignore[union-attr]
+    assert detect_type("memo.exe", generic).extension == "mp4"  # type: ignore[union-attr]
+    assert detect_type("C:\\fakepath\\old.DOC", OLE2).extension == "doc"  # type: ignore[union-attr]
+
+
+def test_a_large_document_whose_head_does_not_tell_is_taken_by_its_extension() -> None:
+    # openpyxl and LibreOffice write [Content_Types].xml last, past the first kilobytes.
+    parts = [("xl/worksheets/sheet1.xml", os.urandom(6000)), ("[Content_Types].xml", CONTENT_TYPES)]
+    data = make_zip(parts)
+    assert detect_type("ledger.xlsx", data[:HEAD_SIZE]).extension == "xlsx"  # type: ignore[union-attr]
+    assert detect_type("ledger.zip", data[:HEAD_SIZE]) is None
+    assert detect_type("ledger.zip", data).extension == "xlsx"  # type: ignore[union-attr]
+
+
+# --- scrubbing: pictures --------------------------------------------------------------------
+
+
+def test_jpeg_loses_exif_gps_comment_and_trailing_pictures() -> None:
+    original = jpeg()
+    # Gain-map and MPF photos append more pictures after the end, each with its own EXIF.
+    appended = original + picture("JPEG", exif=exif_with_gps())
+    assert NAME in appended and b"SecretPhone" in appended
+    result, data = scrubbed(appended, "IMG_0001.JPG")
+    assert (result.kind, result.file_type) == ("image", detect_type("x.jpg", original))
+    assert result.removed >= 3
+    assert NAME not in data and b"SecretPhone" not in data and b"taken at home" not in data
+    assert data.endswith(b"\xff\xd9") and data.count(b"\xff\xd8") == 1
+    with Image.open(io.BytesIO(data)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.size == (64, 48) and not image.getexif()
+        assert image.tobytes() == before.tobytes()  # lossless: the same pixels
+
+
+def test_progressive_jpeg_keeps_every_scan() -> None:
+    original = jpeg(progressive=True, quality=90)
+    _, data = scrubbed(original)
+    assert NAME not in data
+    with Image.open(io.BytesIO(data)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.tobytes() == before.tobytes()
+
+
+def test_png_loses_text_and_exif_chunks() -> None:
+    original = png()
+    result, data = scrubbed(original)
+    assert result.removed == 2 and NAME not in data
+    with Image.open(io.BytesIO(data)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.tobytes() == before.tobytes() and not image.getexif()
+
+
+@pytest.mark.parametrize("extension", ["gif", "webp", "bmp", "tiff"])
+def test_other_pictures_are_redrawn_from_pixels(extension: str) -> None:
+    filename, original = samples()[extension]
+    result, data = scrubbed(original, filename)
+    assert (result.kind, result.removed) == ("image", 1)
+    assert NAME not in data and b"SecretPhone" not in data
+    with Image.open(io.BytesIO(data)) as image:
+        exif = image.getexif()  # TIFF keeps its structural tags, and only those
+        assert image.size == (64, 48) and not {0x013B, 0x0110, 0x8825} & set(exif)
+
+
+def test_heic_exif_item_is_zeroed_in_place() -> None:
+    original = heic()
+    result, data = scrubbed(original, "IMG_0002.HEIC")
+    assert (result.kind, result.removed) == ("image", 1)
+    assert len(data) == len(original) and NAME not in data
+    exif_at = original.index(HEIC_EXIF)
+    # An empty Exif block (offset, "Exif", TIFF header, no entries), then zeros: readers
+    # such as Pillow raise on an item of zeros alone.
+    empty_exif = b"\x00\x00\x00\x06Exif\x00\x00MM\x00*\x00\x00\x00\x08" + bytes(6)
+    cleaned = data[exif_at : exif_at + len(HEIC_EXIF)]
+    assert cleaned == empty_exif + bytes(len(HEIC_EXIF) - len(empty_exif))
+    assert data[:exif_at] == original[:exif_at]  # the picture and its boxes are untouched
+    assert data[exif_at + len(HEIC_EXIF) :] == original[exif_at + len(HEIC_EXIF) :]
+
+
+# --- scrubbing: PDF and office ------------------------------------------------------------
+
+
+def test_pdf_loses_info_xmp_page_metadata_and_comment_authors() -> None:
+    original = pdf()
+    assert expanded_pdf(original).count(NAME) >= 4
+    with pikepdf.open(io.BytesIO(original)) as document:
+        original_id = bytes(document.trailer.ID[0])
+    result, data = scrubbed(original, "票据.pdf")
+    assert result.kind == "pdf" and result.removed >= 4
+    expanded = expanded_pdf(data)
+    assert NAME not in expanded and b"Secret Bureau" not in expanded
+    with pikepdf.open(io.BytesIO(data)) as document:
+        assert "/Info" not in document.trailer and "/Metadata" not in document.Root
+        # The permanent identifier could tie this copy to the office's original.
+        assert bytes(document.trailer.ID[0]) != original_id
+        [page] = document.pages
+        assert "/Metadata" not in page.obj
+        [note] = page.obj.Annots
+        assert "/T" not in note and str(note.Contents) == "see the ledger"
+        assert b"(Evidence) Tj" in page.obj.Contents.read_bytes()
+
+
+def test_docx_properties_are_emptied_and_the_rest_is_kept() -> None:
+    original = docx()
+    result, data = scrubbed(original, "report.docx")
+    assert result.kind == "office" and result.removed == 4  # core, app, custom, thumbnail
+    assert NAME not in data and b"Secret Bureau" not in data and b"2024-03-01" not in data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        assert archive.namelist() == [
+            "[Content_Types].xml",
+            "_rels/.rels",
+            "docProps/core.xml",
+            "docProps/app.xml",
+            "word/document.xml",
+        ]
+        assert archive.read("word/document.xml") == DOCUMENT
+        assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
+        assert all(info.comment == b"" for info in archive.infolist())
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    for name in ("[Content_Types].xml", "_rels/.rels", "docProps/core.xml", "docProps/app.xml"):
+        ElementTree.fromstring(parts[name])  # still well-formed
+    assert b"custom" not in parts["_rels/.rels"] and b"thumbnail" not in parts["_rels/.rels"]
+    assert b'officeDocument" Target="word/document.xml"' in parts["_rels/.rels"]
+    assert b"custom.xml" not in parts["[Content_Types].xml"]
+    assert b"/docProps/core.xml" in parts["[Content_Types].xml"]
+
+
+def test_odt_meta_is_emptied_and_the_thumbnail_dropped() -> None:
+    original = odf()
+    result, data = scrubbed(original, "report.odt")
+    assert result.kind == "office" and result.removed == 2
+    assert NAME not in data and b"2024-03-01" not in data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        first = archive.infolist()[0]
+        # ODF wants the mimetype first and stored, so it can be read at a fixed offset.
+        assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+        assert "Thumbnails/thumbnail.png" not in archive.namelist()
+        assert archive.read("content.xml") == CONTENT
+        meta = archive.read("meta.xml")
+        manifest = archive.read("META-INF/manifest.xml")
+    ElementTree.fromstring(meta)
+    ElementTree.fromstring(manifest)
+    assert b'office:version="1.3"' in meta
+    assert b"Thumbnails" not in manifest and b'full-path="content.xml"' in manifest
+
+
+def test_legacy_office_files_pass_through_unchanged() -> None:
+    result, data = scrubbed(OLE2, "old.doc")
+    assert (result.kind, result.removed, data) == ("office", 0, OLE2)
+
+
+def test_zip_bomb_is_refused() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        with archive.open("word/document.xml", "w") as part:
+            zeros = bytes(1 << 20)
+            for _ in range(201):
+                part.write(zeros)
+    bomb = out.getvalue()
+    assert len(bomb) < 1 << 20
+    assert detect_type("report.docx", bomb).extension == "docx"  # type: ignore[union-attr]
+    with pytest.raises(ScrubError, match="too large"):
+        scrub(io.BytesIO(bomb), "report.docx")
+
+
+def test_document_with_too_many_entries_is_refused() -> None:
+    parts = [("[Content_Types].xml", CONTENT_TYPES), ("word/document.xml", DOCUMENT)]
+    parts += [(f"word/media/{n}.bin", b"") for n in range(ZIP_MAX_ENTRIES)]
+    with pytest.raises(ScrubError, match="too many"):
+        scrub(io.BytesIO(make_zip(parts)), "report.docx")
+
+
+# --- scrubbing: audio and video -----------------------------------------------------------
+
+
+def test_mp3_loses_id3v1_id3v2_and_ape_tags() -> None:
+    original = mp3()
+    assert original.count(NAME) == 3 and original[:3] == b"ID3"
+    result, data = scrubbed(original, "call.mp3")
+    assert (result.kind, result.removed) == ("audio", 3)
+    assert data == MP3_FRAMES
+    audio = mutagen.mp3.MP3(io.BytesIO(data))
+    assert audio.tags is None and audio.info is not None and audio.info.sample_rate == 44100
+
+
+def test_aac_loses_its_id3_tag() -> None:
+    result, data = scrubbed(aac(), "memo.aac")
+    assert (result.kind, result.removed) == ("audio", 1)
+    assert data == adts_frame() * 10
+
+
+def test_flac_loses_comments_and_pictures() -> None:
+    original = flac()
+    assert NAME in original
+    result, data = scrubbed(original, "call.flac")
+    assert (result.kind, result.removed) == ("audio", 2)
+    assert NAME not in data
+    audio = mutagen.flac.FLAC(io.BytesIO(data))
+    assert not audio.tags and audio.pictures == [] and audio.info.sample_rate == 44100
+
+
+def test_opus_loses_its_comments() -> None:
+    original = opus()
+    before = mutagen.oggopus.OggOpus(io.BytesIO(original))
+    assert before.tags is not None and before.tags["ARTIST"] == [NAME.decode()]
+    result, data = scrubbed(original, "voice.opus")
+    assert (result.kind, result.removed) == ("audio", 1)
+    assert NAME not in data
+    audio = mutagen.oggopus.OggOpus(io.BytesIO(data))
+    assert not audio.tags and audio.info is not None and audio.info.channels == 1
+
+
+def test_m4a_loses_tags_location_and_times() -> None:
+    original = m4a()
+    assert NAME in original and b"+39.9042+116.4074" in original
+    result, data = scrubbed(original, "memo.m4a")
+    assert result.kind == "audio" and result.removed >= 5
+    assert len(data) == len(original)
+    for secret in (NAME, b"+39.9042", b"2024-03-01", b"com.apple", b"\xe0\x00\x00\x01"):
+        assert secret not in data
+    assert data.endswith(MDAT)  # samples stay where their offsets say
+    audio = mutagen.mp4.MP4(io.BytesIO(data))
+    assert not audio.tags and audio.info is not None and audio.info.length == 1.0
+
+
+@pytest.mark.parametrize("extension", ["mp4", "mov", "3gp"])
+def test_videos_lose_user_data_and_times(extension: str) -> None:
+    filename, original = samples()[extension]
+    result, data = scrubbed(original, filename)
+    assert result.kind == "video" and result.removed >= 5
+    assert len(data) == len(original) and data.endswith(MDAT)
+    assert NAME not in data and b"+39.9042" not in data and b"\xe0\x00\x00\x01" not in data
+    assert data[: data.index(b"moov")] == original[: original.index(b"moov")]
+    assert data.count(b"trak") == 1 and data.count(b"udta") == 0
+
+
+def test_wav_loses_info_and_bext_chunks() -> None:
+    original = wav()
+    result, data = scrubbed(original, "call.wav")
+    assert (result.kind, result.removed) == ("audio", 2)
+    assert len(data) == len(original) and NAME not in data and b"2024" not in data
+    with wave.open(io.BytesIO(data), "rb") as reader:
+        assert reader.readframes(reader.getnframes()) == WAV_FRAMES
+
+
+def test_avi_loses_info_date_and_junk_text() -> None:
+    original = avi()
+    result, data = scrubbed(original, "clip.avi")
+    assert (result.kind, result.removed) == ("video", 3)
+    assert len(data) == len(original) and NAME not in data
+    assert AVI_FRAME in data and data.count(b"JUNK") == 3
+
+
+def test_amr_has_nothing_to_remove() -> None:
+    result, data = scrubbed(AMR, "call.amr")
+    assert (result.kind, result.removed, data) == ("audio", 0, AMR)
+
+
+# --- everything -----------------------------------------------------------------------
+
+
+def test_files_of_no_allowed_type_come_back_as_they_were() -> None:
+    source = io.BytesIO(b"evidence " * 100)
+    result = scrub(source)
+    assert (result.kind, result.removed, result.file_type) == ("other", 0, None)
+    assert result.data is source and source.read() == b"evidence " * 100
+
+
+def test_without_a_name_the_content_still_decides() -> None:
+    result, data = scrubbed(docx())
+    assert result.kind == "office" and NAME not in data
+
+
+CORRUPT = {
+    "fake PDF": b"%PDF-1.4 fake evidence",
+    "truncated PNG": samples()["png"][1][:60],
+    "JPEG with a broken segment": b"\xff\xd8\xff\xe1\x00\x40Exif",
+    "truncated GIF": samples()["gif"][1][:20],
+    "box running past the end": box(b"ftyp", b"mp42\0\0\0\0mp42") + b"\0\0\x10\0moov",
+    "FLAC without stream info": b"fLaC" + b"\x84\x00\x00\x04abcd",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_unreadable_files_of_allowed_types_raise(case: str) -> None:
+    data = CORRUPT[case]
+    assert detect_type("", data) is not None
+    with pytest.raises(ScrubError):
+        scrub(io.BytesIO(data))
+
+
+def test_damaged_document_raises() -> None:
+    data = bytearray(docx())
+    at = data.index(b"word/document.xml") + len("word/document.xml") + 5
+    data[at : at + 4] = b"\x00\x01\x02\x03"  # inside the compressed part: CRC or inflate fails
+    with pytest.raises(ScrubError):
+        scrub(io.BytesIO(bytes(data)), "report.docx")
+
+
+def test_nothing_is_written_to_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    all_samples = list(samples().values())
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("scrubbing touched the file system")
+
+    patched: list[tuple[Any, str]] = [
+        (builtins, "open"),
+        (io, "open"),
+        (os, "open"),
+        (tempfile, "mkstemp"),
+        (tempfile, "mkdtemp"),
+        (tempfile, "TemporaryFile"),
+        (tempfile, "NamedTemporaryFile"),
+        (tempfile, "SpooledTemporaryFile"),
+    ]
+    for module, name in patched:
+        monkeypatch.setattr(module, name, refuse)
+    for filename, data in all_samples:
+        result = scrub(io.BytesIO(data), filename)
+        assert result.kind != "other"

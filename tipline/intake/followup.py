@@ -1,0 +1,110 @@
+"""After the report: messages both ways, more evidence, identity added later, the timeline.
+
+Each function works inside the caller's session on a tip the caller has opened (so holds
+its key); the reporter's side and triage's side use the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from tipline.crypto import PublicKeyring, seal
+from tipline.intake.config import Limits
+from tipline.intake.models import Message, Tip, TipEvent
+from tipline.intake.reading import OpenedTip
+from tipline.intake.reference import N_
+from tipline.intake.sanitize import clean_text
+from tipline.intake.submit import (
+    InvalidReport,
+    Problem,
+    ReporterIdentity,
+    Upload,
+    seal_identity,
+    store_upload,
+    today,
+    validate_identity,
+    validate_uploads,
+)
+
+MAX_MESSAGE = 5_000
+AUTHORS = ("reporter", "officer")
+
+
+def record_event(
+    session: Session, tip: Tip, kind: str, detail: str | None = None, *, shown: bool = True
+) -> None:
+    session.add(
+        TipEvent(tip_id=tip.id, on=today(), kind=kind, detail=detail, shown_to_reporter=shown)
+    )
+
+
+def add_message(
+    session: Session,
+    opened: OpenedTip,
+    text: str,
+    *,
+    author: str,
+    officer_id: int | None = None,
+    asks_reply: bool = False,
+) -> Message:
+    """A message sealed under the tip key, so only the reporter and the handling bureau
+    read it."""
+    if author not in AUTHORS:
+        raise ValueError(f"author is one of {AUTHORS}")
+    body = clean_text(text)
+    if not body:
+        raise InvalidReport([Problem("text", N_("Write a message."))])
+    if len(body) > MAX_MESSAGE:
+        raise InvalidReport([Problem("text", N_("A message has at most 5,000 characters."))])
+    message = Message(
+        tip_id=opened.tip.id,
+        author=author,
+        officer_id=officer_id,
+        sent_on=today(),
+        asks_reply=asks_reply,
+        body=b"",
+    )
+    session.add(message)
+    session.flush()  # the id is part of what the seal binds
+    message.body = seal(
+        opened.key, body.encode(), tip_id=opened.tip.id, purpose=f"message:{message.id}"
+    )
+    record_event(session, opened.tip, f"message.{author}")
+    return message
+
+
+def add_evidence(
+    session: Session, opened: OpenedTip, uploads: Sequence[Upload], limits: Limits
+) -> None:
+    already = len(opened.tip.attachments)
+    problems = validate_uploads(uploads, limits, already=already)
+    if not uploads:
+        problems.append(Problem("attachments", N_("Choose at least one file.")))
+    if problems:
+        raise InvalidReport(problems)
+    for position, upload in enumerate(uploads, start=already):
+        store_upload(session, opened.tip.id, opened.key, position, upload)
+    record_event(session, opened.tip, "evidence_added")
+
+
+def add_identity(
+    session: Session,
+    tip: Tip,
+    identity: ReporterIdentity,
+    *,
+    wrap_key: bytes,
+    keyring: PublicKeyring,
+    wants_notice: bool = False,
+) -> None:
+    """An anonymous reporter names themself, e.g. to claim a reward (DESIGN.md)."""
+    identity, problems = validate_identity(identity)
+    if tip.identity is not None:
+        problems.append(Problem("name", N_("Your identity is already on this report.")))
+    if problems:
+        raise InvalidReport(problems)
+    tip.identity = seal_identity(tip.id, identity, keyring=keyring, reporter_wrap_key=wrap_key)
+    tip.real_name = True
+    tip.wants_notice = tip.wants_notice or wants_notice
+    record_event(session, tip, "identity_added")
