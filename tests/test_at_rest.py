@@ -133,7 +133,8 @@ def test_marker_is_nowhere_at_rest_and_opens_in_triage(
     try:
         with transaction(triage_app.extensions["triage"].sessions) as session:
             secret = add_officer(
-                session, "reader", "a long test password", role="triage_officer"
+                session, "reader", "a long test password", role="triage_officer",
+                bureau="hrss_fund_supervision", region="440000",
             ).officer.totp_secret
         client = triage_app.test_client()
         client.post(

@@ -235,6 +235,6 @@ def test_worker_runs_the_jobs_the_portal_enqueued(
         assert result.returncode == 0, result.stderr
         with Session(engine) as session:
             tip = session.scalars(select(Tip)).one()
-            assert tip.processed and tip.bureau == "healthcare_security"
+            assert tip.processed and tip.suggested_bureau == "healthcare_security"
     finally:
         engine.dispose()

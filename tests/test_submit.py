@@ -108,7 +108,8 @@ def test_submission_is_processed_by_a_real_job(
         assert tip is not None
         assert tip.processed
         # domain.md section 2: 冒领待遇 goes first to the agency, which stops payment.
-        assert tip.bureau == "si_agency"
+        assert tip.suggested_bureau == "si_agency" and tip.bureau is None
+        assert tip.rule_packs == "shanwei@2025.1,national@2025.1" and not tip.sealed
         opened = open_with_keyring(
             session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE)
         )
@@ -123,7 +124,7 @@ def test_staff_suspects_are_routed_to_discipline_inspection_only(
     run_jobs(queue, engine)
     with Session(engine) as session:
         tip = session.get(Tip, stored.tip_id)
-        assert tip is not None and tip.bureau == "discipline_inspection"
+        assert tip is not None and tip.bureau == "discipline_inspection" and tip.sealed
 
 
 def test_receipt_opens_the_reporters_copy(submitter: Submitter, engine: Engine) -> None:

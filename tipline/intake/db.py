@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.intake import reference
 from tipline.intake.models import BureauRow, CategoryRow, RegionRow
+from tipline.intake.rules import load_shipped_packs
 
 
 def make_engine(url: str) -> Engine:
@@ -75,3 +76,4 @@ def load_reference_data(session: Session) -> None:
         for c in reference.CATEGORIES
     )
     session.add_all(BureauRow(code=b.code) for b in reference.BUREAUS)
+    load_shipped_packs(session)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -49,7 +50,24 @@ class Tip(Base):
     suspect_kind: Mapped[str | None] = mapped_column(String(24))
     amount_band: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24), default="received", index=True)
+    # The bureau the routing rules suggest, and the one a triage officer assigned.
+    suggested_bureau: Mapped[str | None] = mapped_column(String(32))
     bureau: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The office handling the tip, by jurisdiction (属地管理): the place it happened unless
+    # routing or a transfer says otherwise. Province and city prefixes are kept apart so a
+    # jurisdiction is an equality test an index can serve.
+    handling_region: Mapped[str] = mapped_column(String(6))
+    handling_city: Mapped[str] = mapped_column(String(4))
+    handling_province: Mapped[str] = mapped_column(String(2))
+    # Tips about staff: seen by discipline inspection only (domain.md section 2).
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Flags the rules raised from the exact amount at intake (comma-separated codes).
+    flags: Mapped[str] = mapped_column(String(128), default="")
+    # The rule packs (id@version) that produced the routing and the deadlines.
+    rule_packs: Mapped[str | None] = mapped_column(String(128))
+    duplicate_of: Mapped[str | None] = mapped_column(ForeignKey("tip.id"))
+    # The nearest open deadline, kept with the tip so the inbox sorts on an index.
+    next_due: Mapped[dt.date | None] = mapped_column(Date)
     # The code behind the status a reporter sees: the bureau a tip went to, the reason it
     # was not accepted, or the outcome it closed with.
     status_detail: Mapped[str | None] = mapped_column(String(32))
@@ -84,6 +102,9 @@ class Tip(Base):
     )
     events: Mapped[list[TipEvent]] = relationship(
         cascade="all, delete-orphan", order_by="TipEvent.id"
+    )
+    deadlines: Mapped[list[Deadline]] = relationship(
+        cascade="all, delete-orphan", order_by="Deadline.due_on"
     )
 
 
@@ -130,6 +151,107 @@ class TipEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(32))
     shown_to_reporter: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+Index("ix_tip_scope_region", Tip.handling_region, Tip.next_due, Tip.id)
+Index("ix_tip_scope_city", Tip.handling_city, Tip.next_due, Tip.id)
+Index("ix_tip_scope_province", Tip.handling_province, Tip.next_due, Tip.id)
+
+
+class Deadline(Base):
+    """A statutory clock on a tip (domain.md section 3), with the rule that set it."""
+
+    __tablename__ = "deadline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(8))  # T1, T2, ...
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    # working_days, calendar_days or hours, and the pack (id@version) it came from.
+    unit: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    rule_pack: Mapped[str] = mapped_column(String(64))
+    # The decisions (tip statuses) that satisfy it, as the pack said at the time.
+    met_by: Mapped[str] = mapped_column(String(128))
+    # True when the working-day calendar did not know the year and Monday-Friday was used.
+    calendar_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    met_on: Mapped[dt.date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open due_soon overdue met
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Note(Base):
+    """An internal note, sealed under the tip key like everything else about the tip."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"))
+    written_on: Mapped[dt.date] = mapped_column(Date)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Recusal(Base):
+    """An officer's declared conflict of interest: the tip is hidden from them from then on."""
+
+    __tablename__ = "recusal"
+
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), primary_key=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), primary_key=True)
+    declared_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class IdentityRequest(Base):
+    """A request to open a reporter's identity, decided by a supervisor (DESIGN.md)."""
+
+    __tablename__ = "identity_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("officer.id"))
+    requested_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[bytes] = mapped_column(LargeBinary)  # sealed under the tip key
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ApiToken(Base):
+    """A bearer token for the internal API; only its SHA-256 is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CalendarOverride(Base):
+    """An admin's correction to the working-day calendar (a local holiday, a late notice)."""
+
+    __tablename__ = "calendar_override"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class RulePack(Base):
+    """A rule pack version (DESIGN.md, "Rules as data"): routing, deadlines, thresholds."""
+
+    __tablename__ = "rule_pack"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    # "national", or the GB/T 2260 code of the province or city it overrides for.
+    scope: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Attachment(Base):
@@ -185,6 +307,10 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(48), index=True)
     tip_id: Mapped[str | None] = mapped_column(String(16), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # Hash chain: each entry's hash covers its fields and the previous entry's hash, so
+    # an altered, removed or reordered row breaks every hash after it.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class RegionRow(Base):

@@ -181,11 +181,14 @@ def reporter_identity(tip: Tip, wrap_key: bytes) -> dict[str, str] | None:
     return data
 
 
+def open_tip(tip: Tip, keyring: PrivateKeyring) -> OpenedTip:
+    """Open a tip with the installation's private keys (triage only)."""
+    return _open(tip, keyring.unwrap(tip.key_envelope, tip_id=tip.id))
+
+
 def open_with_keyring(session: Session, tip_id: str, keyring: PrivateKeyring) -> OpenedTip | None:
     tip = session.get(Tip, tip_id)
-    if tip is None:
-        return None
-    return _open(tip, keyring.unwrap(tip.key_envelope, tip_id=tip.id))
+    return None if tip is None else open_tip(tip, keyring)
 
 
 __all__ = [
@@ -195,6 +198,7 @@ __all__ = [
     "ReceiptNotFound",
     "ShownMessage",
     "open_as_reporter",
+    "open_tip",
     "open_with_keyring",
     "open_with_receipt",
     "reporter_identity",

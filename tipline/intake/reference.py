@@ -175,6 +175,20 @@ STATUSES: tuple[Term, ...] = (
 )
 
 
+# Why a tip was not accepted: shown to the reporter in these words (domain.md section 4's
+# "not rewarded" grounds are among them).
+REFUSAL_REASONS: tuple[Term, ...] = (
+    Term("out_of_scope", N_("It is not about fraud against the funds; see the advice below.")),
+    Term("no_clear_target", N_("It does not say clearly enough who did what.")),
+    Term("already_handled", N_("The matter has already been dealt with.")),
+    Term("in_litigation", N_("The matter is before a court or an arbitration committee.")),
+    Term(
+        "duplicate",
+        N_("The same matter was already reported; it is handled under that report."),
+    ),
+)
+
+
 def codes(terms: tuple[Term, ...]) -> frozenset[str]:
     return frozenset(term.code for term in terms)
 

@@ -35,11 +35,20 @@ from tipline.crypto import (
 from tipline.intake import jobs, reference
 from tipline.intake.config import Limits
 from tipline.intake.db import transaction
-from tipline.intake.models import Attachment, AttachmentChunk, Identity, Tip, TipEvent
+from tipline.intake.models import (
+    Attachment,
+    AttachmentChunk,
+    Deadline,
+    Identity,
+    Tip,
+    TipEvent,
+)
 from tipline.intake.queue import Queue
 from tipline.intake.reference import N_
+from tipline.intake.rules import DeadlineRule, Facts, Routing, rule_book
 from tipline.intake.sanitize import clean_line, clean_text
 from tipline.intake.scrub import ScrubError, detect_type, scrub
+from tipline.intake.workdays import Calendar, load_calendar
 
 CHINA = ZoneInfo("Asia/Shanghai")
 MAX_TEXT = 20_000
@@ -368,6 +377,40 @@ def seal_identity(
     )
 
 
+def apply_routing(tip: Tip, routing: Routing) -> None:
+    """Set where a tip goes. Sealing happens here, in the submission's own transaction: a
+    tip about staff is never visible to anyone else, not even for a moment."""
+    tip.suggested_bureau = routing.bureau
+    tip.sealed = routing.sealed
+    if routing.sealed:
+        tip.bureau = routing.bureau
+    tip.handling_region = routing.handling_region
+    tip.handling_city = routing.handling_region[:4]
+    tip.handling_province = routing.handling_region[:2]
+    tip.flags = ",".join(routing.flags)
+    tip.rule_packs = ",".join(routing.packs)
+
+
+def start_clocks(tip: Tip, rules: list[DeadlineRule], calendar: Calendar) -> None:
+    """The deadlines that run from receipt (domain.md section 3), each with its rule."""
+    for rule in rules:
+        due = calendar.deadline(tip.received_on, rule.amount, rule.unit)
+        tip.deadlines.append(
+            Deadline(
+                rule=rule.rule,
+                starts_on=tip.received_on,
+                due_on=due.day,
+                unit=rule.unit,
+                amount=rule.amount,
+                rule_pack=rule.pack,
+                met_by=",".join(rule.met_by),
+                calendar_fallback=due.fallback,
+                state="open",
+            )
+        )
+    tip.next_due = min((d.due_on for d in tip.deadlines), default=None)
+
+
 def submit_tip(
     session: Session,
     report: Report,
@@ -384,6 +427,16 @@ def submit_tip(
     assert report.received_on is not None
     tip_id = secrets.token_hex(8)
     tip_key = new_tip_key()
+    book = rule_book(session)
+    facts = Facts(
+        category=report.category,
+        region=report.region,
+        fund=report.fund,
+        suspect_kind=report.suspect_kind,
+        amount=report.amount,
+        wants_notice=report.wants_notice,
+    )
+    routing = book.route(facts)
     tip = Tip(
         id=tip_id,
         received_on=report.received_on,
@@ -422,6 +475,8 @@ def submit_tip(
         tip.identity = seal_identity(
             tip_id, report.identity, keyring=keyring, reporter_wrap_key=wrap_key
         )
+    apply_routing(tip, routing)
+    start_clocks(tip, book.deadlines(facts), load_calendar(session))
     tip.events.append(TipEvent(on=report.received_on, kind="received"))
     session.add(tip)
     session.flush()

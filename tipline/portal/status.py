@@ -10,15 +10,6 @@ from flask_babel import lazy_gettext as _l
 from tipline.intake import reference
 from tipline.intake.models import Tip
 
-# Reasons a tip is not accepted, as codes a triage decision records (shown to reporters).
-REFUSAL_REASONS = {
-    "out_of_scope": _l("It is not about fraud against the funds; see the advice below."),
-    "no_clear_target": _l("It does not say clearly enough who did what."),
-    "already_handled": _l("The matter has already been dealt with."),
-    "in_litigation": _l("The matter is before a court or an arbitration committee."),
-    "duplicate": _l("The same matter was already reported; it is handled under that report."),
-}
-
 OUTCOMES = {
     "unfounded": _l("The facts could not be confirmed."),
     "recovered": _l("The money was recovered."),
@@ -53,8 +44,8 @@ def status_words(tip: Tip) -> str:
         bureau = reference.label(reference.BUREAUS, tip.status_detail)
         return _("Transferred to another office: %(office)s.", office=_(bureau) if bureau else "")
     if tip.status == "not_accepted":
-        reason = REFUSAL_REASONS.get(tip.status_detail or "")
-        return _("Not accepted.") + (f" {reason}" if reason else "")
+        reason = reference.label(reference.REFUSAL_REASONS, tip.status_detail)
+        return _("Not accepted.") + (f" {_(reason)}" if reason else "")
     if tip.status == "closed":
         outcome = OUTCOMES.get(tip.status_detail or "")
         return _("Closed.") + (f" {outcome}" if outcome else "")

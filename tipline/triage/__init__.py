@@ -15,9 +15,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipline.crypto import PrivateKeyring, load_private_keyring
+from tipline.crypto import PrivateKeyring, ReceiptKdf, load_private_keyring
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
+from tipline.intake.queue import make_queue
+from tipline.intake.submit import Submitter
 from tipline.intake.web import init_web
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
@@ -30,6 +32,7 @@ class Triage:
     engine: Engine
     sessions: sessionmaker[Session]
     keyring: PrivateKeyring
+    submitter: Submitter
 
 
 def load_keyring(config: Config) -> PrivateKeyring:
@@ -47,10 +50,25 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
     engine = make_engine(config.database_url)
+    sessions = make_sessionmaker(engine)
     app.extensions["triage"] = Triage(
-        config=config, engine=engine, sessions=make_sessionmaker(engine), keyring=keyring
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        keyring=keyring,
+        # Tips entered by officers go through the same pipeline as the public ones.
+        submitter=Submitter(
+            sessions,
+            keyring=keyring.public_keyring(),
+            queue=make_queue(config.redis_url, config.queue_name, engine),
+            kdf=ReceiptKdf(n=config.receipt_scrypt_n),
+            limits=config.limits,
+        ),
     )
     app.context_processor(lambda: {"site_name": _l("Tip triage"), "home_endpoint": "triage.inbox"})
+    app.jinja_env.filters["reject_page"] = lambda args: {
+        k: v for k, v in args.items() if k != "page"
+    }
     from tipline.triage import access, auth, views
 
     auth.login_manager.init_app(app)

@@ -15,12 +15,23 @@ from tipline.triage.accounts import READER_ROLES, ROLES
 # Reachable signed out.
 PUBLIC = frozenset({"auth.login", "static", "language"})
 
+# Which tips each role sees is decided in scope.py; this table says which pages it may open.
 ALLOWED: dict[str, frozenset[str]] = {
     "auth.logout": frozenset(ROLES),
     "triage.inbox": READER_ROLES,
     "triage.tip": READER_ROLES,
-    "triage.send_message": READER_ROLES,
     "triage.attachment": READER_ROLES,
+    "triage.send_message": READER_ROLES,
+    "triage.route": frozenset({"triage_officer", "supervisor"}),
+    "triage.accept": READER_ROLES,
+    "triage.refuse": READER_ROLES,
+    "triage.transfer": READER_ROLES,
+    "triage.note": READER_ROLES,
+    "triage.duplicate": READER_ROLES,
+    "triage.identity_request": READER_ROLES,
+    "triage.identity_decision": frozenset({"supervisor"}),
+    "triage.recuse": READER_ROLES,
+    "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
 }
 
 

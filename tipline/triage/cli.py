@@ -46,6 +46,7 @@ from tipline.intake.submit import Report, Submitter, validate
 from tipline.triage import load_keyring
 from tipline.triage.accounts import ROLES, AccountError, add_officer
 from tipline.triage.audit import record
+from tipline.triage.audit_cli import audit
 
 IMPORT_FIELDS = {"channel", "received_on", "category", "region", "text"}
 IMPORT_OPTIONAL = {"amount", "suspect_kind", "fund"}
@@ -461,6 +462,9 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
                 child.send_signal(signal.SIGTERM)
         for child in children:
             child.wait(timeout=10)
+
+
+main.add_command(audit)
 
 
 if __name__ == "__main__":

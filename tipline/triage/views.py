@@ -1,109 +1,249 @@
-"""The workspace: the inbox and the tip page. Every decryption is audited."""
+"""The workspace: inbox, tip page, decisions, tips entered by officers.
+
+Every tip is reached through ``scope`` (a hidden tip is 404) and every decryption is
+audited. Views validate forms and call ``decisions``; they hold no rules of their own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func, nulls_last, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
-from wtforms import BooleanField, TextAreaField
-from wtforms.validators import DataRequired, Length
 
+from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
-from tipline.intake.models import Tip
-from tipline.intake.reading import open_with_keyring
-from tipline.triage import triage
+from tipline.intake.models import IdentityRequest, Tip
+from tipline.intake.reading import OpenedTip, open_tip
+from tipline.intake.submit import InvalidReport, Report, parse_amount, today
+from tipline.triage import decisions, scope, triage
 from tipline.triage.audit import record
+from tipline.triage.forms import (
+    DecisionForms,
+    EntryForm,
+    InboxFilter,
+)
 
 bp = Blueprint("triage", __name__)
 PAGE = 50
 
 
+def inbox_query(viewer: scope.Viewer, filters: dict[str, Any]) -> Any:
+    """The officer's tips with the inbox filters; the same query serves page and API."""
+    query = scope.visible_tips(viewer)
+    if filters.get("status"):
+        query = query.where(Tip.status == filters["status"])
+    if filters.get("bureau"):
+        query = query.where(Tip.bureau == filters["bureau"])
+    if filters.get("category"):
+        query = query.where(Tip.category == filters["category"])
+    if filters.get("overdue"):
+        query = query.where(Tip.next_due < today())
+    return query
+
+
+def ordered(query: Any) -> Any:
+    """Nearest deadline first (tips with no open clock last), then oldest."""
+    return query.order_by(nulls_last(Tip.next_due.asc()), Tip.received_on, Tip.id)
+
+
 @bp.get("/")
 def inbox() -> str:
+    form = InboxFilter(request.args, meta={"csrf": False})
+    filters = form.data if form.validate() else {}
     page = max(request.args.get("page", 1, type=int) or 1, 1)
+    query = inbox_query(current_user, filters)
     with triage().sessions() as session:
-        total = session.scalar(select(func.count()).select_from(Tip)) or 0
-        tips = session.scalars(
-            select(Tip)
-            .order_by(Tip.received_on.desc(), Tip.id)
-            .limit(PAGE)
-            .offset((page - 1) * PAGE)
-        ).all()
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        by_status = dict(
+            session.execute(
+                select(Tip.status, func.count())
+                .where(scope.visibility(current_user))
+                .group_by(Tip.status)
+            ).all()
+        )
+        overdue = session.scalar(
+            select(func.count()).where(scope.visibility(current_user), Tip.next_due < today())
+        )
+        tips = session.scalars(ordered(query).limit(PAGE).offset((page - 1) * PAGE)).all()
     return render_template(
-        "triage/inbox.html", tips=tips, total=total, page=page, pages=max(1, -(-total // PAGE))
+        "triage/inbox.html",
+        tips=tips,
+        total=total,
+        by_status=by_status,
+        overdue=overdue or 0,
+        filter_form=form,
+        page=page,
+        pages=max(1, -(-total // PAGE)),
+        today=today(),
     )
 
 
-class MessageForm(FlaskForm):
-    text = TextAreaField(
-        _l("Message to the reporter"),
-        validators=[DataRequired(_l("Write a message.")), Length(max=5_000)],
-    )
-    asks_reply = BooleanField(_l("This is a question the reporter should answer"))
+def open_visible(session: Session, tip_id: str) -> OpenedTip:
+    """The tip, decrypted, if the officer may see it (404 otherwise); the reading is audited."""
+    tip = scope.find_visible(session, current_user, tip_id)
+    if tip is None:
+        abort(404)
+    opened = open_tip(tip, triage().keyring)
+    record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
+    return opened
 
 
-def _tip_page(tip_id: str, form: MessageForm, status: int = 200) -> tuple[str, int]:
-    services = triage()
-    with transaction(services.sessions) as session:
-        opened = open_with_keyring(session, tip_id, services.keyring)
-        if opened is None:
-            abort(404)
-        attachments = opened.attachments()
-        messages = opened.messages()
-        record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
+def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200) -> Any:
+    forms = forms or DecisionForms.blank()
+    with transaction(triage().sessions) as session:
+        opened = open_visible(session, tip_id)
+        requests = session.scalars(
+            select(IdentityRequest).where(IdentityRequest.tip_id == tip_id)
+        ).all()
+        identity = None
+        if any(r.requester_id == current_user.id and r.state == "approved" for r in requests):
+            identity = decisions.open_identity(session, current_user, opened.tip, triage().keyring)
         page = render_template(
             "triage/tip.html",
             tip=opened.tip,
             opened=opened,
-            attachments=attachments,
-            messages=messages,
-            message_form=form,
+            attachments=opened.attachments(),
+            messages=opened.messages(),
+            notes=decisions.notes(opened, session),
+            requests=requests,
+            identity=identity,
+            forms=forms,
+            today=today(),
         )
     return page, status
 
 
 @bp.get("/tips/<tip_id>")
-def tip(tip_id: str) -> tuple[str, int]:
-    return _tip_page(tip_id, MessageForm(formdata=None))
+def tip(tip_id: str) -> Any:
+    return _tip_page(tip_id)
+
+
+def _act(tip_id: str, form_name: str, action: Any) -> Any:
+    """Validate one of the tip page's forms and run ``action(session, opened, form)``."""
+    forms = DecisionForms.blank()
+    form = forms.bind(form_name)
+    if not form.validate_on_submit():
+        return _tip_page(tip_id, forms, 400)
+    try:
+        with transaction(triage().sessions) as session:
+            opened = open_visible(session, tip_id)
+            action(session, opened, form)
+    except (decisions.DecisionError, InvalidReport) as error:
+        message = str(error.args[0]) if isinstance(error, decisions.DecisionError) else ""
+        if isinstance(error, InvalidReport):
+            message = error.problems[0].message
+        form.form_errors.append(_(message))
+        return _tip_page(tip_id, forms, 400)
+    return redirect(url_for("triage.tip", tip_id=tip_id))
 
 
 @bp.post("/tips/<tip_id>/messages")
-def send_message(tip_id: str) -> Response | tuple[str, int]:
-    """Write to the reporter: sealed under the tip key, read by the reporter with the receipt."""
-    form = MessageForm()
-    if not form.validate_on_submit():
-        return _tip_page(tip_id, form, 400)
-    services = triage()
-    with transaction(services.sessions) as session:
-        opened = open_with_keyring(session, tip_id, services.keyring)
-        if opened is None:
-            abort(404)
+def send_message(tip_id: str) -> Any:
+    def action(session: Session, opened: OpenedTip, form: Any) -> None:
         add_message(
-            session,
-            opened,
-            form.text.data,
-            author="officer",
-            officer_id=current_user.id,
-            asks_reply=form.asks_reply.data,
-        )
+            session, opened, form.text.data, author="officer",
+            officer_id=current_user.id, asks_reply=form.asks_reply.data,
+        )  # fmt: skip
         record(session, "message.send", actor=current_user.username, tip_id=tip_id)
-    return redirect(url_for("triage.tip", tip_id=tip_id))
+
+    return _act(tip_id, "message", action)
+
+
+@bp.post("/tips/<tip_id>/route")
+def route(tip_id: str) -> Any:
+    return _act(
+        tip_id,
+        "route",
+        lambda s, o, f: decisions.confirm_routing(s, o, current_user, f.bureau.data, f.reason.data),
+    )
+
+
+@bp.post("/tips/<tip_id>/accept")
+def accept(tip_id: str) -> Any:
+    return _act(tip_id, "accept", lambda s, o, f: decisions.accept(s, o, current_user))
+
+
+@bp.post("/tips/<tip_id>/refuse")
+def refuse(tip_id: str) -> Any:
+    return _act(
+        tip_id,
+        "refuse",
+        lambda s, o, f: decisions.refuse(s, o, current_user, f.reason.data, f.text.data),
+    )
+
+
+@bp.post("/tips/<tip_id>/transfer")
+def transfer(tip_id: str) -> Any:
+    return _act(
+        tip_id,
+        "transfer",
+        lambda s, o, f: decisions.transfer(
+            s, o, current_user, f.bureau.data, f.region.data or None, f.text.data
+        ),
+    )
+
+
+@bp.post("/tips/<tip_id>/notes")
+def note(tip_id: str) -> Any:
+    return _act(tip_id, "note", lambda s, o, f: decisions.add_note(s, o, current_user, f.text.data))
+
+
+@bp.post("/tips/<tip_id>/duplicate")
+def duplicate(tip_id: str) -> Any:
+    def action(session: Session, opened: OpenedTip, form: Any) -> None:
+        other = scope.find_visible(session, current_user, form.other.data.strip())
+        if other is None:
+            raise decisions.DecisionError("There is no tip with this number that you can see.")
+        decisions.link_duplicate(session, current_user, opened.tip, other)
+
+    return _act(tip_id, "duplicate", action)
+
+
+@bp.post("/tips/<tip_id>/identity-requests")
+def identity_request(tip_id: str) -> Any:
+    return _act(
+        tip_id,
+        "identity",
+        lambda s, o, f: decisions.request_identity(s, o, current_user, f.reason.data),
+    )
+
+
+@bp.post("/tips/<tip_id>/identity-requests/<int:request_id>")
+def identity_decision(tip_id: str, request_id: int) -> Any:
+    def action(session: Session, opened: OpenedTip, form: Any) -> None:
+        found = session.get(IdentityRequest, request_id)
+        if found is None or found.tip_id != opened.tip.id:
+            abort(404)
+        decisions.decide_identity(session, current_user, found, form.approve.data == "yes")
+
+    return _act(tip_id, "decide", action)
+
+
+@bp.post("/tips/<tip_id>/recuse")
+def recuse(tip_id: str) -> Any:
+    forms = DecisionForms.blank()
+    if not forms.bind("recuse").validate_on_submit():
+        return _tip_page(tip_id, forms, 400)
+    with transaction(triage().sessions) as session:
+        found = scope.find_visible(session, current_user, tip_id)
+        if found is None:
+            abort(404)
+        decisions.recuse(session, current_user, found)
+    return redirect(url_for("triage.inbox"))
 
 
 @bp.get("/tips/<tip_id>/attachments/<attachment_id>")
 def attachment(tip_id: str, attachment_id: str) -> Response:
-    services = triage()
-    session = services.sessions()
+    session = triage().sessions()
     try:
-        opened = open_with_keyring(session, tip_id, services.keyring)
-        if opened is None:
-            abort(404)
+        opened = open_visible(session, tip_id)
         info = next((a for a in opened.attachments() if a.id == attachment_id), None)
         if info is None:
             abort(404)
@@ -131,3 +271,42 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
     response.headers.set("Content-Disposition", "attachment", filename=info.filename)
     response.headers["Content-Length"] = str(info.size)
     return response
+
+
+@bp.route("/tips/new", methods=["GET", "POST"])
+def enter_tip() -> Any:
+    """A tip that came by phone, letter, fax, e-mail or a visit, entered by an officer."""
+    form = EntryForm()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return render_template("triage/enter.html", form=form), status
+    from tipline.triage.forms import uploads_of
+
+    report = Report(
+        category=form.category.data,
+        region=form.region.data,
+        text=form.text.data,
+        channel=form.channel.data,
+        received_on=form.received_on.data,
+        fund=form.fund.data or None,
+        suspect_kind=form.suspect_kind.data or None,
+        suspect_name=form.suspect_name.data,
+        amount=parse_amount(form.amount.data),
+        uploads=uploads_of(form.attachments.data),
+    )
+    try:
+        stored = triage().submitter.submit(report, with_receipt=False)
+    except InvalidReport as error:
+        for problem in error.problems:
+            field = getattr(form, problem.field, form.text)
+            field.errors = [*field.errors, _(problem.message)]
+        return render_template("triage/enter.html", form=form), 400
+    with transaction(triage().sessions) as session:
+        record(session, "tip.enter", actor=current_user.username, tip_id=stored.tip_id)
+        visible = scope.can_see(session, current_user, stored.tip_id)
+    if visible:
+        return redirect(url_for("triage.tip", tip_id=stored.tip_id))
+    return redirect(url_for("triage.inbox"))
+
+
+__all__ = ["bp", "reference"]

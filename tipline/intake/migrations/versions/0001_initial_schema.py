@@ -23,7 +23,10 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=48), nullable=False),
         sa.Column("tip_id", sa.String(length=16), nullable=True),
         sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_event")),
+        sa.UniqueConstraint("hash", name=op.f("uq_audit_event_hash")),
     )
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_event_action"), ["action"], unique=False)
@@ -33,6 +36,13 @@ def upgrade() -> None:
         "bureau",
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_bureau")),
+    )
+    op.create_table(
+        "calendar_override",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("workday", sa.Boolean(), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("day", name=op.f("pk_calendar_override")),
     )
     op.create_table(
         "category",
@@ -65,6 +75,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("code", name=op.f("pk_region")),
     )
     op.create_table(
+        "rule_pack",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.String(length=32), nullable=False),
+        sa.Column("scope", sa.String(length=8), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_pack")),
+    )
+    op.create_table(
         "tip",
         sa.Column("id", sa.String(length=16), nullable=False),
         sa.Column("received_on", sa.Date(), nullable=False),
@@ -75,7 +95,16 @@ def upgrade() -> None:
         sa.Column("suspect_kind", sa.String(length=24), nullable=True),
         sa.Column("amount_band", sa.String(length=16), nullable=True),
         sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("suggested_bureau", sa.String(length=32), nullable=True),
         sa.Column("bureau", sa.String(length=32), nullable=True),
+        sa.Column("handling_region", sa.String(length=6), nullable=False),
+        sa.Column("handling_city", sa.String(length=4), nullable=False),
+        sa.Column("handling_province", sa.String(length=2), nullable=False),
+        sa.Column("sealed", sa.Boolean(), nullable=False),
+        sa.Column("flags", sa.String(length=128), nullable=False),
+        sa.Column("rule_packs", sa.String(length=128), nullable=True),
+        sa.Column("duplicate_of", sa.String(length=16), nullable=True),
+        sa.Column("next_due", sa.Date(), nullable=True),
         sa.Column("status_detail", sa.String(length=32), nullable=True),
         sa.Column("processed", sa.Boolean(), nullable=False),
         sa.Column("real_name", sa.Boolean(), nullable=False),
@@ -89,6 +118,7 @@ def upgrade() -> None:
         sa.Column("reporter_kdf_n", sa.Integer(), nullable=True),
         sa.Column("reporter_verifier", sa.LargeBinary(), nullable=True),
         sa.Column("reporter_key", sa.LargeBinary(), nullable=True),
+        sa.ForeignKeyConstraint(["duplicate_of"], ["tip.id"], name=op.f("fk_tip_duplicate_of_tip")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tip")),
         sa.UniqueConstraint("reporter_locator", name=op.f("uq_tip_reporter_locator")),
     )
@@ -98,7 +128,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tip_key_id"), ["key_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_tip_received_on"), ["received_on"], unique=False)
         batch_op.create_index(batch_op.f("ix_tip_region"), ["region"], unique=False)
+        batch_op.create_index(
+            "ix_tip_scope_city", ["handling_city", "next_due", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_tip_scope_province", ["handling_province", "next_due", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_tip_scope_region", ["handling_region", "next_due", "id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_tip_status"), ["status"], unique=False)
+
+    op.create_table(
+        "api_token",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("officer_id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_on", sa.Date(), nullable=False),
+        sa.Column("revoked", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["officer_id"], ["officer.id"], name=op.f("fk_api_token_officer_id_officer")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_token")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_token_token_hash")),
+    )
+    with op.batch_alter_table("api_token", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_token_officer_id"), ["officer_id"], unique=False)
 
     op.create_table(
         "attachment",
@@ -117,6 +172,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_attachment_tip_id"), ["tip_id"], unique=False)
 
     op.create_table(
+        "deadline",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("tip_id", sa.String(length=16), nullable=False),
+        sa.Column("rule", sa.String(length=8), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("unit", sa.String(length=16), nullable=False),
+        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("rule_pack", sa.String(length=64), nullable=False),
+        sa.Column("met_by", sa.String(length=128), nullable=False),
+        sa.Column("calendar_fallback", sa.Boolean(), nullable=False),
+        sa.Column("met_on", sa.Date(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("escalated", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tip_id"], ["tip.id"], name=op.f("fk_deadline_tip_id_tip"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deadline")),
+    )
+    with op.batch_alter_table("deadline", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deadline_due_on"), ["due_on"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deadline_tip_id"), ["tip_id"], unique=False)
+
+    op.create_table(
         "identity",
         sa.Column("tip_id", sa.String(length=16), nullable=False),
         sa.Column("key_id", sa.String(length=32), nullable=False),
@@ -128,6 +207,30 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("tip_id", name=op.f("pk_identity")),
     )
+    op.create_table(
+        "identity_request",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("tip_id", sa.String(length=16), nullable=False),
+        sa.Column("requester_id", sa.Integer(), nullable=False),
+        sa.Column("requested_on", sa.Date(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("decided_by", sa.Integer(), nullable=True),
+        sa.Column("decided_on", sa.Date(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["decided_by"], ["officer.id"], name=op.f("fk_identity_request_decided_by_officer")
+        ),
+        sa.ForeignKeyConstraint(
+            ["requester_id"], ["officer.id"], name=op.f("fk_identity_request_requester_id_officer")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tip_id"], ["tip.id"], name=op.f("fk_identity_request_tip_id_tip"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_request")),
+    )
+    with op.batch_alter_table("identity_request", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_identity_request_tip_id"), ["tip_id"], unique=False)
+
     op.create_table(
         "message",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -148,6 +251,37 @@ def upgrade() -> None:
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_message_tip_id"), ["tip_id"], unique=False)
 
+    op.create_table(
+        "note",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("tip_id", sa.String(length=16), nullable=False),
+        sa.Column("officer_id", sa.Integer(), nullable=False),
+        sa.Column("written_on", sa.Date(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["officer_id"], ["officer.id"], name=op.f("fk_note_officer_id_officer")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tip_id"], ["tip.id"], name=op.f("fk_note_tip_id_tip"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_note")),
+    )
+    with op.batch_alter_table("note", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_note_tip_id"), ["tip_id"], unique=False)
+
+    op.create_table(
+        "recusal",
+        sa.Column("officer_id", sa.Integer(), nullable=False),
+        sa.Column("tip_id", sa.String(length=16), nullable=False),
+        sa.Column("declared_on", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["officer_id"], ["officer.id"], name=op.f("fk_recusal_officer_id_officer")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tip_id"], ["tip.id"], name=op.f("fk_recusal_tip_id_tip"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("officer_id", "tip_id", name=op.f("pk_recusal")),
+    )
     op.create_table(
         "tip_event",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -187,17 +321,38 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tip_event_tip_id"))
 
     op.drop_table("tip_event")
+    op.drop_table("recusal")
+    with op.batch_alter_table("note", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_note_tip_id"))
+
+    op.drop_table("note")
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_message_tip_id"))
 
     op.drop_table("message")
+    with op.batch_alter_table("identity_request", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_identity_request_tip_id"))
+
+    op.drop_table("identity_request")
     op.drop_table("identity")
+    with op.batch_alter_table("deadline", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deadline_tip_id"))
+        batch_op.drop_index(batch_op.f("ix_deadline_due_on"))
+
+    op.drop_table("deadline")
     with op.batch_alter_table("attachment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachment_tip_id"))
 
     op.drop_table("attachment")
+    with op.batch_alter_table("api_token", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_token_officer_id"))
+
+    op.drop_table("api_token")
     with op.batch_alter_table("tip", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tip_status"))
+        batch_op.drop_index("ix_tip_scope_region")
+        batch_op.drop_index("ix_tip_scope_province")
+        batch_op.drop_index("ix_tip_scope_city")
         batch_op.drop_index(batch_op.f("ix_tip_region"))
         batch_op.drop_index(batch_op.f("ix_tip_received_on"))
         batch_op.drop_index(batch_op.f("ix_tip_key_id"))
@@ -205,9 +360,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tip_bureau"))
 
     op.drop_table("tip")
+    op.drop_table("rule_pack")
     op.drop_table("region")
     op.drop_table("officer")
     op.drop_table("category")
+    op.drop_table("calendar_override")
     op.drop_table("bureau")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_event_tip_id"))

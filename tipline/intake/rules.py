@@ -1,0 +1,303 @@
+"""Rule packs: routing, flags and deadlines as data (DESIGN.md, "Rules as data").
+
+A pack is JSON validated at load. Packs have a scope: ``national``, or a province or city
+code whose tips they override. For a tip, the packs whose scope contains its region apply,
+the most specific first; the first routing rule that matches decides, except that rules
+which seal a tip (staff suspects) are checked first in every pack, so no local rule can
+route a tip about staff to the people who may be involved (domain.md section 2).
+
+Everything a rule produced records the packs (``name@version``) that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import jsonschema
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tipline.intake import reference
+from tipline.intake.models import RulePack
+
+_CODES = {
+    "category": sorted(reference.codes(reference.CATEGORIES)),
+    "fund": sorted(reference.codes(reference.FUNDS)),
+    "suspect_kind": sorted(reference.codes(reference.SUSPECT_KINDS)),
+    "kind": ["A", "B", "C", "-"],
+}
+_BUREAUS = sorted(reference.codes(reference.BUREAUS))
+_REGION = {"type": "string", "pattern": "^[0-9]{6}$"}
+_WHEN = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **{
+            name: {"type": "array", "items": {"enum": codes}, "minItems": 1}
+            for name, codes in _CODES.items()
+        },
+        "region": {"type": "array", "items": _REGION, "minItems": 1},
+        "amount_at_least": {"type": "number", "minimum": 0},
+    },
+}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "version", "scope", "routing", "flags", "deadlines"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
+        "version": {"type": "string", "pattern": "^[0-9A-Za-z._-]{1,32}$"},
+        "scope": {"anyOf": [{"const": "national"}, _REGION]},
+        "description": {"type": "string"},
+        "routing": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["when", "bureau", "source"],
+                "additionalProperties": False,
+                "properties": {
+                    "when": _WHEN,
+                    "bureau": {"enum": _BUREAUS},
+                    "sealed": {"type": "boolean"},
+                    "handling_region": _REGION,
+                    "supervising_region": _REGION,
+                    "source": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+        "flags": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["flag", "when", "source"],
+                "additionalProperties": False,
+                "properties": {
+                    "flag": {"type": "string", "pattern": "^[a-z_]{1,40}$"},
+                    "when": _WHEN,
+                    "source": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+        "deadlines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["rule", "applies", "from", "amount", "unit", "met_by", "source"],
+                "additionalProperties": False,
+                "properties": {
+                    "rule": {"type": "string", "pattern": "^T[0-9]{1,2}$"},
+                    "applies": {"enum": ["always", "wants_notice"]},
+                    "from": {"enum": ["received"]},
+                    "amount": {"type": "integer", "minimum": 1},
+                    "unit": {"enum": ["working_days", "calendar_days", "months", "hours"]},
+                    "met_by": {"type": "array", "items": {"type": "string"}},
+                    "source": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+    },
+}
+
+
+class RulePackError(Exception):
+    """A rule pack that does not validate: the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    version: str
+    scope: str
+    routing: tuple[dict[str, Any], ...]
+    flags: tuple[dict[str, Any], ...]
+    deadlines: tuple[dict[str, Any], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def prefix(self) -> str:
+        """The region-code prefix the pack covers ('' for national)."""
+        if self.scope == "national":
+            return ""
+        code = self.scope
+        return code[:2] if code.endswith("0000") else code[:4] if code.endswith("00") else code
+
+
+def load_pack(text: str) -> Pack:
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RulePackError(f"not JSON: {exc.msg} at line {exc.lineno}") from exc
+    try:
+        jsonschema.validate(body, SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "(top)"
+        raise RulePackError(f"{where}: {exc.message}") from exc
+    return Pack(
+        name=body["name"],
+        version=body["version"],
+        scope=body["scope"],
+        routing=tuple(body["routing"]),
+        flags=tuple(body["flags"]),
+        deadlines=tuple(body["deadlines"]),
+    )
+
+
+@cache
+def shipped_packs() -> tuple[Pack, ...]:
+    """The packs that come with the software: the national defaults and local examples."""
+    return tuple(
+        load_pack(path.read_text(encoding="utf-8"))
+        for path in sorted(files("tipline.rules").iterdir(), key=lambda p: p.name)
+        if path.name.endswith(".json")
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules may look at: plaintext routing fields plus the amount at intake."""
+
+    category: str
+    region: str
+    fund: str | None = None
+    suspect_kind: str | None = None
+    amount: Decimal | None = None
+    wants_notice: bool = False
+
+    def value(self, name: str) -> str | None:
+        if name == "kind":
+            category = reference.CATEGORY_BY_CODE.get(self.category)
+            return category.kind if category else None
+        found: str | None = getattr(self, name)
+        return found
+
+
+def matches(when: dict[str, Any], facts: Facts) -> bool:
+    for name, wanted in when.items():
+        if name == "amount_at_least":
+            if facts.amount is None or facts.amount < Decimal(str(wanted)):
+                return False
+        elif facts.value(name) not in wanted:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Routing:
+    bureau: str
+    handling_region: str
+    sealed: bool
+    flags: tuple[str, ...]
+    packs: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    rule: str
+    amount: int
+    unit: str
+    met_by: tuple[str, ...]
+    source: str
+    pack: str
+
+
+class RuleBook:
+    """The active packs of an installation, applied to a tip's facts."""
+
+    def __init__(self, packs: tuple[Pack, ...]) -> None:
+        if not any(pack.scope == "national" for pack in packs):
+            raise RulePackError("no national rule pack is active")
+        self.packs = packs
+
+    def applicable(self, region: str) -> list[Pack]:
+        """The packs covering ``region``, most specific first."""
+        found = [pack for pack in self.packs if region.startswith(pack.prefix)]
+        return sorted(found, key=lambda pack: len(pack.prefix), reverse=True)
+
+    def route(self, facts: Facts) -> Routing:
+        packs = self.applicable(facts.region)
+        labels = tuple(pack.label for pack in packs)
+        sealing = [(p, r) for p in packs for r in p.routing if r.get("sealed")]
+        ordinary = [(p, r) for p in packs for r in p.routing if not r.get("sealed")]
+        flags = self.flags(facts, packs)
+        for _pack, rule in [*sealing, *ordinary]:
+            if matches(rule["when"], facts):
+                return Routing(
+                    bureau=rule["bureau"],
+                    handling_region=rule.get("handling_region", facts.region),
+                    sealed=bool(rule.get("sealed")),
+                    flags=flags,
+                    packs=labels,
+                    source=rule["source"],
+                )
+        raise RulePackError("no routing rule matched: the national pack needs a catch-all rule")
+
+    @staticmethod
+    def flags(facts: Facts, packs: list[Pack]) -> tuple[str, ...]:
+        """Each flag decided by the most specific pack that defines it."""
+        decided: dict[str, bool] = {}
+        for pack in packs:
+            for rule in pack.flags:
+                if rule["flag"] not in decided:
+                    decided[rule["flag"]] = matches(rule["when"], facts)
+        return tuple(sorted(flag for flag, raised in decided.items() if raised))
+
+    def deadlines(self, facts: Facts) -> list[DeadlineRule]:
+        """The clocks that start with the tip, each from the most specific pack defining it."""
+        chosen: dict[str, DeadlineRule] = {}
+        for pack in self.applicable(facts.region):
+            for rule in pack.deadlines:
+                if rule["rule"] in chosen:
+                    continue
+                if rule["applies"] == "wants_notice" and not facts.wants_notice:
+                    continue
+                chosen[rule["rule"]] = DeadlineRule(
+                    rule=rule["rule"],
+                    amount=rule["amount"],
+                    unit=rule["unit"],
+                    met_by=tuple(rule["met_by"]),
+                    source=rule["source"],
+                    pack=pack.label,
+                )
+        return sorted(chosen.values(), key=lambda d: int(d.rule[1:]))
+
+
+def rule_book(session: Session) -> RuleBook:
+    """The active packs in the database (newest version of each name), else those shipped."""
+    rows = session.scalars(
+        select(RulePack).where(RulePack.active.is_(True)).order_by(RulePack.id)
+    ).all()
+    newest: dict[str, RulePack] = {}
+    for row in rows:
+        newest[row.name] = row
+    if not newest:
+        return RuleBook(shipped_packs())
+    return RuleBook(tuple(_parsed(row.body) for row in newest.values()))
+
+
+@cache
+def _parsed(body: str) -> Pack:
+    return load_pack(body)
+
+
+def load_shipped_packs(session: Session) -> list[str]:
+    """Store the shipped packs whose name and version the database does not hold yet."""
+    held = {(row.name, row.version) for row in session.scalars(select(RulePack))}
+    added = []
+    for path in sorted(files("tipline.rules").iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".json"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        pack = load_pack(text)
+        if (pack.name, pack.version) not in held:
+            session.add(RulePack(name=pack.name, version=pack.version, scope=pack.scope, body=text))
+            added.append(pack.label)
+    return added

@@ -1,0 +1,1 @@
+"""Rule packs: data, not code (DESIGN.md, "Rules as data")."""

@@ -1,0 +1,253 @@
+"""What officers decide about a tip (domain.md section 5): plain functions of a session.
+
+The pages and the internal API both call these, after ``scope.find_visible`` has found the
+tip for the officer; each records its audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tipline.crypto import PrivateKeyring, open_sealed, seal
+from tipline.intake import reference
+from tipline.intake.followup import add_message, record_event
+from tipline.intake.models import IdentityRequest, Note, Recusal, Tip
+from tipline.intake.reading import OpenedTip
+from tipline.intake.reference import N_
+from tipline.intake.sanitize import clean_text
+from tipline.intake.submit import today
+from tipline.triage import scope
+from tipline.triage.audit import record
+
+# A decision is possible from these states (domain.md section 5).
+UNDECIDED = frozenset({"received", "screened", "transferred_out"})
+
+
+class DecisionError(Exception):
+    """A decision that cannot be taken; the message is an English message id."""
+
+
+def _note(session: Session, opened: OpenedTip, officer_id: int, text: str) -> Note:
+    note = Note(tip_id=opened.tip.id, officer_id=officer_id, written_on=today(), body=b"")
+    session.add(note)
+    session.flush()
+    note.body = seal(
+        opened.key, clean_text(text).encode(), tip_id=opened.tip.id, purpose=f"note:{note.id}"
+    )
+    return note
+
+
+def notes(opened: OpenedTip, session: Session) -> list[tuple[Note, str]]:
+    rows = session.scalars(select(Note).where(Note.tip_id == opened.tip.id).order_by(Note.id)).all()
+    return [
+        (
+            row,
+            open_sealed(
+                opened.key, row.body, tip_id=opened.tip.id, purpose=f"note:{row.id}"
+            ).decode(),
+        )
+        for row in rows
+    ]
+
+
+def meet_deadlines(tip: Tip, status: str) -> None:
+    """Close the clocks this decision satisfies, and keep the tip's nearest due date."""
+    for deadline in tip.deadlines:
+        if deadline.met_on is None and status in deadline.met_by.split(","):
+            deadline.met_on = today()
+            deadline.state = "met"
+    open_days = [d.due_on for d in tip.deadlines if d.met_on is None]
+    tip.next_due = min(open_days, default=None)
+
+
+def _decide(tip: Tip, status: str, detail: str | None = None) -> None:
+    if tip.status not in UNDECIDED:
+        raise DecisionError(N_("This tip has already been decided."))
+    tip.status = status
+    tip.status_detail = detail
+    meet_deadlines(tip, status)
+
+
+def add_note(session: Session, opened: OpenedTip, actor: scope.Viewer, text: str) -> None:
+    if not clean_text(text):
+        raise DecisionError(N_("Write a note."))
+    _note(session, opened, actor.id, text)
+    record(session, "note.add", actor=_name(actor), tip_id=opened.tip.id)
+
+
+def confirm_routing(
+    session: Session, opened: OpenedTip, actor: scope.Viewer, bureau: str, reason: str
+) -> None:
+    """Confirm the suggested bureau, or change it; a change needs a reason (kept sealed)."""
+    tip = opened.tip
+    if bureau not in reference.codes(reference.BUREAUS):
+        raise DecisionError(N_("Choose a bureau from the list."))
+    if tip.sealed and bureau != scope.DISCIPLINE:
+        # domain.md section 2: a tip about staff goes to discipline inspection only.
+        raise DecisionError(N_("A tip about staff stays with discipline inspection."))
+    changed = bureau != tip.suggested_bureau
+    if changed and not clean_text(reason):
+        raise DecisionError(N_("Say why you route it elsewhere than suggested."))
+    if tip.status not in UNDECIDED:
+        raise DecisionError(N_("This tip has already been decided."))
+    tip.bureau = bureau
+    tip.status = "screened"
+    if changed:
+        _note(session, opened, actor.id, reason)
+    record_event(session, tip, "screened")
+    record(
+        session, "tip.route", actor=_name(actor), tip_id=tip.id, bureau=bureau,
+        suggested=tip.suggested_bureau, changed=int(changed),
+    )  # fmt: skip
+
+
+def accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
+    tip = opened.tip
+    if tip.bureau is None:
+        tip.bureau = tip.suggested_bureau
+    _decide(tip, "accepted")
+    record_event(session, tip, "accepted")
+    record(session, "tip.accept", actor=_name(actor), tip_id=tip.id)
+
+
+def refuse(
+    session: Session, opened: OpenedTip, actor: scope.Viewer, reason: str, text: str = ""
+) -> None:
+    """Not accepted, for a listed reason; free text goes to the reporter as a message."""
+    if reason not in reference.codes(reference.REFUSAL_REASONS):
+        raise DecisionError(N_("Choose a reason from the list."))
+    tip = opened.tip
+    _decide(tip, "not_accepted", reason)
+    record_event(session, tip, "not_accepted", reason)
+    if clean_text(text):
+        add_message(session, opened, text, author="officer", officer_id=actor.id)
+    record(session, "tip.refuse", actor=_name(actor), tip_id=tip.id, reason=reason)
+
+
+def transfer(
+    session: Session,
+    opened: OpenedTip,
+    actor: scope.Viewer,
+    bureau: str,
+    region: str | None = None,
+    text: str = "",
+) -> None:
+    """Send a tip to another bureau or another region's office, recording where.
+
+    The reporter sees where it went on the timeline (domain.md T1 asks that a real-name
+    reporter be told); free text goes to the reporter as a message."""
+    tip = opened.tip
+    if bureau not in reference.codes(reference.BUREAUS):
+        raise DecisionError(N_("Choose a bureau from the list."))
+    if region is not None and region not in reference.regions():
+        raise DecisionError(N_("Choose the office's region from the list."))
+    if tip.sealed and bureau != scope.DISCIPLINE:
+        raise DecisionError(N_("A tip about staff stays with discipline inspection."))
+    _decide(tip, "transferred_out", bureau)
+    tip.bureau = bureau
+    if region is not None:
+        tip.handling_region, tip.handling_city, tip.handling_province = (
+            region, region[:4], region[:2],
+        )  # fmt: skip
+    record_event(session, tip, "transferred_out", bureau)
+    if clean_text(text):
+        add_message(session, opened, text, author="officer", officer_id=actor.id)
+    record(
+        session, "tip.transfer", actor=_name(actor), tip_id=tip.id, bureau=bureau,
+        region=region or tip.handling_region,
+    )  # fmt: skip
+
+
+def link_duplicate(session: Session, actor: scope.Viewer, tip: Tip, other: Tip) -> Tip:
+    """Link two tips about the same matter; the earliest received stays first, for reward
+    purposes (domain.md section 4). Returns the first."""
+    if tip.id == other.id:
+        raise DecisionError(N_("A tip cannot duplicate itself."))
+    first, later = sorted((tip, other), key=lambda t: (t.received_on, t.id))
+    while first.duplicate_of is not None:
+        found = session.get(Tip, first.duplicate_of)
+        if found is None:
+            break
+        first = found
+    later.duplicate_of = first.id
+    record_event(session, later, "duplicate", first.id, shown=False)
+    record(session, "tip.duplicate", actor=_name(actor), tip_id=later.id, first=first.id)
+    return first
+
+
+def recuse(session: Session, actor: scope.Viewer, tip: Tip) -> None:
+    """Declare a conflict of interest: from now on the tip is hidden from this officer."""
+    if session.get(Recusal, (actor.id, tip.id)) is None:
+        session.add(Recusal(officer_id=actor.id, tip_id=tip.id, declared_on=today()))
+    record(session, "tip.recuse", actor=_name(actor), tip_id=tip.id)
+
+
+def request_identity(
+    session: Session, opened: OpenedTip, actor: scope.Viewer, reason: str
+) -> IdentityRequest:
+    if opened.tip.identity is None:
+        raise DecisionError(N_("This reporter gave no name."))
+    if not clean_text(reason):
+        raise DecisionError(N_("Say why you need the reporter's identity."))
+    request = IdentityRequest(
+        tip_id=opened.tip.id, requester_id=actor.id, requested_on=today(), reason=b""
+    )
+    session.add(request)
+    session.flush()
+    request.reason = seal(
+        opened.key,
+        clean_text(reason).encode(),
+        tip_id=opened.tip.id,
+        purpose=f"identity-request:{request.id}",
+    )
+    record(session, "identity.request", actor=_name(actor), tip_id=opened.tip.id)
+    return request
+
+
+def decide_identity(
+    session: Session, actor: scope.Viewer, request: IdentityRequest, approve: bool
+) -> None:
+    """A supervisor approves or refuses; nobody decides their own request."""
+    if actor.role != "supervisor":
+        raise DecisionError(N_("Only a supervisor decides identity requests."))
+    if request.requester_id == actor.id:
+        raise DecisionError(N_("You cannot decide your own request."))
+    if request.state != "pending":
+        raise DecisionError(N_("This request has already been decided."))
+    request.state = "approved" if approve else "refused"
+    request.decided_by = actor.id
+    request.decided_on = today()
+    record(
+        session, "identity.approve" if approve else "identity.refuse",
+        actor=_name(actor), tip_id=request.tip_id, request=request.id,
+    )  # fmt: skip
+
+
+def open_identity(
+    session: Session, actor: scope.Viewer, tip: Tip, keyring: PrivateKeyring
+) -> dict[str, str]:
+    """The reporter's identity, for an officer whose request a supervisor approved."""
+    approved = session.scalar(
+        select(IdentityRequest).where(
+            IdentityRequest.tip_id == tip.id,
+            IdentityRequest.requester_id == actor.id,
+            IdentityRequest.state == "approved",
+        )
+    )
+    if approved is None or tip.identity is None:
+        raise DecisionError(N_("Opening the identity needs a supervisor's approval."))
+    identity = tip.identity
+    key = keyring.unwrap(identity.key_envelope, tip_id=f"{tip.id}/identity")
+    data: dict[str, str] = json.loads(
+        open_sealed(key, identity.data, tip_id=tip.id, purpose="identity")
+    )
+    record(session, "identity.read", actor=_name(actor), tip_id=tip.id)
+    return data
+
+
+def _name(actor: scope.Viewer) -> str:
+    username = getattr(actor, "username", None)
+    return str(username) if username else f"officer:{actor.id}"

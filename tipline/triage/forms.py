@@ -1,0 +1,184 @@
+"""The internal site's forms. Labels are catalogue strings; choices come from reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import FileStorage
+from wtforms import (
+    BooleanField,
+    DateField,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from tipline.intake import reference
+from tipline.intake.submit import MAX_TEXT, Upload
+
+STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
+
+
+def choices(terms: tuple[reference.Term, ...], blank: Any = None) -> list[SelectChoice]:
+    found = [SelectChoice(term.code, _l(term.label)) for term in terms]
+    if blank is not None:
+        found.insert(0, SelectChoice("", blank))
+    return found
+
+
+def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
+    return [
+        Upload(
+            filename=upload.filename or "",
+            content_type=upload.mimetype or "application/octet-stream",
+            stream=upload.stream,
+        )
+        for upload in files or []
+        if upload and upload.filename
+    ]
+
+
+class InboxFilter(FlaskForm):
+    status = SelectField(
+        _l("Status"),
+        choices=[SelectChoice("", _l("Any"))]
+        + [
+            SelectChoice(t.code, _l(t.label))
+            for t in reference.STATUSES
+            if t.code in STATUS_CHOICES
+        ],
+        validators=[Optional()],
+    )
+    bureau = SelectField(_l("Bureau"), choices=choices(reference.BUREAUS, _l("Any")),
+                         validators=[Optional()])  # fmt: skip
+    category = SelectField(
+        _l("Kind of wrongdoing"), choices=choices(reference.CATEGORIES, _l("Any")),
+        validators=[Optional()],
+    )  # fmt: skip
+    overdue = BooleanField(_l("Overdue only"))
+
+
+class MessageForm(FlaskForm):
+    text = TextAreaField(
+        _l("Message to the reporter"),
+        validators=[DataRequired(_l("Write a message.")), Length(max=5_000)],
+    )
+    asks_reply = BooleanField(_l("This is a question the reporter should answer"))
+
+
+class RouteForm(FlaskForm):
+    bureau = SelectField(_l("Responsible bureau"), choices=choices(reference.BUREAUS))
+    reason = TextAreaField(_l("Why, if not the suggested bureau"), validators=[Length(max=2000)])
+
+
+class AcceptForm(FlaskForm):
+    pass
+
+
+class RefuseForm(FlaskForm):
+    reason = SelectField(_l("Reason"), choices=choices(reference.REFUSAL_REASONS))
+    text = TextAreaField(_l("Explanation for the reporter (optional)"),
+                         validators=[Length(max=5000)])  # fmt: skip
+
+
+class TransferForm(FlaskForm):
+    bureau = SelectField(_l("To bureau"), choices=choices(reference.BUREAUS))
+    region = StringField(
+        _l("Office's region code (optional)"),
+        validators=[Optional(), Regexp(r"^\d{6}$", message=_l("A region code has six digits."))],
+    )
+    text = TextAreaField(_l("Explanation for the reporter (optional)"),
+                         validators=[Length(max=5000)])  # fmt: skip
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField(_l("Internal note"), validators=[DataRequired(), Length(max=5000)])
+
+
+class DuplicateForm(FlaskForm):
+    other = StringField(_l("Number of the other tip"), validators=[DataRequired(), Length(max=16)])
+
+
+class IdentityRequestForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Why the reporter's identity is needed"), validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+class IdentityDecisionForm(FlaskForm):
+    approve = SelectField(
+        _l("Decision"),
+        choices=[SelectChoice("yes", _l("Approve")), SelectChoice("no", _l("Refuse"))],
+    )
+
+
+class RecuseForm(FlaskForm):
+    pass
+
+
+FORMS: dict[str, type[FlaskForm]] = {
+    "message": MessageForm,
+    "route": RouteForm,
+    "accept": AcceptForm,
+    "refuse": RefuseForm,
+    "transfer": TransferForm,
+    "note": NoteForm,
+    "duplicate": DuplicateForm,
+    "identity": IdentityRequestForm,
+    "decide": IdentityDecisionForm,
+    "recuse": RecuseForm,
+}
+
+
+@dataclass
+class DecisionForms:
+    """The tip page's forms, each with its own field prefix; one of them may be bound to
+    the request (after a failed submission, to show its errors and keep what was typed)."""
+
+    forms: dict[str, FlaskForm]
+
+    @classmethod
+    def blank(cls) -> DecisionForms:
+        return cls({name: form(prefix=name, formdata=None) for name, form in FORMS.items()})
+
+    def bind(self, name: str) -> Any:
+        self.forms[name] = FORMS[name](prefix=name)
+        return self.forms[name]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.forms[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+
+class EntryForm(FlaskForm):
+    channel = SelectField(
+        _l("How it arrived"),
+        choices=[c for c in choices(reference.CHANNELS) if c.value not in ("web", "app")],
+    )
+    received_on = DateField(_l("Received on"), validators=[DataRequired()])
+    category = SelectField(_l("Kind of wrongdoing"), choices=choices(reference.CATEGORIES))
+    fund = SelectField(_l("Fund"), choices=choices(reference.FUNDS, _l("Not known")),
+                       validators=[Optional()])  # fmt: skip
+    suspect_kind = SelectField(
+        _l("Who did it"), choices=choices(reference.SUSPECT_KINDS, _l("Not known")),
+        validators=[Optional()],
+    )  # fmt: skip
+    suspect_name = StringField(_l("Unit or person"), validators=[Optional(), Length(max=200)])
+    region = StringField(
+        _l("Where it happened (six-digit region code)"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^\d{6}$", message=_l("A region code has six digits.")),
+        ],
+    )
+    amount = StringField(_l("Amount in yuan"), validators=[Optional()])
+    text = TextAreaField(_l("What was reported"), validators=[DataRequired(), Length(max=MAX_TEXT)])
+    attachments = MultipleFileField(_l("Scanned letters and other files"))

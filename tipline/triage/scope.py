@@ -1,0 +1,81 @@
+"""Who sees which tip: the one place it is decided, in the query itself.
+
+Every list, count, search, page and API answer about tips starts from ``visible_tips`` or
+``find_visible``, so a tip outside an officer's reach is absent everywhere (a page answers
+404, never 403: nothing reveals that it exists).
+
+- Jurisdiction (属地管理、分级负责, domain.md section 6): an officer of a province (440000)
+  sees tips handled anywhere in it, of a city (441500) anywhere in the city, of a district
+  (441502) only there.
+- Bureau: the intake desk (基金监督机构: triage officers and supervisors of
+  ``hrss_fund_supervision``) sees every tip of its jurisdiction; everyone else sees the tips
+  assigned to their own bureau.
+- Staff suspects (domain.md section 2): a sealed tip is seen only by discipline inspection,
+  never by the intake desk nor by supervisors of the suspect's unit.
+- A declared conflict of interest hides the tip from that officer from then on.
+- Administrators and auditors see no tips at all.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from tipline.intake.models import Recusal, Tip
+
+INTAKE_DESK = "hrss_fund_supervision"
+DISCIPLINE = "discipline_inspection"
+TIP_ROLES = frozenset({"triage_officer", "bureau_officer", "supervisor"})
+
+
+class Viewer(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def bureau(self) -> str | None: ...
+
+    @property
+    def region(self) -> str | None: ...
+
+
+def jurisdiction(region: str | None) -> ColumnElement[bool]:
+    if region is None or len(region) != 6 or not region.isdigit():
+        return false()
+    if region.endswith("0000"):
+        return Tip.handling_province == region[:2]
+    if region.endswith("00"):
+        return Tip.handling_city == region[:4]
+    return Tip.handling_region == region
+
+
+def visibility(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition a tip must meet to be seen by ``viewer``."""
+    if viewer.role not in TIP_ROLES or viewer.bureau is None:
+        return false()
+    if viewer.bureau == DISCIPLINE:
+        bureau = or_(Tip.sealed.is_(True), Tip.bureau == DISCIPLINE)
+    elif viewer.bureau == INTAKE_DESK and viewer.role in ("triage_officer", "supervisor"):
+        bureau = Tip.sealed.is_(False)
+    else:
+        bureau = and_(Tip.sealed.is_(False), Tip.bureau == viewer.bureau)
+    recused = exists().where(Recusal.tip_id == Tip.id, Recusal.officer_id == viewer.id)
+    return and_(jurisdiction(viewer.region), bureau, ~recused)
+
+
+def visible_tips(viewer: Viewer) -> Select[Tip]:
+    return select(Tip).where(visibility(viewer))
+
+
+def find_visible(session: Session, viewer: Viewer, tip_id: str) -> Tip | None:
+    """The tip if ``viewer`` may see it; None otherwise (shown as 404)."""
+    return session.scalar(visible_tips(viewer).where(Tip.id == tip_id))
+
+
+def can_see(session: Session, viewer: Viewer, tip_id: str) -> bool:
+    return bool(session.scalar(select(true()).where(Tip.id == tip_id, visibility(viewer))))
