@@ -74,6 +74,9 @@ class Config:
     receipt_limit: str = "10 per minute;60 per hour"
     # How many proxies in front of the portal set X-Forwarded-For (0: none trusted).
     proxy_count: int = 0
+    # Where officers' "something is waiting" e-mails go out (smtp://host:port); unset: none.
+    smtp_url: str | None = None
+    mail_from: str = "tipline@localhost"
     default_locale: str = "zh"
     secure_cookies: bool = True
 
@@ -105,6 +108,8 @@ class Config:
             submit_limit=env.get("TIPLINE_SUBMIT_LIMIT") or cls.submit_limit,
             receipt_limit=env.get("TIPLINE_RECEIPT_LIMIT") or cls.receipt_limit,
             proxy_count=_int(env, "TIPLINE_PROXY_COUNT", 0),
+            smtp_url=env.get("TIPLINE_SMTP_URL") or None,
+            mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
         )
 

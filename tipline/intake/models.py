@@ -289,6 +289,8 @@ class Officer(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     totp_secret: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(24))
+    # For notices that something is waiting; never told what.
+    email: Mapped[str | None] = mapped_column(String(254))
     bureau: Mapped[str | None] = mapped_column(String(32))
     region: Mapped[str | None] = mapped_column(String(6))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

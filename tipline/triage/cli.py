@@ -351,19 +351,41 @@ def serve(site: str, host: str, port: int, workers: int) -> None:
 def worker(burst: bool) -> None:
     """Run the rq worker (beside triage: jobs may need the private keys)."""
     from redis import Redis
-    from rq import Worker
+    from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
     from tipline.intake.queue import bind_engine
+    from tipline.triage.jobs import schedule_next_sweep
 
     cfg = config()
     if not cfg.redis_url:
         fail("TIPLINE_REDIS_URL is not set: without Redis, jobs run inline in the sites")
     bind_engine(make_engine(cfg.database_url))
     connection = Redis.from_url(cfg.redis_url)
-    Worker([cfg.queue_name], connection=connection, serializer=JSONSerializer).work(
+    queue = Queue(cfg.queue_name, connection=connection, serializer=JSONSerializer)
+    if not burst:
+        schedule_next_sweep(queue)
+    Worker([queue], connection=connection, serializer=JSONSerializer).work(
         burst=burst, with_scheduler=True
     )
+
+
+@main.group()
+def deadlines() -> None:
+    """The statutory clocks."""
+
+
+@deadlines.command("sweep")
+def deadlines_sweep() -> None:
+    """Mark deadlines due soon and overdue, escalate, e-mail officers that items wait.
+
+    With Redis the worker does this every morning; without it, run this from cron."""
+    from tipline.intake.queue import bind_engine
+    from tipline.triage.jobs import sweep_deadlines
+
+    cfg = config()
+    bind_engine(make_engine(cfg.database_url))
+    click.echo(f"notices sent: {sweep_deadlines()}")
 
 
 DEMO_OFFICERS = (

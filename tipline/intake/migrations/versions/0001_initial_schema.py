@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("totp_secret", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=24), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column("bureau", sa.String(length=32), nullable=True),
         sa.Column("region", sa.String(length=6), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),

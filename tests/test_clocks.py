@@ -1,0 +1,204 @@
+"""Statutory clocks on real tips: counted in working days around real holidays, swept,
+escalated, and announced by e-mails that say only that something is waiting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
+
+from tipline.crypto import ReceiptKdf, load_private_keyring, load_public_keyring
+from tipline.intake.config import Config, Limits
+from tipline.intake.db import make_sessionmaker, transaction
+from tipline.intake.models import AuditEvent, Deadline, Tip
+from tipline.intake.queue import InlineQueue, RedisQueue, bind_engine
+from tipline.intake.reading import open_tip
+from tipline.intake.submit import Report, ReporterIdentity, Submitter
+from tipline.intake.workdays import Calendar
+from tipline.triage import clocks, decisions, jobs
+from tipline.triage.accounts import add_officer
+
+from .conftest import PASSPHRASE
+
+LIMITS = Limits(max_file_bytes=1 << 20, max_total_bytes=1 << 21)
+ID = ReporterIdentity(name="王小明", id_number="11010519491231002X", phone="13800138000")
+
+
+@pytest.fixture
+def submitter(engine: Engine, keys_dir: Path) -> Submitter:
+    return Submitter(
+        make_sessionmaker(engine),
+        keyring=load_public_keyring(keys_dir),
+        queue=InlineQueue(engine),
+        kdf=ReceiptKdf(n=2**10),
+        limits=LIMITS,
+    )
+
+
+def received(submitter: Submitter, day: dt.date, **extra: Any) -> str:
+    report = Report(
+        category="fake_docs", region="441502", text="伪造材料领取待遇", received_on=day, **extra
+    )
+    return submitter.submit(report).tip_id
+
+
+def deadlines(engine: Engine, tip_id: str) -> dict[str, Deadline]:
+    with Session(engine) as session:
+        rows = session.scalars(select(Deadline).where(Deadline.tip_id == tip_id)).all()
+        return {row.rule: row for row in rows}
+
+
+def test_a_tip_received_before_national_day(submitter: Submitter, engine: Engine) -> None:
+    # 2025-10-01..08 are holidays; Saturday 10-11 is a make-up working day (domain.md T1, T2).
+    tip_id = received(submitter, dt.date(2025, 9, 30), identity=ID, wants_notice=True)
+    found = deadlines(engine, tip_id)
+    assert found["T1"].due_on == dt.date(2025, 10, 14)
+    assert found["T2"].due_on == dt.date(2025, 10, 21)
+    assert (found["T1"].rule_pack, found["T1"].unit, found["T1"].amount) == (
+        "national@2025.1", "working_days", 5,
+    )  # fmt: skip
+    assert not found["T1"].calendar_fallback
+    with Session(engine) as session:
+        tip = session.get(Tip, tip_id)
+        assert tip is not None and tip.next_due == dt.date(2025, 10, 14)
+
+
+def test_a_tip_received_on_a_make_up_working_sunday(submitter: Submitter, engine: Engine) -> None:
+    # 2025-09-28 was a Sunday worked in exchange for the holiday; the start day is not
+    # counted (刑诉法 art.105): Sep 29, 30, Oct 9, 10, 11.
+    found = deadlines(engine, received(submitter, dt.date(2025, 9, 28)))
+    assert set(found) == {"T1"}  # no T2 without a request to be told
+    assert found["T1"].due_on == dt.date(2025, 10, 11)
+
+
+def test_a_decision_meets_its_clocks(
+    submitter: Submitter, engine: Engine, keys_dir: Path
+) -> None:
+    tip_id = received(submitter, dt.date(2025, 9, 30), identity=ID, wants_notice=True)
+    keyring = load_private_keyring(keys_dir, PASSPHRASE)
+    with transaction(make_sessionmaker(engine)) as session:
+        officer = add_officer(
+            session, "desk", "a long test password", role="triage_officer",
+            bureau="hrss_fund_supervision", region="441500",
+        ).officer  # fmt: skip
+        tip = session.scalars(
+            select(Tip).where(Tip.id == tip_id).options(selectinload(Tip.deadlines))
+        ).one()
+        decisions.accept(session, open_tip(tip, keyring), officer)
+    found = deadlines(engine, tip_id)
+    assert all(d.state == "met" and d.met_on is not None for d in found.values())
+    with Session(engine) as session:
+        tip = session.get(Tip, tip_id)
+        assert tip is not None and tip.status == "accepted" and tip.next_due is None
+
+
+def test_sweep_marks_due_soon_then_overdue_and_escalates_once(
+    submitter: Submitter, engine: Engine
+) -> None:
+    tip_id = received(submitter, dt.date(2025, 9, 30))
+    calendar = Calendar()
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        result = clocks.sweep(session, dt.date(2025, 10, 13), calendar)
+    assert result.due_soon == {tip_id} and not result.overdue
+    with transaction(factory) as session:
+        result = clocks.sweep(session, dt.date(2025, 10, 15), calendar)
+    assert result.overdue == {tip_id} and result.escalated == {tip_id}
+    with transaction(factory) as session:
+        again = clocks.sweep(session, dt.date(2025, 10, 16), calendar)
+    assert again.overdue == {tip_id} and not again.escalated
+    assert deadlines(engine, tip_id)["T1"].state == "overdue"
+    with Session(engine) as session:
+        escalations = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "deadline.escalate")
+        ).all()
+        assert [e.tip_id for e in escalations] == [tip_id]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[str, Sink]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", sink
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("mode", ["inline", "redis"])
+def test_the_job_notifies_who_may_see_and_says_nothing_more(
+    mode: str,
+    submitter: Submitter,
+    engine: Engine,
+    smtp: tuple[str, Sink],
+    monkeypatch: pytest.MonkeyPatch,
+    make_config: Callable[..., Config],
+    request: pytest.FixtureRequest,
+) -> None:
+    smtp_url, sink = smtp
+    tip_id = received(submitter, dt.date(2025, 9, 30))  # long overdue by now
+    with transaction(make_sessionmaker(engine)) as session:
+        for name, role, region, bureau in (
+            ("boss", "supervisor", "441500", "hrss_fund_supervision"),
+            ("elsewhere", "supervisor", "440300", "hrss_fund_supervision"),
+            ("desk", "triage_officer", "441502", "hrss_fund_supervision"),
+        ):
+            officer = add_officer(
+                session, name, "a long test password", role=role, region=region, bureau=bureau
+            ).officer
+            officer.email = f"{name}@hrss.example"
+    monkeypatch.setenv("TIPLINE_SMTP_URL", smtp_url)
+    monkeypatch.setenv("TIPLINE_DATABASE_URL", str(engine.url.render_as_string(False)))
+    if mode == "redis":
+        redis_url: str = request.getfixturevalue("redis_url")
+        monkeypatch.setenv("TIPLINE_REDIS_URL", redis_url)
+        monkeypatch.setenv("TIPLINE_QUEUE", "test-sweep")
+        queue = RedisQueue(redis_url, "test-sweep")
+        try:
+            queue.enqueue(jobs.sweep_deadlines)
+            from rq import SimpleWorker
+            from rq.registry import ScheduledJobRegistry
+            from rq.serializers import JSONSerializer
+
+            bind_engine(engine)
+            SimpleWorker(
+                [queue.queue], connection=queue.connection, serializer=JSONSerializer
+            ).work(burst=True)
+            # The job booked the next morning's sweep with rq's scheduler.
+            scheduled = ScheduledJobRegistry(queue=queue.queue).get_job_ids()
+            assert len(scheduled) == 1 and scheduled[0].startswith("deadline-sweep-")
+        finally:
+            queue.connection.close()
+    else:
+        monkeypatch.delenv("TIPLINE_REDIS_URL", raising=False)
+        bind_engine(engine)
+        assert jobs.sweep_deadlines() == 1
+    # Only the supervisor whose jurisdiction holds the overdue tip is told.
+    assert [m.rcpt_tos for m in sink.messages] == [["boss@hrss.example"]]
+    text = sink.messages[0].content.decode()
+    assert tip_id not in text and "fake_docs" not in text and "伪造" not in text
+
+
+def test_next_sweep_is_the_next_morning_in_china() -> None:
+    evening = dt.datetime(2025, 9, 30, 12, 0, tzinfo=dt.UTC)  # 20:00 in Beijing
+    assert jobs.next_sweep_time(evening) == dt.datetime(2025, 9, 30, 23, 0, tzinfo=dt.UTC)
