@@ -78,9 +78,7 @@ def test_a_tip_received_on_a_make_up_working_sunday(submitter: Submitter, engine
     assert found["T1"].due_on == dt.date(2025, 10, 11)
 
 
-def test_a_decision_meets_its_clocks(
-    submitter: Submitter, engine: Engine, keys_dir: Path
-) -> None:
+def test_a_decision_meets_its_clocks(submitter: Submitter, engine: Engine, keys_dir: Path) -> None:
     tip_id = received(submitter, dt.date(2025, 9, 30), identity=ID, wants_notice=True)
     keyring = load_private_keyring(keys_dir, PASSPHRASE)
     with transaction(make_sessionmaker(engine)) as session:

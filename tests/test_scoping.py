@@ -1,0 +1,170 @@
+"""Officers of several bureaus and regions, and staff-suspect tips: the inbox list, its
+counts, filtered searches and the tip pages all agree on who sees what."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.conftest import csrf_token
+from tipline.crypto import ReceiptKdf, load_private_keyring, load_public_keyring
+from tipline.intake.db import transaction
+from tipline.intake.models import Officer, Tip
+from tipline.intake.queue import InlineQueue
+from tipline.intake.reading import open_tip
+from tipline.intake.submit import Report, Submitter
+from tipline.triage import decisions
+from tipline.triage.accounts import add_officer
+
+from .conftest import PASSPHRASE
+
+PASSWORD = "a long test password"
+OFFICERS = {
+    # name: role, bureau, region
+    "desk_city": ("triage_officer", "hrss_fund_supervision", "441500"),
+    "desk_district": ("triage_officer", "hrss_fund_supervision", "441502"),
+    "desk_province": ("supervisor", "hrss_fund_supervision", "440000"),
+    "labour_city": ("bureau_officer", "labor_inspection", "441500"),
+    "labour_shenzhen": ("bureau_officer", "labor_inspection", "440300"),
+    "discipline_city": ("bureau_officer", "discipline_inspection", "441500"),
+    "agency_boss": ("supervisor", "si_agency", "441500"),
+}
+
+
+def sign_in(app: Flask, name: str, secret: str) -> FlaskClient:
+    client = app.test_client()
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(client, "/login"),
+            "username": name,
+            "password": PASSWORD,
+            "code": pyotp.TOTP(secret).now(),
+        },
+    )
+    assert response.status_code == 302
+    return client
+
+
+def listed(client: FlaskClient, query: str = "") -> tuple[set[str], int]:
+    page = client.get("/" + query).get_data(as_text=True)
+    ids = set(re.findall(r'href="/tips/([0-9a-f]{16})"', page))
+    total = int(re.search(r'data-total="(\d+)"', page).group(1))  # type: ignore[union-attr]
+    return ids, total
+
+
+@pytest.fixture
+def world(triage_app: Flask, keys_dir: Path) -> dict[str, str]:
+    services = triage_app.extensions["triage"]
+    submitter = Submitter(
+        services.sessions,
+        keyring=load_public_keyring(keys_dir),
+        queue=InlineQueue(services.engine),
+        kdf=ReceiptKdf(n=2**10),
+        limits=services.config.limits,
+    )
+
+    def tip(category: str, region: str, **extra: object) -> str:
+        report = Report(
+            category=category,
+            region=region,
+            text=f"{category} {region}",
+            received_on=dt.date(2025, 9, 30),
+            **extra,
+        )  # type: ignore[arg-type]
+        return submitter.submit(report, with_receipt=False).tip_id  # fmt: skip
+
+    return {
+        "district": tip("fake_docs", "441502"),
+        # Shanwei rule: a city-level unit's case goes to 城区 (441502).
+        "city_unit": tip("fake_employment_backpay", "441500", suspect_kind="unit"),
+        "staff": tip("benefit_impostor", "441521", suspect_kind="agency_staff"),
+        "shenzhen": tip("work_injury_fraud", "440305"),
+    }
+
+
+def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path) -> None:
+    services = triage_app.extensions["triage"]
+    secrets: dict[str, str] = {}
+    with transaction(services.sessions) as session:
+        for name, (role, bureau, region) in OFFICERS.items():
+            created = add_officer(session, name, PASSWORD, role=role, bureau=bureau, region=region)
+            secrets[name] = created.officer.totp_secret
+    clients = {name: sign_in(triage_app, name, secret) for name, secret in secrets.items()}
+    district, city_unit, staff, shenzhen = (
+        world["district"], world["city_unit"], world["staff"], world["shenzhen"]
+    )  # fmt: skip
+
+    expected = {
+        "desk_city": {district, city_unit},
+        "desk_district": {district, city_unit},
+        "desk_province": {district, city_unit, shenzhen},
+        # Bureaus see what is assigned to them: nothing yet.
+        "labour_city": set(),
+        "labour_shenzhen": set(),
+        # Only discipline inspection sees the tip about staff, whoever supervises the unit.
+        "discipline_city": {staff},
+        "agency_boss": set(),
+    }
+
+    def agree(name: str, want: set[str]) -> None:
+        client = clients[name]
+        ids, total = listed(client)
+        assert (ids, total) == (want, len(want)), name
+        # Searching never finds more than the list.
+        for category in ("fake_docs", "benefit_impostor", "work_injury_fraud"):
+            found, count = listed(client, f"?category={category}")
+            assert found <= want and count == len(found), (name, category)
+        for tip_id in world.values():
+            status = client.get(f"/tips/{tip_id}").status_code
+            assert status == (200 if tip_id in want else 404), (name, tip_id, status)
+        # The status counts add up to the visible total: nothing hidden is counted.
+        page = client.get("/").get_data(as_text=True)
+        counts = re.findall(r'class="status-count" data-status="[a-z_]+">(\d+)<', page)
+        assert sum(int(c) for c in counts) == len(want), (name, counts)
+
+    for name, want in expected.items():
+        agree(name, want)
+
+    # The intake desk routes the district tip to labour inspection: now the city's labour
+    # inspectors see it, and Shenzhen's still do not.
+    keyring = load_private_keyring(keys_dir, PASSPHRASE)
+    with transaction(services.sessions) as session:
+        desk = session.scalar(select(Officer).where(Officer.username == "desk_city"))
+        assert desk is not None
+        opened = open_tip(session.get(Tip, district), keyring)  # type: ignore[arg-type]
+        decisions.confirm_routing(session, opened, desk, "labor_inspection", "")
+    agree("labour_city", {district})
+    agree("labour_shenzhen", set())
+
+    # A declared conflict of interest hides the tip from that officer from then on.
+    clients["desk_city"].post(
+        f"/tips/{district}/recuse",
+        data={
+            "csrf_token": csrf_token(clients["desk_city"], "/"),
+        },
+    )
+    agree("desk_city", {city_unit})
+    agree("desk_district", {district, city_unit})
+
+
+def test_admins_and_auditors_see_no_tips(triage_app: Flask, world: dict[str, str]) -> None:
+    services = triage_app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        for role in ("admin", "auditor"):
+            add_officer(session, role, PASSWORD, role=role, bureau="hrss_fund_supervision",
+                        region="440000")  # fmt: skip
+    with services.sessions() as session:
+        secrets = {o.username: o.totp_secret for o in session.scalars(select(Officer))}
+    for role in ("admin", "auditor"):
+        client = sign_in(triage_app, role, secrets[role])
+        assert client.get("/").status_code == 403
+        for tip_id in world.values():
+            assert client.get(f"/tips/{tip_id}").status_code == 403
