@@ -32,6 +32,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.identity_decision": frozenset({"supervisor"}),
     "triage.recuse": READER_ROLES,
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
+    "admin.users": frozenset({"admin"}),
+    "admin.set_active": frozenset({"admin"}),
+    "admin.rules": frozenset({"admin"}),
+    "admin.calendar": frozenset({"admin"}),
+    "admin.audit_log": frozenset({"auditor"}),
+    "admin.audit_verify": frozenset({"auditor"}),
+    "admin.stats": frozenset({"auditor", "supervisor"}),
 }
 
 

@@ -21,6 +21,8 @@ from tipline.triage.accounts import SignInFailed, authenticate
 from tipline.triage.audit import record
 
 bp = Blueprint("auth", __name__)
+# Where each role starts after signing in: administrators and auditors never see tips.
+HOME = {"admin": "admin.users", "auditor": "admin.audit_log"}
 login_manager = LoginManager()
 login_manager.session_protection = "strong"
 
@@ -59,7 +61,7 @@ class LoginForm(FlaskForm):
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     if current_user.is_authenticated:
-        return redirect(url_for("triage.inbox"))
+        return redirect(url_for(HOME.get(current_user.role, "triage.inbox")))
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("triage/login.html", form=form), 400 if form.is_submitted() else 200
@@ -82,7 +84,7 @@ def login() -> Response | str | tuple[str, int]:
         ]
         return render_template("triage/login.html", form=form), 401
     login_user(user)
-    return redirect(url_for("triage.inbox"))
+    return redirect(url_for(HOME.get(user.role, "triage.inbox")))
 
 
 @bp.post("/logout")

@@ -1,0 +1,204 @@
+"""Administration and oversight: users, rule packs and the calendar for administrators; the
+audit log and statistics for auditors. None of these pages opens a tip's contents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import and_, func, select
+from werkzeug.wrappers import Response
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from tipline.intake import reference
+from tipline.intake.db import transaction
+from tipline.intake.models import AuditEvent, CalendarOverride, Officer, RulePack, Tip
+from tipline.intake.rules import RulePackError, load_pack
+from tipline.triage import scope, triage
+from tipline.triage.accounts import ROLES, AccountError, add_officer
+from tipline.triage.audit import head, record, verify
+from tipline.triage.forms import choices
+
+bp = Blueprint("admin", __name__)
+PAGE = 100
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
+    bureau = SelectField(_l("Bureau"), choices=choices(reference.BUREAUS))
+    region = StringField(_l("Jurisdiction (region code)"), validators=[DataRequired()])
+    email = EmailField(_l("E-mail for notices"), validators=[Optional(), Length(max=254)])
+
+
+class ActiveForm(FlaskForm):
+    active = BooleanField(_l("Active"))
+
+
+class RulePackForm(FlaskForm):
+    body = TextAreaField(_l("Rule pack (JSON)"), validators=[DataRequired()])
+
+
+class OverrideForm(FlaskForm):
+    day = DateField(_l("Day"), validators=[DataRequired()])
+    workday = SelectField(
+        _l("This day is"),
+        choices=[
+            SelectChoice("no", _l("not a working day")),
+            SelectChoice("yes", _l("a working day")),
+        ],
+    )
+    note = StringField(_l("Why"), validators=[Optional(), Length(max=200)])
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+def users() -> Any:
+    form = UserForm()
+    provisioning = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with transaction(triage().sessions) as session:
+                created = add_officer(
+                    session, form.username.data.strip().lower(), form.password.data,
+                    role=form.role.data, bureau=form.bureau.data, region=form.region.data,
+                )  # fmt: skip
+                created.officer.email = form.email.data or None
+                record(session, "user.add", actor=current_user.username,
+                       username=created.officer.username, role=created.officer.role)  # fmt: skip
+                provisioning = created.provisioning_uri
+            form = UserForm(formdata=None)
+        except AccountError as error:
+            form.username.errors = [str(error)]
+            status = 400
+    elif form.is_submitted():
+        status = 400
+    with triage().sessions() as session:
+        officers = session.scalars(select(Officer).order_by(Officer.username)).all()
+    page = render_template(
+        "triage/admin_users.html", form=form, officers=officers, provisioning=provisioning,
+        active_form=ActiveForm(formdata=None),
+    )  # fmt: skip
+    return page, status
+
+
+@bp.post("/admin/users/<int:officer_id>/active")
+def set_active(officer_id: int) -> Response:
+    form = ActiveForm()
+    if not form.validate_on_submit() or officer_id == current_user.id:
+        abort(400)  # nobody locks themself out (or in)
+    with transaction(triage().sessions) as session:
+        officer = session.get(Officer, officer_id)
+        if officer is None:
+            abort(404)
+        officer.active = form.active.data
+        officer.locked_until = None
+        officer.failed_logins = 0
+        record(session, "user.activate" if officer.active else "user.deactivate",
+               actor=current_user.username, username=officer.username)  # fmt: skip
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/admin/rules", methods=["GET", "POST"])
+def rules() -> Any:
+    form = RulePackForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            pack = load_pack(form.body.data)
+            with transaction(triage().sessions) as session:
+                exists = session.scalar(
+                    select(RulePack.id).where(
+                        RulePack.name == pack.name, RulePack.version == pack.version
+                    )
+                )
+                if exists is not None:
+                    raise RulePackError(_("This name and version are already loaded."))
+                session.add(RulePack(name=pack.name, version=pack.version, scope=pack.scope,
+                                     body=form.body.data))  # fmt: skip
+                record(session, "rulepack.change", actor=current_user.username, pack=pack.label)
+            return redirect(url_for("admin.rules"))
+        except RulePackError as error:
+            form.body.errors = [str(error)]
+            status = 400
+    elif form.is_submitted():
+        status = 400
+    with triage().sessions() as session:
+        packs = session.scalars(select(RulePack).order_by(RulePack.name, RulePack.id)).all()
+    return render_template("triage/admin_rules.html", form=form, packs=packs), status
+
+
+@bp.route("/admin/calendar", methods=["GET", "POST"])
+def calendar() -> Any:
+    form = OverrideForm()
+    status = 200
+    if form.validate_on_submit():
+        with transaction(triage().sessions) as session:
+            day: dt.date = form.day.data
+            row = session.get(CalendarOverride, day) or CalendarOverride(day=day)
+            row.workday = form.workday.data == "yes"
+            row.note = form.note.data or ""
+            session.add(row)
+            record(session, "calendar.change", actor=current_user.username,
+                   day=day.isoformat(), workday=int(row.workday))  # fmt: skip
+        return redirect(url_for("admin.calendar"))
+    if form.is_submitted():
+        status = 400
+    with triage().sessions() as session:
+        overrides = session.scalars(select(CalendarOverride).order_by(CalendarOverride.day)).all()
+    return render_template("triage/admin_calendar.html", form=form, overrides=overrides), status
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    with triage().sessions() as session:
+        sealed = set(session.scalars(select(Tip.id).where(Tip.sealed.is_(True))))
+        entries = session.scalars(
+            select(AuditEvent).order_by(AuditEvent.id.desc()).limit(PAGE).offset((page - 1) * PAGE)
+        ).all()
+        newest = head(session)
+    return render_template(
+        "triage/audit.html", entries=entries, sealed=sealed, head=newest, page=page
+    )
+
+
+@bp.get("/audit/verify")
+def audit_verify() -> str:
+    with triage().sessions() as session:
+        result = verify(session)
+    return render_template("triage/audit_verify.html", result=result)
+
+
+@bp.get("/stats")
+def stats() -> str:
+    """Counts by status, kind and bureau. Sealed tips are counted only for those who may see
+    them: auditors never, others through the usual scoping."""
+    if current_user.role == "auditor":
+        condition = and_(scope.jurisdiction(current_user.region), Tip.sealed.is_(False))
+    else:
+        condition = scope.visibility(current_user)
+    tables = {}
+    with triage().sessions() as session:
+        for name, column in (("status", Tip.status), ("category", Tip.category),
+                             ("bureau", Tip.bureau), ("channel", Tip.channel)):  # fmt: skip
+            tables[name] = session.execute(
+                select(column, func.count()).where(condition).group_by(column).order_by(column)
+            ).all()
+    return render_template("triage/stats.html", tables=tables)
