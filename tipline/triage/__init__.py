@@ -75,6 +75,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.before_request(access.guard)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    from tipline.triage import admin
+
+    app.register_blueprint(admin.bp)
     return app
 
 
