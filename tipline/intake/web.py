@@ -12,11 +12,13 @@ from typing import IO
 from flask import Flask, Request, Response, jsonify, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipline.intake import reference
 from tipline.intake.config import Config
+from tipline.intake.submit import Upload
 
 LOCALES = ("zh", "en")
 LANGUAGE_COOKIE = "lang"
@@ -61,6 +63,19 @@ class InMemoryRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         return io.BytesIO()
+
+
+def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
+    """The files of a multipart form as uploads for the submission pipeline."""
+    return [
+        Upload(
+            filename=upload.filename or "",
+            content_type=upload.mimetype or "application/octet-stream",
+            stream=upload.stream,
+        )
+        for upload in files or []
+        if upload and upload.filename
+    ]
 
 
 def select_locale() -> str:

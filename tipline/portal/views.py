@@ -17,7 +17,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from tipline.crypto import MalformedReceipt, ReceiptTypo, parse_receipt
@@ -37,10 +36,10 @@ from tipline.intake.submit import (
     Problem,
     Report,
     ReporterIdentity,
-    Upload,
     parse_amount,
     today,
 )
+from tipline.intake.web import uploads_of
 from tipline.portal import portal, reporter
 from tipline.portal.forms import (
     CheckForm,
@@ -61,18 +60,6 @@ bp = Blueprint("portal", __name__)
 @bp.get("/")
 def index() -> str:
     return render_template("portal/index.html")
-
-
-def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
-    return [
-        Upload(
-            filename=upload.filename or "",
-            content_type=upload.mimetype or "application/octet-stream",
-            stream=upload.stream,
-        )
-        for upload in files or []
-        if upload and upload.filename
-    ]
 
 
 # Service fields shown by another form field: the region code is chosen with three lists.

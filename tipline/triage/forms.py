@@ -7,7 +7,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import FileStorage
 from wtforms import (
     BooleanField,
     DateField,
@@ -20,7 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from tipline.intake import reference
-from tipline.intake.submit import MAX_TEXT, Upload
+from tipline.intake.submit import MAX_TEXT
 
 STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
 
@@ -30,18 +29,6 @@ def choices(terms: tuple[reference.Term, ...], blank: Any = None) -> list[Select
     if blank is not None:
         found.insert(0, SelectChoice("", blank))
     return found
-
-
-def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
-    return [
-        Upload(
-            filename=upload.filename or "",
-            content_type=upload.mimetype or "application/octet-stream",
-            stream=upload.stream,
-        )
-        for upload in files or []
-        if upload and upload.filename
-    ]
 
 
 class InboxFilter(FlaskForm):

@@ -22,6 +22,7 @@ from tipline.intake.followup import add_message
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.submit import InvalidReport, Report, parse_amount, today
+from tipline.intake.web import uploads_of
 from tipline.triage import decisions, scope, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
@@ -280,8 +281,6 @@ def enter_tip() -> Any:
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template("triage/enter.html", form=form), status
-    from tipline.triage.forms import uploads_of
-
     report = Report(
         category=form.category.data,
         region=form.region.data,
