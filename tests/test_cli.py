@@ -210,7 +210,7 @@ def test_demo_sets_up_an_instance_labelled_demo_only(tmp_path: Path) -> None:
     assert (instance / "DEMO-ONLY-key-passphrase.txt").stat().st_mode & 0o077 == 0
     assert len(list((instance / "keys").glob("*.key.json"))) == 1
     assert count(f"sqlite:///{instance / 'tipline.db'}", Tip) == 5
-    assert count(f"sqlite:///{instance / 'tipline.db'}", Officer) == 3
+    assert count(f"sqlite:///{instance / 'tipline.db'}", Officer) == 6
 
 
 def test_worker_runs_the_jobs_the_portal_enqueued(

@@ -91,6 +91,21 @@ def add_officer(
     return NewOfficer(officer, uri)
 
 
+def reset_credentials(officer: Officer, password: str) -> NewOfficer:
+    """A new password and a new TOTP secret; the account is unlocked."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+    officer.password_hash = hasher.hash(password)
+    officer.totp_secret = pyotp.random_base32()
+    officer.failed_logins = 0
+    officer.locked_until = None
+    officer.last_totp_step = None
+    uri = pyotp.TOTP(officer.totp_secret).provisioning_uri(
+        name=officer.username, issuer_name=ISSUER
+    )
+    return NewOfficer(officer, uri)
+
+
 def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
     """The time step a code belongs to, allowing one step of clock drift either way."""
     totp = pyotp.TOTP(secret)

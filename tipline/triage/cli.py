@@ -44,7 +44,7 @@ from tipline.intake.queue import make_queue
 from tipline.intake.reading import open_with_keyring
 from tipline.intake.submit import Report, Submitter, validate
 from tipline.triage import load_keyring
-from tipline.triage.accounts import ROLES, AccountError, add_officer
+from tipline.triage.accounts import ROLES, AccountError, add_officer, reset_credentials
 from tipline.triage.audit import record
 from tipline.triage.audit_cli import audit
 
@@ -164,6 +164,40 @@ def users_add(username: str, role: str, bureau: str | None, region: str | None) 
     except AccountError as exc:
         fail(str(exc))
     click.echo(uri)
+
+
+@users.command("token")
+@click.argument("username")
+def users_token(username: str) -> None:
+    """Issue a bearer token for the internal API, acting as USERNAME.
+
+    The token is printed once and only its SHA-256 is kept: hand it to the system that will
+    use it now. Revoke it with 'tipline users revoke-token'.
+    """
+    from tipline.triage.api import TokenError, issue_token
+
+    cfg = config()
+    try:
+        with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+            token = issue_token(session, username, actor=cli_actor())
+    except TokenError as exc:
+        fail(str(exc))
+    click.echo(token)
+
+
+@users.command("revoke-token")
+@click.argument("username")
+def users_revoke_token(username: str) -> None:
+    """Revoke every internal API token of USERNAME."""
+    from tipline.triage.api import TokenError, revoke_tokens
+
+    cfg = config()
+    try:
+        with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+            revoked = revoke_tokens(session, username, actor=cli_actor())
+    except TokenError as exc:
+        fail(str(exc))
+    click.echo(f"revoked {revoked} token(s) of {username}")
 
 
 @main.group()
@@ -392,6 +426,9 @@ DEMO_OFFICERS = (
     ("triage", "triage_officer", "hrss_fund_supervision", "441500"),
     ("inspector", "bureau_officer", "labor_inspection", "441502"),
     ("supervisor", "supervisor", "hrss_fund_supervision", "440000"),
+    ("discipline", "bureau_officer", "discipline_inspection", "441500"),
+    ("admin", "admin", "hrss_fund_supervision", "440000"),
+    ("auditor", "auditor", "hrss_fund_supervision", "440000"),
 )
 
 
@@ -441,13 +478,14 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
         load_reference_data(session)
         for username, role, bureau, region in DEMO_OFFICERS:
             existing = session.scalar(select(Officer).where(Officer.username == username))
-            if existing is not None:
-                session.delete(existing)
-                session.flush()
             password = secrets.token_urlsafe(12)
-            created = add_officer(
-                session, username, password, role=role, bureau=bureau, region=region
-            )
+            if existing is None:
+                created = add_officer(
+                    session, username, password, role=role, bureau=bureau, region=region
+                )
+            else:
+                # Kept (their messages and audit entries point at them): new credentials.
+                created = reset_credentials(existing, password)
             credentials.append((username, role, password, created.officer.totp_secret))
         has_tips = (session.scalar(select(func.count()).select_from(Tip)) or 0) > 0
     if not has_tips:
