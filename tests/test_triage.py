@@ -213,3 +213,43 @@ def test_sign_out(triage_app: Flask, triage: FlaskClient) -> None:
     response = triage.post("/logout", data={"csrf_token": csrf_token(triage, "/")})
     assert response.status_code == 302
     assert triage.get("/").status_code == 302
+
+
+def test_officer_enters_a_tip_that_came_by_letter(triage_app: Flask, triage: FlaskClient) -> None:
+    from tests.conftest import post_multipart
+    from tests.test_submit import jpeg_with_gps
+
+    sign_in(triage, "desk", make_officer(triage_app, "desk", "triage_officer"))
+    response = post_multipart(
+        triage,
+        "/tips/new",
+        {
+            "csrf_token": csrf_token(triage, "/tips/new"),
+            "channel": "letter",
+            "received_on": "2025-09-30",
+            "category": "benefit_impostor",
+            "fund": "pension",
+            "suspect_kind": "individual",
+            "region": "441502",
+            "amount": "86400",
+            "text": "来信反映：某人去世后家属继续领取养老金。",
+            "attachments": [(io.BytesIO(jpeg_with_gps()), "来信扫描.jpg")],
+        },
+    )
+    assert response.status_code == 302
+    tip_id = response.headers["Location"].rsplit("/", 1)[-1]
+    page = triage.get(f"/tips/{tip_id}").get_data(as_text=True)
+    assert "来信反映" in page and "来信扫描.jpg" in page
+    with triage_app.extensions["triage"].sessions() as session:
+        tip = session.get(Tip, tip_id)
+        assert tip is not None
+        assert (tip.channel, tip.received_on.isoformat()) == ("letter", "2025-09-30")
+        assert tip.reporter_locator is None  # no receipt for a letter
+    assert [e.action for e in audit(triage_app, "tip.enter")] == ["tip.enter"]
+    bad = post_multipart(
+        triage, "/tips/new",
+        {"csrf_token": csrf_token(triage, "/tips/new"), "channel": "letter",
+         "received_on": "2999-01-01", "category": "benefit_impostor", "region": "441502",
+         "text": "x"},
+    )  # fmt: skip
+    assert bad.status_code == 400
