@@ -19,7 +19,7 @@ from tipline.crypto import WrongPassphrase
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, Officer, Tip
-from tipline.triage import access, create_app
+from tipline.triage import access, api, create_app
 from tipline.triage.accounts import MAX_FAILURES, ROLES, add_officer
 
 PASSWORD = "correct horse battery staple"
@@ -143,16 +143,24 @@ def test_route_role_matrix(triage_app: Flask, role: str | None) -> None:
     """Walk every route as every role and signed out; the answer follows the table."""
     client = triage_app.test_client()
     triage_app.config["WTF_CSRF_ENABLED"] = False
+    token: dict[str, str] = {}
     if role is not None:
         secret = make_officer(triage_app, "walker", role)
         triage_app.config["WTF_CSRF_ENABLED"] = True
         assert sign_in(client, "walker", secret) == 302
         triage_app.config["WTF_CSRF_ENABLED"] = False
+        with transaction(triage_app.extensions["triage"].sessions) as session:
+            token = {"Authorization": f"Bearer {api.issue_token(session, 'walker', actor='t')}"}
     for endpoint, method, path in _concrete_paths(triage_app):
         if endpoint in access.PUBLIC or endpoint == "auth.logout":
             continue
-        response = client.open(path, method=method)
-        if role is None:
+        # The API takes the bearer token, never the session cookie; signed out, it says 401.
+        in_api = path.startswith("/api/")
+        response = client.open(path, method=method, headers=token if in_api else {})
+        if role is None and in_api:
+            assert response.status_code == 401, (endpoint, path)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+        elif role is None:
             assert response.status_code == 302, (endpoint, path)
             assert response.headers["Location"].endswith("/login")
         elif role in access.ALLOWED[endpoint]:

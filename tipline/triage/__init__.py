@@ -20,7 +20,7 @@ from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.queue import make_queue
 from tipline.intake.submit import Submitter
-from tipline.intake.web import init_web
+from tipline.intake.web import csrf, init_web
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 STATIC = Path(__file__).parents[1] / "static"
@@ -78,6 +78,13 @@ def create_app(config: Config | None = None) -> Flask:
     from tipline.triage import admin
 
     app.register_blueprint(admin.bp)
+    from tipline.triage import api
+
+    # The internal API: bearer tokens only, never the session cookie (so no CSRF token).
+    app.session_interface = api.ApiSessionInterface()
+    auth.login_manager.request_loader(api.load_user_from_request)
+    csrf.exempt(api.bp)
+    app.register_blueprint(api.bp)
     return app
 
 

@@ -10,6 +10,7 @@ from flask import abort, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from tipline.triage import api
 from tipline.triage.accounts import READER_ROLES, ROLES
 
 # Reachable signed out.
@@ -39,6 +40,19 @@ ALLOWED: dict[str, frozenset[str]] = {
     "admin.audit_log": frozenset({"auditor"}),
     "admin.audit_verify": frozenset({"auditor"}),
     "admin.stats": frozenset({"auditor", "supervisor"}),
+    # The internal API (api.py): each endpoint as the page that does the same.
+    "api.openapi": frozenset(ROLES),
+    "api.tips": READER_ROLES,
+    "api.tip": READER_ROLES,
+    "api.send_message": READER_ROLES,
+    "api.route": frozenset({"triage_officer", "supervisor"}),
+    "api.accept": READER_ROLES,
+    "api.refuse": READER_ROLES,
+    "api.transfer": READER_ROLES,
+    "api.note": READER_ROLES,
+    "api.duplicate": READER_ROLES,
+    "api.identity_request": READER_ROLES,
+    "api.identity_decision": frozenset({"supervisor"}),
 }
 
 
@@ -47,7 +61,10 @@ def guard() -> Response | None:
     if endpoint in PUBLIC:
         return None
     if not current_user.is_authenticated:
-        # Signed out, every address looks the same: no hint of which routes exist.
+        # Signed out, every address looks the same: no hint of which routes exist. An API
+        # caller (no valid bearer token) is told so in JSON instead of sent to a form.
+        if api.is_api(request.path):
+            return api.unauthorized()
         return redirect(url_for("auth.login"))
     if endpoint is None:
         abort(404)

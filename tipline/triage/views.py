@@ -20,6 +20,7 @@ from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
 from tipline.intake.models import IdentityRequest, Tip
+from tipline.intake.reference import N_
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.submit import InvalidReport, Report, parse_amount, today
 from tipline.intake.web import uploads_of
@@ -201,7 +202,9 @@ def duplicate(tip_id: str) -> Any:
     def action(session: Session, opened: OpenedTip, form: Any) -> None:
         other = scope.find_visible(session, current_user, form.other.data.strip())
         if other is None:
-            raise decisions.DecisionError("There is no tip with this number that you can see.")
+            raise decisions.DecisionError(
+                N_("There is no tip with this number that you can see.")
+            )
         decisions.link_duplicate(session, current_user, opened.tip, other)
 
     return _act(tip_id, "duplicate", action)

@@ -1,0 +1,536 @@
+"""The internal JSON API, for the bureaus' own case systems (DESIGN.md, "Interfaces").
+
+Described by ``/api/v1/openapi.json``. A caller acts as one officer, with a bearer token
+issued by ``tipline users token`` (``Authorization: Bearer <token>``); only the token's
+SHA-256 is stored. The API answers exactly as the pages do: the same access table
+(``access.ALLOWED``), the same scope (a tip outside it is 404), the same decisions and the
+same audit entries, because it calls the same functions.
+
+The API neither reads nor writes the session cookie (``ApiSessionInterface``): the token is
+the only way in, so a browser's session cannot be ridden across sites into the API, and the
+blueprint needs no CSRF token. Errors are a list of problems, each with a field, a code and
+a message in the caller's language (Accept-Language), as on the public API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+from flask import Blueprint, Flask, Request, Response, abort, g, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from tipline.intake import reference
+from tipline.intake.db import transaction
+from tipline.intake.followup import add_message
+from tipline.intake.models import ApiToken, IdentityRequest, Officer, Tip
+from tipline.intake.reading import OpenedTip
+from tipline.intake.reference import N_
+from tipline.intake.submit import InvalidReport, today
+from tipline.triage import decisions, scope, triage, views
+from tipline.triage.audit import record
+from tipline.triage.auth import SignedIn
+from tipline.triage.forms import STATUS_CHOICES
+
+PREFIX = "/api/"
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+LIST_FILTERS = ("status", "bureau", "category", "overdue", "limit", "offset")
+
+
+# Tokens: plain functions of a session, used by ``tipline users token`` and by the tests.
+
+
+class TokenError(Exception):
+    """A token could not be issued or revoked: the message says why."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _officer(session: Session, username: str) -> Officer:
+    officer = session.scalar(select(Officer).where(Officer.username == username))
+    if officer is None:
+        raise TokenError(f"there is no user {username!r}")
+    return officer
+
+
+def issue_token(session: Session, username: str, *, actor: str) -> str:
+    """A new token for ``username``; returned once, only its SHA-256 is kept."""
+    officer = _officer(session, username)
+    if not officer.active:
+        raise TokenError(f"{username!r} is deactivated")
+    token = secrets.token_urlsafe(32)
+    row = ApiToken(officer_id=officer.id, token_hash=token_hash(token), created_on=today())
+    session.add(row)
+    session.flush()
+    record(session, "token.issue", actor=actor, username=username, token_id=row.id)
+    return token
+
+
+def revoke_tokens(session: Session, username: str, *, actor: str) -> int:
+    """Revoke every token of ``username``; returns how many were still valid."""
+    officer = _officer(session, username)
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.officer_id == officer.id, ApiToken.revoked.is_(False))
+    ).all()
+    for row in rows:
+        row.revoked = True
+    record(session, "token.revoke", actor=actor, username=username, count=len(rows))
+    return len(rows)
+
+
+def officer_for_token(session: Session, token: str) -> Officer | None:
+    """The active officer a valid (issued, unrevoked) token stands for."""
+    return session.scalar(
+        select(Officer)
+        .join(ApiToken, ApiToken.officer_id == Officer.id)
+        .where(
+            ApiToken.token_hash == token_hash(token),
+            ApiToken.revoked.is_(False),
+            Officer.active.is_(True),
+        )
+    )
+
+
+# Authentication: the token, and only the token, signs the request in.
+
+
+def is_api(path: str) -> bool:
+    return path.startswith(PREFIX)
+
+
+def bearer_token(req: Request) -> str | None:
+    scheme, _space, token = (req.headers.get("Authorization") or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def load_user_from_request(req: Request) -> SignedIn | None:
+    """Flask-Login's request loader: the officer behind the bearer token, on API paths only.
+
+    Checked on every request, so a revoked token or a deactivated officer is refused at once.
+    """
+    token = bearer_token(req) if is_api(req.path) else None
+    if token is None:
+        return None
+    with triage().sessions() as session:
+        officer = officer_for_token(session, token)
+        if officer is None:
+            return None
+        g.api_officer_id = officer.id
+        return SignedIn(officer.id, officer.username, officer.role, officer.bureau, officer.region)
+
+
+class ApiSessionInterface(SecureCookieSessionInterface):
+    """The cookie session, except on API paths: there it starts empty and is never saved,
+    so Flask-Login falls through to the token and no answer carries a Set-Cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if is_api(request.path):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if is_api(request.path):
+            return
+        super().save_session(app, session, response)
+
+
+def unauthorized() -> Response:
+    """401 for an API call without a valid token (RFC 6750 section 3)."""
+    if bearer_token(request) is None:
+        found = problem(
+            "Authorization", "missing", _("Send the header Authorization: Bearer <token>.")
+        )
+        challenge = "Bearer"
+    else:
+        found = problem(
+            "Authorization", "invalid_token", _("This token is unknown or has been revoked.")
+        )
+        challenge = 'Bearer error="invalid_token"'
+    response = problems_response([found], 401)
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+@bp.before_request
+def bearer_only() -> Response | None:
+    # The access guard has let a signed-in officer through; make sure it was the token that
+    # signed them in (Flask-Login would also accept a remember-me cookie).
+    if g.get("api_officer_id") != getattr(current_user, "id", None):
+        return unauthorized()
+    return None
+
+
+# Answers.
+
+
+def problem(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
+
+
+def problems_response(problems: list[dict[str, str]], status: int = 400) -> Response:
+    response = jsonify({"problems": problems})
+    response.status_code = status
+    return response
+
+
+def answer(body: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def summary(tip: Tip) -> dict[str, Any]:
+    """A tip as listed: its plaintext columns only, nothing decrypted."""
+    return {
+        "id": tip.id,
+        "category": tip.category,
+        "region": tip.region,
+        "bureau": tip.bureau,
+        "status": tip.status,
+        "received_on": tip.received_on.isoformat(),
+        "deadlines": [
+            {
+                "rule": d.rule,
+                "due": d.due_on.isoformat(),
+                "met_on": d.met_on and d.met_on.isoformat(),
+                "state": d.state,
+            }
+            for d in tip.deadlines
+        ],
+    }
+
+
+def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
+    """A tip as its page shows it, decrypted (the caller has audited the reading)."""
+    tip = opened.tip
+    requests = session.scalars(
+        select(IdentityRequest).where(IdentityRequest.tip_id == tip.id).order_by(IdentityRequest.id)
+    ).all()
+    return {
+        **summary(tip),
+        "status_detail": tip.status_detail,
+        "channel": tip.channel,
+        "fund": tip.fund,
+        "suspect_kind": tip.suspect_kind,
+        "suspect_name": opened.details.get("suspect_name"),
+        "amount": opened.amount,
+        "text": opened.text,
+        "suggested_bureau": tip.suggested_bureau,
+        "flags": [flag for flag in tip.flags.split(",") if flag],
+        "sealed": tip.sealed,
+        "handling_region": tip.handling_region,
+        "duplicate_of": tip.duplicate_of,
+        "real_name": tip.real_name,
+        "messages": [
+            {
+                "id": m.id,
+                "author": m.author,
+                "sent_on": m.sent_on.isoformat(),
+                "asks_reply": m.asks_reply,
+                "text": m.text,
+            }
+            for m in opened.messages()
+        ],
+        "notes": [
+            {"id": note.id, "written_on": note.written_on.isoformat(), "text": text}
+            for note, text in decisions.notes(opened, session)
+        ],
+        "identity_requests": [
+            {"id": r.id, "requested_on": r.requested_on.isoformat(), "state": r.state}
+            for r in requests
+        ],
+    }
+
+
+# Reading.
+
+
+def _list_filters(args: Any) -> tuple[dict[str, Any], int, int, list[dict[str, str]]]:
+    unknown = sorted(args.keys() - set(LIST_FILTERS))
+    found = [problem(name, "unknown", _("Unknown field.")) for name in unknown]
+    filters: dict[str, Any] = {}
+    allowed = {
+        "status": (frozenset(STATUS_CHOICES), N_("Choose a status from the list.")),
+        "bureau": (reference.codes(reference.BUREAUS), N_("Choose a bureau from the list.")),
+        "category": (
+            reference.codes(reference.CATEGORIES),
+            N_("Choose the kind of wrongdoing from the list."),
+        ),
+    }
+    for name, (codes, message) in allowed.items():
+        value = args.get(name, "")
+        if value and value not in codes:
+            found.append(problem(name, "invalid", _(message)))
+        filters[name] = value
+    overdue = args.get("overdue", "false")
+    if overdue not in ("true", "false"):
+        found.append(problem("overdue", "type", _("This field must be true or false.")))
+    # As the inbox's box: true keeps the overdue tips only; false filters nothing.
+    filters["overdue"] = overdue == "true"
+    limit = _whole(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, found)
+    offset = _whole(args, "offset", 0, 0, None, found)
+    return filters, limit, offset, found
+
+
+def _whole(
+    args: Any, name: str, default: int, low: int, high: int | None, found: list[dict[str, str]]
+) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if raw.isdigit() and int(raw) >= low and (high is None or int(raw) <= high):
+        return int(raw)
+    if high is None:
+        found.append(problem(name, "invalid", _("Give a whole number, %(low)s or more.", low=low)))
+    else:
+        found.append(
+            problem(
+                name, "invalid",
+                _("Give a whole number from %(low)s to %(high)s.", low=low, high=high),
+            )
+        )  # fmt: skip
+    return default
+
+
+@bp.get("/tips")
+def tips() -> Response:
+    """The officer's tips, as the inbox lists them: nearest deadline first."""
+    filters, limit, offset, found = _list_filters(request.args)
+    if found:
+        return problems_response(found)
+    query = views.inbox_query(current_user, filters)
+    with triage().sessions() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            views.ordered(query).options(selectinload(Tip.deadlines)).limit(limit).offset(offset)
+        ).all()
+        return answer({"tips": [summary(tip) for tip in rows], "total": total})
+
+
+@bp.get("/tips/<tip_id>")
+def tip(tip_id: str) -> Response:
+    with transaction(triage().sessions) as session:
+        opened = views.open_visible(session, tip_id)  # 404 outside scope; audited
+        return answer(detail(session, opened))
+
+
+# Deciding: the body is checked first, then the tip is opened as its page opens it.
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: type
+    required: bool = False
+    max_length: int | None = None
+
+
+def parse_body(spec: dict[str, Field]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The body's fields (absent optional ones as None), or every problem with it."""
+    if not request.get_data():
+        body: Any = {}
+    else:
+        body = request.get_json(silent=True)
+        if body is None:
+            return {}, [problem("", "json", _("The body is not valid JSON."))]
+    if not isinstance(body, dict):
+        return {}, [problem("", "type", _("Send one JSON object."))]
+    unknown = sorted(body.keys() - spec.keys())
+    found = [problem(name, "unknown", _("Unknown field.")) for name in unknown]
+    values: dict[str, Any] = {}
+    for name, field in spec.items():
+        value = body.get(name)
+        if value is None or (field.kind is str and isinstance(value, str) and not value.strip()):
+            if field.required:
+                found.append(problem(name, "missing", _("This field is required.")))
+            values[name] = None
+        elif field.kind is bool and not isinstance(value, bool):
+            found.append(problem(name, "type", _("This field must be true or false.")))
+        elif field.kind is str and not isinstance(value, str):
+            found.append(problem(name, "type", _("This field must be a string.")))
+        elif field.max_length is not None and len(value) > field.max_length:
+            found.append(
+                problem(
+                    name, "too_long",
+                    _("At most %(count)s characters.", count=field.max_length),
+                )
+            )  # fmt: skip
+        else:
+            values[name] = value
+    return values, found
+
+
+# Decision errors about what was sent (400, naming the field); every other one is about the
+# tip's state, e.g. already decided (409). Keys are decisions.py's message ids.
+INPUT_ERRORS = {
+    "Choose a bureau from the list.": "bureau",
+    "Choose a reason from the list.": "reason",
+    "Choose the office's region from the list.": "region",
+    "Say why you route it elsewhere than suggested.": "reason",
+    "Write a note.": "text",
+    "Say why you need the reporter's identity.": "reason",
+    "A tip cannot duplicate itself.": "other",
+}
+
+
+def _decision_problem(error: decisions.DecisionError) -> Response:
+    message = str(error.args[0])
+    field = INPUT_ERRORS.get(message)
+    if field is not None:
+        return problems_response([problem(field, "invalid", _(message))])
+    return problems_response([problem("", "conflict", _(message))], 409)
+
+
+class Refused(Exception):
+    """Refuse the request with this answer, rolling back what was done."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+Action = Callable[[Session, OpenedTip, dict[str, Any]], Response]
+
+
+def _act(tip_id: str, spec: dict[str, Field], action: Action) -> Response:
+    values, found = parse_body(spec)
+    if found:
+        return problems_response(found)
+    try:
+        with transaction(triage().sessions) as session:
+            opened = views.open_visible(session, tip_id)  # 404 outside scope; audited
+            return action(session, opened, values)
+    except Refused as refused:
+        return refused.response
+    except decisions.DecisionError as error:
+        return _decision_problem(error)
+    except InvalidReport as error:
+        return problems_response(
+            [problem(p.field, "invalid", _(p.message)) for p in error.problems]
+        )
+
+
+@bp.post("/tips/<tip_id>/route")
+def route(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        decisions.confirm_routing(
+            session, opened, current_user, values["bureau"], values["reason"] or ""
+        )
+        return answer(summary(opened.tip))
+
+    spec = {"bureau": Field(str, required=True), "reason": Field(str, max_length=2000)}
+    return _act(tip_id, spec, action)
+
+
+@bp.post("/tips/<tip_id>/accept")
+def accept(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        decisions.accept(session, opened, current_user)
+        return answer(summary(opened.tip))
+
+    return _act(tip_id, {}, action)
+
+
+@bp.post("/tips/<tip_id>/refuse")
+def refuse(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        decisions.refuse(session, opened, current_user, values["reason"], values["text"] or "")
+        return answer(summary(opened.tip))
+
+    spec = {"reason": Field(str, required=True), "text": Field(str, max_length=5000)}
+    return _act(tip_id, spec, action)
+
+
+@bp.post("/tips/<tip_id>/transfer")
+def transfer(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        decisions.transfer(
+            session, opened, current_user, values["bureau"], values["region"],
+            values["text"] or "",
+        )  # fmt: skip
+        return answer(summary(opened.tip))
+
+    spec = {
+        "bureau": Field(str, required=True),
+        "region": Field(str),
+        "text": Field(str, max_length=5000),
+    }
+    return _act(tip_id, spec, action)
+
+
+@bp.post("/tips/<tip_id>/duplicate")
+def duplicate(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        other = scope.find_visible(session, current_user, values["other"].strip())
+        if other is None:
+            # Said the same way whether the tip does not exist or is out of scope.
+            message = _("There is no tip with this number that you can see.")
+            raise Refused(problems_response([problem("other", "invalid", message)]))
+        first = decisions.link_duplicate(session, current_user, opened.tip, other)
+        return answer({"first": first.id})
+
+    return _act(tip_id, {"other": Field(str, required=True, max_length=16)}, action)
+
+
+@bp.post("/tips/<tip_id>/notes")
+def note(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        decisions.add_note(session, opened, current_user, values["text"])
+        return answer({}, 201)
+
+    return _act(tip_id, {"text": Field(str, required=True, max_length=5000)}, action)
+
+
+@bp.post("/tips/<tip_id>/messages")
+def send_message(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        message = add_message(
+            session, opened, values["text"], author="officer", officer_id=current_user.id,
+            asks_reply=bool(values["asks_reply"]),
+        )  # fmt: skip
+        record(session, "message.send", actor=current_user.username, tip_id=tip_id)
+        return answer({"id": message.id}, 201)
+
+    spec = {"text": Field(str, required=True, max_length=5000), "asks_reply": Field(bool)}
+    return _act(tip_id, spec, action)
+
+
+@bp.post("/tips/<tip_id>/identity-requests")
+def identity_request(tip_id: str) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        created = decisions.request_identity(session, opened, current_user, values["reason"])
+        return answer({"id": created.id, "state": created.state}, 201)
+
+    return _act(tip_id, {"reason": Field(str, required=True, max_length=2000)}, action)
+
+
+@bp.post("/tips/<tip_id>/identity-requests/<int:request_id>")
+def identity_decision(tip_id: str, request_id: int) -> Response:
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        found = session.get(IdentityRequest, request_id)
+        if found is None or found.tip_id != opened.tip.id:
+            abort(404)
+        decisions.decide_identity(session, current_user, found, values["approve"])
+        return answer({"id": found.id, "state": found.state})
+
+    return _act(tip_id, {"approve": Field(bool, required=True)}, action)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    document = json.loads((files("tipline.triage") / "openapi.json").read_text(encoding="utf-8"))
+    return answer(document)
