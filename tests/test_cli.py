@@ -153,6 +153,8 @@ def test_users_add_reads_the_password_from_stdin(env: dict[str, str], database_u
         "labor_inspection",
         "--region",
         "441502",
+        "--email",
+        "li.wei@hrss.example",
         stdin="a long enough password\n",
     )
     assert result.returncode == 0, result.stderr
@@ -160,7 +162,17 @@ def test_users_add_reads_the_password_from_stdin(env: dict[str, str], database_u
     assert "a long enough password" not in result.stdout + result.stderr
     refused = run(env, "users", "add", "x.y", "--role", "admin", stdin="short\n")
     assert refused.returncode == 1 and "at least 12 characters" in refused.stderr
+    bad_mail = run(
+        env, "users", "add", "x.y", "--role", "admin", "--email", "nobody",
+        stdin="a long enough password\n",
+    )  # fmt: skip
+    assert bad_mail.returncode == 1 and "not an e-mail address" in bad_mail.stderr
     assert count(database_url, Officer) == 1
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        added = session.scalar(select(Officer).where(Officer.username == "li.wei"))
+        assert added is not None and added.email == "li.wei@hrss.example"
+    engine.dispose()
 
 
 def test_keys_rotate_keeps_old_tips_readable(env: dict[str, str], tmp_path: Path) -> None:

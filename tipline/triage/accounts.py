@@ -31,6 +31,7 @@ LOCK_FOR = dt.timedelta(minutes=15)
 MIN_PASSWORD = 12
 ISSUER = "tipline"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$")
 
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so the answer takes as long either way.
@@ -59,6 +60,7 @@ def add_officer(
     role: str,
     bureau: str | None = None,
     region: str | None = None,
+    email: str | None = None,
 ) -> NewOfficer:
     if not _USERNAME.match(username):
         raise AccountError(
@@ -72,6 +74,8 @@ def add_officer(
         raise AccountError(f"unknown region code {region!r} (GB/T 2260)")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+    if email is not None and not _EMAIL.match(email):
+        raise AccountError(f"{email!r} is not an e-mail address")
     if session.scalar(select(Officer.id).where(Officer.username == username)) is not None:
         raise AccountError(f"a user named {username!r} already exists")
     secret = pyotp.random_base32()
@@ -82,6 +86,7 @@ def add_officer(
         role=role,
         bureau=bureau,
         region=region,
+        email=email,
         active=True,
         failed_logins=0,
     )

@@ -78,8 +78,8 @@ def users() -> Any:
                 created = add_officer(
                     session, form.username.data.strip().lower(), form.password.data,
                     role=form.role.data, bureau=form.bureau.data, region=form.region.data,
+                    email=form.email.data or None,
                 )  # fmt: skip
-                created.officer.email = form.email.data or None
                 record(session, "user.add", actor=current_user.username,
                        username=created.officer.username, role=created.officer.role)  # fmt: skip
                 provisioning = created.provisioning_uri

@@ -147,7 +147,10 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--bureau", help="Bureau identifier from domain.md section 1.")
 @click.option("--region", help="GB/T 2260 code of the officer's jurisdiction.")
-def users_add(username: str, role: str, bureau: str | None, region: str | None) -> None:
+@click.option("--email", help="Address for notices that something is waiting (never what).")
+def users_add(
+    username: str, role: str, bureau: str | None, region: str | None, email: str | None
+) -> None:
     """Create an officer; the password is read from standard input.
 
     Prints the TOTP provisioning URI once: load it into an authenticator app now.
@@ -157,7 +160,7 @@ def users_add(username: str, role: str, bureau: str | None, region: str | None) 
     try:
         with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
             created = add_officer(
-                session, username, password, role=role, bureau=bureau, region=region
+                session, username, password, role=role, bureau=bureau, region=region, email=email
             )
             record(session, "user.add", actor=cli_actor(), username=username, role=role)
             uri = created.provisioning_uri

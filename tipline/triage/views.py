@@ -20,8 +20,8 @@ from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
 from tipline.intake.models import IdentityRequest, Tip
-from tipline.intake.reference import N_
 from tipline.intake.reading import OpenedTip, open_tip
+from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, Report, parse_amount, today
 from tipline.intake.web import uploads_of
 from tipline.triage import decisions, scope, triage
