@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -149,6 +150,17 @@ def test_chinese_by_default_english_on_request(portal: FlaskClient) -> None:
     assert 'lang="en"' in portal.get("/").get_data(as_text=True)
 
 
-def test_language_switch_is_not_an_open_redirect(portal: FlaskClient) -> None:
-    response = portal.get("/language/en?next=//evil.example/")
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/%09/evil.example/",
+        "/%5C%5Cevil.example",
+        "/%5Cevil",
+        "http://evil.example/",
+        "%2F%2Fevil.example",
+    ],
+)
+def test_language_switch_is_not_an_open_redirect(portal: FlaskClient, target: str) -> None:
+    response = portal.get(f"/language/en?next={target}")
     assert response.headers["Location"] == "/"

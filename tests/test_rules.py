@@ -71,9 +71,7 @@ def test_deadlines_come_from_the_pack() -> None:
         ("T1", 5, "working_days", "national@2025.1"),
         ("T2", 10, "working_days", "national@2025.1"),
     ]
-    assert [d.rule for d in BOOK.deadlines(Facts(category="fake_docs", region="441502"))] == [
-        "T1"
-    ]
+    assert [d.rule for d in BOOK.deadlines(Facts(category="fake_docs", region="441502"))] == ["T1"]
 
 
 @pytest.mark.parametrize(
@@ -102,3 +100,24 @@ def test_a_book_needs_a_national_pack() -> None:
     local = [pack for pack in shipped_packs() if pack.scope != "national"]
     with pytest.raises(RulePackError, match="national"):
         RuleBook(tuple(local))
+
+
+def test_no_pack_can_unseal_staff_tips() -> None:
+    national = next(pack for pack in shipped_packs() if pack.scope == "national")
+    unsealing = RuleBook(
+        (
+            national.__class__(
+                name="national", version="x", scope="national",
+                routing=({"when": {}, "bureau": "hrss_fund_supervision", "source": "s"},),
+                flags=(), deadlines=(),
+            ),
+        )
+    )  # fmt: skip
+    routing = unsealing.route(Facts(category="fake_docs", region="441502",
+                                    suspect_kind="agency_staff"))  # fmt: skip
+    assert (routing.bureau, routing.sealed) == ("discipline_inspection", True)
+    with pytest.raises(RulePackError, match="sealed"):
+        load_pack(
+            '{"name": "x", "version": "1", "scope": "national", "flags": [], "deadlines": [],'
+            ' "routing": [{"when": {}, "bureau": "si_agency", "sealed": true, "source": "s"}]}'
+        )

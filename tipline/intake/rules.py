@@ -140,6 +140,11 @@ def load_pack(text: str) -> Pack:
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(top)"
         raise RulePackError(f"{where}: {exc.message}") from exc
+    for index, rule in enumerate(body["routing"]):
+        if rule.get("sealed") and rule["bureau"] != DISCIPLINE:
+            raise RulePackError(
+                f"routing/{index}: a sealed tip goes to {DISCIPLINE} only (domain.md section 2)"
+            )
     return Pack(
         name=body["name"],
         version=body["version"],
@@ -209,6 +214,13 @@ class DeadlineRule:
     pack: str
 
 
+DISCIPLINE = "discipline_inspection"
+
+
+def is_about_staff(facts: Facts) -> bool:
+    return facts.suspect_kind == "agency_staff" or facts.category == "internal_embezzlement"
+
+
 class RuleBook:
     """The active packs of an installation, applied to a tip's facts."""
 
@@ -228,6 +240,17 @@ class RuleBook:
         sealing = [(p, r) for p in packs for r in p.routing if r.get("sealed")]
         ordinary = [(p, r) for p in packs for r in p.routing if not r.get("sealed")]
         flags = self.flags(facts, packs)
+        if is_about_staff(facts):
+            # The internal-staff rule (domain.md section 2, seed 000) is the law, not a
+            # setting: no pack, however loaded, can route such a tip anywhere else.
+            return Routing(
+                bureau=DISCIPLINE,
+                handling_region=facts.region,
+                sealed=True,
+                flags=flags,
+                packs=labels,
+                source="domain.md section 2, internal-staff rule",
+            )
         for _pack, rule in [*sealing, *ordinary]:
             if matches(rule["when"], facts):
                 return Routing(

@@ -64,6 +64,10 @@ AMOUNT_BANDS: tuple[tuple[Decimal, str], ...] = (
     (Decimal(500_000), "100k-500k"),
 )
 CHUNK_BATCH = 16
+UNACCEPTED_KIND = N_(
+    "A file is not of an accepted kind: send pictures, PDF, office documents, sound or "
+    "video recordings."
+)
 
 
 def today() -> dt.date:
@@ -206,16 +210,9 @@ def validate_uploads(
             problems.append(Problem("attachments", N_("A file is larger than the limit.")))
         if size == 0:
             problems.append(Problem("attachments", N_("A file is empty.")))
-        elif detect_type(upload.filename, upload.stream.read(4096)) is None:
-            problems.append(
-                Problem(
-                    "attachments",
-                    N_(
-                        "A file is not of an accepted kind: send pictures, PDF, office "
-                        "documents, sound or video recordings."
-                    ),
-                )
-            )
+        # The whole file, not its first bytes: a zip's contents decide what it really is.
+        elif detect_type(upload.filename, upload.stream.read()) is None:
+            problems.append(Problem("attachments", UNACCEPTED_KIND))
         upload.stream.seek(0)
     if total > limits.max_total_bytes:
         problems.append(Problem("attachments", N_("The files together are larger than the limit.")))
@@ -311,6 +308,9 @@ def store_upload(
         raise InvalidReport(
             [Problem("attachments", N_("A file could not be read; it may be damaged."))]
         ) from exc
+    if scrubbed.file_type is None:
+        # Only kinds the scrubber knows are stored: nothing passes through uncleaned.
+        raise InvalidReport([Problem("attachments", UNACCEPTED_KIND)])
     attachment_id = secrets.token_hex(8)
     sealer = StreamSealer(tip_key, tip_id=tip_id, stream_id=attachment_id)
     scrubbed.data.seek(0, 2)

@@ -6,8 +6,10 @@ Each app factory calls ``init_web``; nothing here knows which site it serves.
 from __future__ import annotations
 
 import io
+from decimal import InvalidOperation
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, jsonify, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, lazy_gettext
@@ -15,10 +17,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms import Field, ValidationError
 
 from tipline.intake import reference
 from tipline.intake.config import Config
-from tipline.intake.submit import Upload
+from tipline.intake.submit import Upload, parse_amount
 
 LOCALES = ("zh", "en")
 LANGUAGE_COOKIE = "lang"
@@ -78,6 +81,18 @@ def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
     ]
 
 
+def valid_amount(_form: object, field: Field) -> None:
+    """A form validator for an amount in yuan as people type it (12,000 or ¥12000.50)."""
+    try:
+        amount = parse_amount(field.data)
+    except InvalidOperation as exc:
+        raise ValidationError(
+            lazy_gettext("Give the amount in yuan as a number, e.g. 12000.")
+        ) from exc
+    if amount is not None and amount < 0:
+        raise ValidationError(lazy_gettext("Give the amount in yuan as a positive number."))
+
+
 def select_locale() -> str:
     """An explicit choice remembered in a cookie, then the browser's languages, then Chinese."""
     chosen = request.cookies.get(LANGUAGE_COOKIE)
@@ -130,8 +145,16 @@ def _handle_csrf(_error: CSRFError) -> tuple[str, int]:
 
 def _change_language(code: str) -> BaseResponse:
     target = request.args.get("next", "/")
-    # Only local paths: the switch must not become an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
+    # Only local paths: the switch must not become an open redirect. Browsers drop tabs and
+    # newlines and read "\\" as "/", so "/\t/evil" or "/\\evil" would leave the site.
+    parts = urlsplit(target)
+    if (
+        not target.startswith("/")
+        or any(ord(c) < 0x21 or c == "\\" for c in target)
+        or target.startswith("//")
+        or parts.scheme
+        or parts.netloc
+    ):
         target = "/"
     response = redirect(target)
     if code in LOCALES:

@@ -6,7 +6,6 @@ keeps what was typed (WTForms re-renders submitted values).
 
 from __future__ import annotations
 
-from decimal import InvalidOperation
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -22,10 +21,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tipline.intake import reference
-from tipline.intake.submit import MAX_TEXT, parse_amount
+from tipline.intake.submit import MAX_TEXT
+from tipline.intake.web import valid_amount
 
 
 def choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[SelectChoice]:
@@ -37,15 +37,6 @@ def choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[Sel
 
 def region_choices(regions: list[reference.Region], blank: Any) -> list[SelectChoice]:
     return [SelectChoice("", blank)] + [SelectChoice(r.code, r.name) for r in regions]
-
-
-def _valid_amount(_form: FlaskForm, field: StringField) -> None:
-    try:
-        amount = parse_amount(field.data)
-    except InvalidOperation as exc:
-        raise ValidationError(_l("Give the amount in yuan as a number, e.g. 12000.")) from exc
-    if amount is not None and amount < 0:
-        raise ValidationError(_l("Give the amount in yuan as a positive number."))
 
 
 class IdentityFields:
@@ -88,7 +79,7 @@ class ReportForm(FlaskForm, IdentityFields):
     happened_end = DateField(_l("Until when?"), validators=[Optional()])
     ongoing = BooleanField(_l("It is still going on"))
     amount = StringField(
-        _l("Estimated amount involved, in yuan"), validators=[Optional(), _valid_amount]
+        _l("Estimated amount involved, in yuan"), validators=[Optional(), valid_amount]
     )
     text = TextAreaField(
         _l("What happened?"),

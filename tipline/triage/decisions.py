@@ -63,7 +63,14 @@ def meet_deadlines(tip: Tip, status: str) -> None:
     tip.next_due = min(open_days, default=None)
 
 
-def _decide(tip: Tip, status: str, detail: str | None = None) -> None:
+def _lock(session: Session, tip: Tip) -> None:
+    """Re-read the tip under a row lock, so two officers deciding at once cannot both pass
+    the state check (SQLite serialises writers, and the re-read happens after its lock)."""
+    session.refresh(tip, with_for_update=True)
+
+
+def _decide(session: Session, tip: Tip, status: str, detail: str | None = None) -> None:
+    _lock(session, tip)
     if tip.status not in UNDECIDED:
         raise DecisionError(N_("This tip has already been decided."))
     tip.status = status
@@ -91,6 +98,7 @@ def confirm_routing(
     changed = bureau != tip.suggested_bureau
     if changed and not clean_text(reason):
         raise DecisionError(N_("Say why you route it elsewhere than suggested."))
+    _lock(session, tip)
     if tip.status not in UNDECIDED:
         raise DecisionError(N_("This tip has already been decided."))
     tip.bureau = bureau
@@ -108,7 +116,7 @@ def accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
     tip = opened.tip
     if tip.bureau is None:
         tip.bureau = tip.suggested_bureau
-    _decide(tip, "accepted")
+    _decide(session, tip, "accepted")
     record_event(session, tip, "accepted")
     record(session, "tip.accept", actor=_name(actor), tip_id=tip.id)
 
@@ -120,7 +128,7 @@ def refuse(
     if reason not in reference.codes(reference.REFUSAL_REASONS):
         raise DecisionError(N_("Choose a reason from the list."))
     tip = opened.tip
-    _decide(tip, "not_accepted", reason)
+    _decide(session, tip, "not_accepted", reason)
     record_event(session, tip, "not_accepted", reason)
     if clean_text(text):
         add_message(session, opened, text, author="officer", officer_id=actor.id)
@@ -146,7 +154,7 @@ def transfer(
         raise DecisionError(N_("Choose the office's region from the list."))
     if tip.sealed and bureau != scope.DISCIPLINE:
         raise DecisionError(N_("A tip about staff stays with discipline inspection."))
-    _decide(tip, "transferred_out", bureau)
+    _decide(session, tip, "transferred_out", bureau)
     tip.bureau = bureau
     if region is not None:
         tip.handling_region, tip.handling_city, tip.handling_province = (
@@ -166,9 +174,12 @@ def link_duplicate(session: Session, actor: scope.Viewer, tip: Tip, other: Tip) 
     purposes (domain.md section 4). Returns the first."""
     if tip.id == other.id:
         raise DecisionError(N_("A tip cannot duplicate itself."))
+    if tip.sealed != other.sealed:
+        # A link would show the id of a sealed tip to people who must not know it exists.
+        raise DecisionError(N_("A tip about staff cannot be linked with an ordinary tip."))
     first, later = sorted((tip, other), key=lambda t: (t.received_on, t.id))
     while first.duplicate_of is not None:
-        found = session.get(Tip, first.duplicate_of)
+        found = scope.find_visible(session, actor, first.duplicate_of)
         if found is None:
             break
         first = found

@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT
+from tipline.intake.web import valid_amount
 
 STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
 
@@ -166,6 +167,6 @@ class EntryForm(FlaskForm):
             Regexp(r"^\d{6}$", message=_l("A region code has six digits.")),
         ],
     )
-    amount = StringField(_l("Amount in yuan"), validators=[Optional()])
+    amount = StringField(_l("Amount in yuan"), validators=[Optional(), valid_amount])
     text = TextAreaField(_l("What was reported"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     attachments = MultipleFileField(_l("Scanned letters and other files"))

@@ -87,20 +87,22 @@ def inbox() -> str:
     )
 
 
-def open_visible(session: Session, tip_id: str) -> OpenedTip:
-    """The tip, decrypted, if the officer may see it (404 otherwise); the reading is audited."""
+def open_visible(session: Session, tip_id: str, *, audit: bool = True) -> OpenedTip:
+    """The tip, decrypted, if the officer may see it (404 otherwise); the reading is audited
+    in the same transaction (a caller passing ``audit=False`` records it itself, later)."""
     tip = scope.find_visible(session, current_user, tip_id)
     if tip is None:
         abort(404)
     opened = open_tip(tip, triage().keyring)
-    record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
+    if audit:
+        record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
     return opened
 
 
 def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200) -> Any:
     forms = forms or DecisionForms.blank()
     with transaction(triage().sessions) as session:
-        opened = open_visible(session, tip_id)
+        opened = open_visible(session, tip_id, audit=False)
         requests = session.scalars(
             select(IdentityRequest).where(IdentityRequest.tip_id == tip_id)
         ).all()
@@ -119,6 +121,9 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             forms=forms,
             today=today(),
         )
+        # Recorded last: appending to the audit chain serialises writers, so the lock is
+        # taken after the decryption and rendering, just before the commit.
+        record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
     return page, status
 
 
@@ -202,9 +207,7 @@ def duplicate(tip_id: str) -> Any:
     def action(session: Session, opened: OpenedTip, form: Any) -> None:
         other = scope.find_visible(session, current_user, form.other.data.strip())
         if other is None:
-            raise decisions.DecisionError(
-                N_("There is no tip with this number that you can see.")
-            )
+            raise decisions.DecisionError(N_("There is no tip with this number that you can see."))
         decisions.link_duplicate(session, current_user, opened.tip, other)
 
     return _act(tip_id, "duplicate", action)
