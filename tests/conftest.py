@@ -166,7 +166,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 def portal_app(make_config: Callable[..., Config], public_keys_dir: Path) -> Iterator[Flask]:
     from tipline.portal import create_app
 
-    app = create_app(make_config(keys_dir=public_keys_dir))
+    app = create_app(make_config(keys_dir=public_keys_dir, key_passphrase=None))
     yield app
     app.extensions["portal"].engine.dispose()
 

@@ -7,9 +7,13 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import tipline
+from tipline.intake.config import Config, ConfigError
 
 ROOT = Path(tipline.__file__).parent
 
@@ -138,3 +142,14 @@ def test_portal_process_holds_no_private_key(
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"status": 200, "private_objects": 0, "triage_loaded": []}
+
+
+def test_portal_refuses_private_key_material(
+    make_config: Callable[..., Config], keys_dir: Path, public_keys_dir: Path
+) -> None:
+    from tipline.portal import create_app
+
+    with pytest.raises(ConfigError, match="private key files"):
+        create_app(make_config(keys_dir=keys_dir, key_passphrase=None))
+    with pytest.raises(ConfigError, match="passphrase"):
+        create_app(make_config(keys_dir=public_keys_dir))

@@ -232,7 +232,7 @@ def test_worker_runs_the_jobs_the_portal_enqueued(
     database_url: str,
     env: dict[str, str],
 ) -> None:
-    config = make_config(keys_dir=public_keys_dir, redis_url=redis_url)
+    config = make_config(keys_dir=public_keys_dir, redis_url=redis_url, key_passphrase=None)
     app = create_portal(config)
     try:
         submit_report(app.test_client())

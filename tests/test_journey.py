@@ -246,7 +246,12 @@ def test_wrong_receipts_are_limited_but_typos_are_not_counted(
 
     redis_url = request.getfixturevalue("redis_url") if store == "redis" else None
     app = create_app(
-        make_config(keys_dir=public_keys_dir, receipt_limit="3 per hour", redis_url=redis_url)
+        make_config(
+            keys_dir=public_keys_dir,
+            receipt_limit="3 per hour",
+            redis_url=redis_url,
+            key_passphrase=None,
+        )
     )
     try:
         client = app.test_client()

@@ -47,7 +47,7 @@ def served_portal(
 ) -> Iterator[tuple[str, Flask]]:
     if not database_url.startswith("sqlite"):
         pytest.skip("the browser journey runs once, on the embedded default")
-    app = create_app(make_config(keys_dir=public_keys_dir))
+    app = create_app(make_config(keys_dir=public_keys_dir, key_passphrase=None))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tipline.crypto import PublicKeyring, ReceiptKdf, load_public_keyring
-from tipline.intake.config import Config
+from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.queue import make_queue
 from tipline.intake.submit import Submitter
@@ -36,8 +36,23 @@ class Portal:
     submitter: Submitter
 
 
+def refuse_private_keys(config: Config) -> None:
+    """The public site must hold public keys only (DESIGN.md): refuse to start otherwise."""
+    if config.key_passphrase:
+        raise ConfigError(
+            "the portal must not be given the key passphrase: unset TIPLINE_KEY_PASSPHRASE "
+            "and TIPLINE_KEY_PASSPHRASE_FILE for it"
+        )
+    if any(config.keys_dir.glob("*.key.json")):
+        raise ConfigError(
+            f"{config.keys_dir} holds private key files: give the portal a folder with the "
+            "*.pub.json files only (tipline keys export-public)"
+        )
+
+
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
+    refuse_private_keys(config)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
     engine = make_engine(config.database_url)

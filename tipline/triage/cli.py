@@ -510,9 +510,23 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
     click.echo(f"  triage: http://127.0.0.1:{triage_port}/\n")
     if no_serve:
         return
+    # The portal gets what a real public server gets: the public key files only, no
+    # passphrase, and a secret of its own (both sites share 127.0.0.1, and browsers do not
+    # keep cookies apart by port).
+    portal_keys = instance / "portal-keys"
+    portal_keys.mkdir(exist_ok=True)
+    for public in cfg.keys_dir.glob("*.pub.json"):
+        (portal_keys / public.name).write_bytes(public.read_bytes())
+    portal_env = {k: v for k, v in env.items() if not k.startswith("TIPLINE_KEY_PASSPHRASE")}
+    portal_env.update(
+        TIPLINE_KEYS_DIR=str(portal_keys), TIPLINE_SECRET_KEY=secrets.token_urlsafe(32)
+    )
     children = [
-        subprocess.Popen(gunicorn_command(site, "127.0.0.1", port, 2), env=env)  # noqa: S603
-        for site, port in (("portal", portal_port), ("triage", triage_port))
+        subprocess.Popen(gunicorn_command(site, "127.0.0.1", port, 2), env=site_env)  # noqa: S603
+        for site, port, site_env in (
+            ("portal", portal_port, portal_env),
+            ("triage", triage_port, env),
+        )
     ]
     try:
         while all(child.poll() is None for child in children):

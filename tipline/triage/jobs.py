@@ -6,7 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
 from tipline.intake.config import Config
@@ -25,14 +25,15 @@ def sweep_deadlines() -> int:
     Idempotent: a second sweep the same day changes nothing and escalates nothing twice.
     Returns the number of notices sent."""
     config = Config.from_env(need_secret=False)
+    if config.redis_url:
+        # Booked first: a failure below (an SMTP server down) must not end the daily sweeps.
+        schedule_next_sweep(Queue(config.queue_name, connection=Redis.from_url(config.redis_url),
+                                  serializer=JSONSerializer))  # fmt: skip
     with job_session() as session:
         result = sweep(session, today(), load_calendar(session))
         addresses = recipients(session, result)
     if config.smtp_url and addresses:
         send_notices(config.smtp_url, config.mail_from, addresses)
-    if config.redis_url:
-        schedule_next_sweep(Queue(config.queue_name, connection=Redis.from_url(config.redis_url),
-                                  serializer=JSONSerializer))  # fmt: skip
     return len(addresses) if config.smtp_url else 0
 
 
@@ -50,5 +51,8 @@ def schedule_next_sweep(queue: Queue) -> str:
     when = next_sweep_time(dt.datetime.now(dt.UTC))
     job_id = f"deadline-sweep-{when:%Y%m%d}"
     if queue.fetch_job(job_id) is None:
-        queue.enqueue_at(when, sweep_deadlines, job_id=job_id, description="sweep_deadlines")
+        queue.enqueue_at(
+            when, sweep_deadlines, job_id=job_id, description="sweep_deadlines",
+            retry=Retry(max=3, interval=[60, 600, 3600]),
+        )  # fmt: skip
     return job_id
