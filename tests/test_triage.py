@@ -261,3 +261,25 @@ def test_officer_enters_a_tip_that_came_by_letter(triage_app: Flask, triage: Fla
          "text": "x"},
     )  # fmt: skip
     assert bad.status_code == 400
+
+
+def test_a_session_cookie_dies_with_sign_out(triage_app: Flask, triage: FlaskClient) -> None:
+    sign_in(triage, "officer", make_officer(triage_app, "officer", "triage_officer"))
+    stolen = triage.get_cookie("session")
+    assert stolen is not None
+    triage.post("/logout", data={"csrf_token": csrf_token(triage, "/")})
+    replay = triage_app.test_client()
+    replay.set_cookie("session", stolen.value)
+    assert replay.get("/").status_code == 302  # back to the sign-in page
+
+
+def test_an_idle_session_expires(
+    triage_app: Flask, triage: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    sign_in(triage, "officer", make_officer(triage_app, "officer", "triage_officer"))
+    assert triage.get("/").status_code == 200
+    later = time.time() + 31 * 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert triage.get("/").status_code == 302

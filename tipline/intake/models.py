@@ -298,6 +298,9 @@ class Officer(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # The last TOTP time step accepted, so a code cannot be replayed within its window.
     last_totp_step: Mapped[int | None] = mapped_column(Integer)
+    # Raised on sign-out, deactivation and new credentials: every session cookie issued
+    # before then stops working, although the server keeps no session state.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEvent(Base):

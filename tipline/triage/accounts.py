@@ -88,6 +88,7 @@ def add_officer(
         region=region,
         email=email,
         active=True,
+        session_epoch=0,
         failed_logins=0,
     )
     session.add(officer)
@@ -105,6 +106,7 @@ def reset_credentials(officer: Officer, password: str) -> NewOfficer:
     officer.failed_logins = 0
     officer.locked_until = None
     officer.last_totp_step = None
+    officer.session_epoch += 1
     uri = pyotp.TOTP(officer.totp_secret).provisioning_uri(
         name=officer.username, issuer_name=ISSUER
     )

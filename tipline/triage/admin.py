@@ -108,6 +108,7 @@ def set_active(officer_id: int) -> Response:
         if officer is None:
             abort(404)
         officer.active = form.active.data
+        officer.session_epoch += 1  # a deactivated officer's open sessions end now
         officer.locked_until = None
         officer.failed_logins = 0
         record(session, "user.activate" if officer.active else "user.deactivate",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from dataclasses import dataclass
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -43,12 +45,26 @@ def _signed_in(officer: Officer) -> SignedIn:
     return SignedIn(officer.id, officer.username, officer.role, officer.bureau, officer.region)
 
 
+IDLE = dt.timedelta(minutes=30)
+LONGEST = dt.timedelta(hours=12)
+
+
 @login_manager.user_loader
 def _load(user_id: str) -> SignedIn | None:
-    with triage().sessions() as session:
-        officer = session.get(Officer, int(user_id))
+    """The officer of a session cookie, if it is still good: same epoch (not signed out or
+    deactivated since), used within the idle time, and not older than a working day."""
+    now = time.time()
+    seen = session.get("seen", 0)
+    started = session.get("started", 0)
+    if now - seen > IDLE.total_seconds() or now - started > LONGEST.total_seconds():
+        return None
+    with triage().sessions() as db:
+        officer = db.get(Officer, int(user_id))
         if officer is None or not officer.active:
             return None
+        if session.get("epoch") != officer.session_epoch:
+            return None
+        session["seen"] = now
         return _signed_in(officer)
 
 
@@ -66,28 +82,37 @@ def login() -> Response | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("triage/login.html", form=form), 400 if form.is_submitted() else 200
     username = form.username.data.strip().lower()
-    with transaction(triage().sessions) as session:
+    with transaction(triage().sessions) as db:
         try:
-            officer = authenticate(session, username, form.password.data, form.code.data)
+            officer = authenticate(db, username, form.password.data, form.code.data)
         except SignInFailed:
             # A password typed into the name field must not land in the log: name only
             # accounts that exist.
-            known = session.scalar(select(Officer.id).where(Officer.username == username))
-            record(session, "signin.failed", actor=username if known else None)
-            user = None
+            known = db.scalar(select(Officer.id).where(Officer.username == username))
+            record(db, "signin.failed", actor=username if known else None)
+            user, epoch = None, 0
         else:
-            record(session, "signin", actor=officer.username)
+            record(db, "signin", actor=officer.username)
             user = _signed_in(officer)
+            epoch = officer.session_epoch
     if user is None:
         form.code.errors = [
             _("The name, password or code is wrong, or the account is locked for a while.")
         ]
         return render_template("triage/login.html", form=form), 401
     login_user(user)
+    session["epoch"] = epoch
+    session["started"] = session["seen"] = time.time()
     return redirect(url_for(HOME.get(user.role, "triage.inbox")))
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        with transaction(triage().sessions) as db:
+            officer = db.get(Officer, current_user.id)
+            if officer is not None:
+                officer.session_epoch += 1  # any copy of this cookie is now worthless
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("failed_logins", sa.Integer(), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_totp_step", sa.Integer(), nullable=True),
+        sa.Column("session_epoch", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_officer")),
         sa.UniqueConstraint("username", name=op.f("uq_officer_username")),
     )
