@@ -283,3 +283,33 @@ def test_an_idle_session_expires(
     later = time.time() + 31 * 60
     monkeypatch.setattr(time, "time", lambda: later)
     assert triage.get("/").status_code == 302
+
+
+def test_internal_notes_do_not_open_with_the_receipt(
+    portal: FlaskClient, triage_app: Flask, keys_dir: Path
+) -> None:
+    from tests.conftest import PASSPHRASE
+    from tipline.crypto import (
+        InvalidCiphertext,
+        ReceiptKdf,
+        load_private_keyring,
+        open_sealed,
+        parse_receipt,
+    )
+    from tipline.intake.models import Note
+    from tipline.intake.reading import open_tip, open_with_receipt
+    from tipline.triage import decisions
+
+    receipt = parse_receipt(submit_report(portal))
+    services = triage_app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        officer = add_officer(session, "desk", PASSWORD, role="triage_officer",
+                              bureau="hrss_fund_supervision", region="441500").officer  # fmt: skip
+        tip = session.scalars(select(Tip)).one()
+        opened = open_tip(tip, load_private_keyring(keys_dir, PASSPHRASE))
+        decisions.add_note(session, opened, officer, "内部意见：先核实")
+    with services.sessions() as session:
+        as_reporter = open_with_receipt(session, receipt, ReceiptKdf(n=2**10))
+        note = session.scalars(select(Note)).one()
+        with pytest.raises(InvalidCiphertext):
+            open_sealed(as_reporter.key, note.body, tip_id=note.tip_id, purpose=f"note:{note.id}")

@@ -81,6 +81,9 @@ class Tip(Base):
     format_version: Mapped[int] = mapped_column(Integer, default=1)
     key_id: Mapped[str] = mapped_column(String(32), index=True)
     key_envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    # A second key for what officers write among themselves (notes, reasons for identity
+    # requests), wrapped to the intake key only: the receipt does not open it.
+    internal_envelope: Mapped[bytes] = mapped_column(LargeBinary)
     report: Mapped[bytes] = mapped_column(LargeBinary)
 
     # The reporter's way back in: locator finds the row, the verifier checks the secret,

@@ -53,6 +53,8 @@ class OpenedTip:
     tip: Tip
     key: bytes
     details: dict[str, Any]
+    # The officers' own key (notes, request reasons); None when a reporter opened the tip.
+    internal_key: bytes | None = None
 
     @property
     def text(self) -> str:
@@ -124,9 +126,9 @@ def _chunks(session: Session, attachment_id: str) -> Iterator[bytes]:
         seq += CHUNK_FETCH
 
 
-def _open(tip: Tip, key: bytes) -> OpenedTip:
+def _open(tip: Tip, key: bytes, internal_key: bytes | None = None) -> OpenedTip:
     details = json.loads(open_sealed(key, tip.report, tip_id=tip.id, purpose="report"))
-    return OpenedTip(tip=tip, key=key, details=details)
+    return OpenedTip(tip=tip, key=key, details=details, internal_key=internal_key)
 
 
 # A salt for the dummy derivation done when a locator is unknown, so an attacker cannot tell
@@ -183,7 +185,11 @@ def reporter_identity(tip: Tip, wrap_key: bytes) -> dict[str, str] | None:
 
 def open_tip(tip: Tip, keyring: PrivateKeyring) -> OpenedTip:
     """Open a tip with the installation's private keys (triage only)."""
-    return _open(tip, keyring.unwrap(tip.key_envelope, tip_id=tip.id))
+    return _open(
+        tip,
+        keyring.unwrap(tip.key_envelope, tip_id=tip.id),
+        keyring.unwrap(tip.internal_envelope, tip_id=f"{tip.id}/internal"),
+    )
 
 
 def open_with_keyring(session: Session, tip_id: str, keyring: PrivateKeyring) -> OpenedTip | None:

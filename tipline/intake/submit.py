@@ -453,6 +453,7 @@ def submit_tip(
         format_version=1,
         key_id=keyring.current.kid,
         key_envelope=keyring.wrap(tip_key, tip_id=tip_id),
+        internal_envelope=keyring.wrap(new_tip_key(), tip_id=f"{tip_id}/internal"),
         report=seal(
             tip_key,
             json.dumps(report.sealed_details(), ensure_ascii=False).encode(),

@@ -30,12 +30,21 @@ class DecisionError(Exception):
     """A decision that cannot be taken; the message is an English message id."""
 
 
+def _internal(opened: OpenedTip) -> bytes:
+    if opened.internal_key is None:
+        raise DecisionError(N_("Only officers write notes."))
+    return opened.internal_key
+
+
 def _note(session: Session, opened: OpenedTip, officer_id: int, text: str) -> Note:
     note = Note(tip_id=opened.tip.id, officer_id=officer_id, written_on=today(), body=b"")
     session.add(note)
     session.flush()
     note.body = seal(
-        opened.key, clean_text(text).encode(), tip_id=opened.tip.id, purpose=f"note:{note.id}"
+        _internal(opened),
+        clean_text(text).encode(),
+        tip_id=opened.tip.id,
+        purpose=f"note:{note.id}",
     )
     return note
 
@@ -46,7 +55,7 @@ def notes(opened: OpenedTip, session: Session) -> list[tuple[Note, str]]:
         (
             row,
             open_sealed(
-                opened.key, row.body, tip_id=opened.tip.id, purpose=f"note:{row.id}"
+                _internal(opened), row.body, tip_id=opened.tip.id, purpose=f"note:{row.id}"
             ).decode(),
         )
         for row in rows
@@ -209,7 +218,7 @@ def request_identity(
     session.add(request)
     session.flush()
     request.reason = seal(
-        opened.key,
+        _internal(opened),
         clean_text(reason).encode(),
         tip_id=opened.tip.id,
         purpose=f"identity-request:{request.id}",

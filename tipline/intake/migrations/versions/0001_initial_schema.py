@@ -114,6 +114,7 @@ def upgrade() -> None:
         sa.Column("format_version", sa.Integer(), nullable=False),
         sa.Column("key_id", sa.String(length=32), nullable=False),
         sa.Column("key_envelope", sa.LargeBinary(), nullable=False),
+        sa.Column("internal_envelope", sa.LargeBinary(), nullable=False),
         sa.Column("report", sa.LargeBinary(), nullable=False),
         sa.Column("reporter_locator", sa.String(length=8), nullable=True),
         sa.Column("reporter_salt", sa.LargeBinary(), nullable=True),
