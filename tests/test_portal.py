@@ -164,3 +164,32 @@ def test_chinese_by_default_english_on_request(portal: FlaskClient) -> None:
 def test_language_switch_is_not_an_open_redirect(portal: FlaskClient, target: str) -> None:
     response = portal.get(f"/language/en?next={target}")
     assert response.headers["Location"] == "/"
+
+
+def test_uploads_never_touch_the_disk(
+    portal_app: Flask, portal: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Werkzeug spools large uploads to temporary files; the portal keeps them in memory."""
+    import tempfile
+
+    def no_disk(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an upload was about to be written to disk")
+
+    token = csrf_token(portal, "/report")
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", no_disk)
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_disk)
+    big = legacy_doc(b"x" * 2_000_000)  # far above werkzeug's 500 KB spooling threshold
+    response = post_multipart(
+        portal,
+        "/report",
+        {
+            "csrf_token": token,
+            "category": "fake_treatment",
+            "province": "440000",
+            "text": "大文件",
+            "attachments": [(io.BytesIO(big), "账本.doc")],
+        },
+    )
+    assert response.status_code == 200
+    assert count_tips(portal_app) == 1

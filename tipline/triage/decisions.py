@@ -67,7 +67,8 @@ def meet_deadlines(tip: Tip, status: str) -> None:
     for deadline in tip.deadlines:
         if deadline.met_on is None and status in deadline.met_by.split(","):
             deadline.met_on = today()
-            deadline.state = "met"
+            # A late decision stays on record as late.
+            deadline.state = "met" if deadline.met_on <= deadline.due_on else "met_late"
     open_days = [d.due_on for d in tip.deadlines if d.met_on is None]
     tip.next_due = min(open_days, default=None)
 
