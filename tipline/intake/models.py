@@ -156,9 +156,14 @@ class TipEvent(Base):
     shown_to_reporter: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-Index("ix_tip_scope_region", Tip.handling_region, Tip.next_due, Tip.id)
-Index("ix_tip_scope_city", Tip.handling_city, Tip.next_due, Tip.id)
-Index("ix_tip_scope_province", Tip.handling_province, Tip.next_due, Tip.id)
+# The inbox: one jurisdiction, nearest deadline first, in exactly the order of
+# triage.views.ordered, so a first page reads 50 index entries and stops; the included
+# columns let the counts be answered from the index alone (measured in bench/inbox.py).
+_SCOPE_ORDER = (Tip.next_due, Tip.received_on, Tip.id)
+_SCOPE_INCLUDE = {"postgresql_include": ["sealed", "bureau", "status"]}
+Index("ix_tip_scope_region", Tip.handling_region, *_SCOPE_ORDER, **_SCOPE_INCLUDE)
+Index("ix_tip_scope_city", Tip.handling_city, *_SCOPE_ORDER, **_SCOPE_INCLUDE)
+Index("ix_tip_scope_province", Tip.handling_province, *_SCOPE_ORDER, **_SCOPE_INCLUDE)
 
 
 class Deadline(Base):

@@ -132,13 +132,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tip_received_on"), ["received_on"], unique=False)
         batch_op.create_index(batch_op.f("ix_tip_region"), ["region"], unique=False)
         batch_op.create_index(
-            "ix_tip_scope_city", ["handling_city", "next_due", "id"], unique=False
+            "ix_tip_scope_city",
+            ["handling_city", "next_due", "received_on", "id"],
+            unique=False,
+            postgresql_include=["sealed", "bureau", "status"],
         )
         batch_op.create_index(
-            "ix_tip_scope_province", ["handling_province", "next_due", "id"], unique=False
+            "ix_tip_scope_province",
+            ["handling_province", "next_due", "received_on", "id"],
+            unique=False,
+            postgresql_include=["sealed", "bureau", "status"],
         )
         batch_op.create_index(
-            "ix_tip_scope_region", ["handling_region", "next_due", "id"], unique=False
+            "ix_tip_scope_region",
+            ["handling_region", "next_due", "received_on", "id"],
+            unique=False,
+            postgresql_include=["sealed", "bureau", "status"],
         )
         batch_op.create_index(batch_op.f("ix_tip_status"), ["status"], unique=False)
 
@@ -353,9 +362,13 @@ def downgrade() -> None:
     op.drop_table("api_token")
     with op.batch_alter_table("tip", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tip_status"))
-        batch_op.drop_index("ix_tip_scope_region")
-        batch_op.drop_index("ix_tip_scope_province")
-        batch_op.drop_index("ix_tip_scope_city")
+        batch_op.drop_index(
+            "ix_tip_scope_region", postgresql_include=["sealed", "bureau", "status"]
+        )
+        batch_op.drop_index(
+            "ix_tip_scope_province", postgresql_include=["sealed", "bureau", "status"]
+        )
+        batch_op.drop_index("ix_tip_scope_city", postgresql_include=["sealed", "bureau", "status"])
         batch_op.drop_index(batch_op.f("ix_tip_region"))
         batch_op.drop_index(batch_op.f("ix_tip_received_on"))
         batch_op.drop_index(batch_op.f("ix_tip_key_id"))
