@@ -160,10 +160,13 @@ class TipEvent(Base):
 # triage.views.ordered, so a first page reads 50 index entries and stops; the included
 # columns let the counts be answered from the index alone (measured in bench/inbox.py).
 _SCOPE_ORDER = (Tip.next_due, Tip.received_on, Tip.id)
-_SCOPE_INCLUDE = {"postgresql_include": ["sealed", "bureau", "status"]}
-Index("ix_tip_scope_region", Tip.handling_region, *_SCOPE_ORDER, **_SCOPE_INCLUDE)
-Index("ix_tip_scope_city", Tip.handling_city, *_SCOPE_ORDER, **_SCOPE_INCLUDE)
-Index("ix_tip_scope_province", Tip.handling_province, *_SCOPE_ORDER, **_SCOPE_INCLUDE)
+_SCOPE_INCLUDE = ["sealed", "bureau", "status"]
+for _name, _column in (
+    ("ix_tip_scope_region", Tip.handling_region),
+    ("ix_tip_scope_city", Tip.handling_city),
+    ("ix_tip_scope_province", Tip.handling_province),
+):
+    Index(_name, _column, *_SCOPE_ORDER, postgresql_include=_SCOPE_INCLUDE)
 
 
 class Deadline(Base):
