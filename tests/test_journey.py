@@ -302,3 +302,40 @@ def test_status_words_follow_the_lifecycle(portal_app: Flask, portal: FlaskClien
         tip.status, tip.status_detail = "not_accepted", "out_of_scope"
     page = portal.get("/my-report", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Not accepted." in page and "labour inspection" in page
+
+
+def test_parallel_wrong_receipts_cannot_slip_under_the_limit(
+    make_config: Callable[..., Config], public_keys_dir: Path
+) -> None:
+    import threading
+
+    from tipline.crypto import new_receipt
+
+    app = create_app(
+        make_config(keys_dir=public_keys_dir, receipt_limit="3 per hour", key_passphrase=None)
+    )
+    try:
+        clients = [app.test_client() for _ in range(10)]
+        tokens = [csrf_token(client, "/check") for client in clients]
+        barrier = threading.Barrier(len(clients))
+        statuses: list[int] = []
+
+        def attempt(client: FlaskClient, token: str) -> None:
+            barrier.wait()
+            response = client.post(
+                "/check", data={"csrf_token": token, "receipt": new_receipt().display}
+            )
+            statuses.append(response.status_code)
+
+        threads = [
+            threading.Thread(target=attempt, args=pair)
+            for pair in zip(clients, tokens, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Counted before the scrypt, atomically: exactly three reach the database.
+        assert sorted(statuses) == [400] * 3 + [429] * 7
+    finally:
+        app.extensions["portal"].engine.dispose()

@@ -69,7 +69,8 @@ class Config:
     queue_name: str = "tipline"
     # Rate limits (flask-limiter syntax), per client address, counted under a keyed hash
     # of the address that expires with the window. Sized so that a hotline centre sending
-    # from one address is not locked out; wrong receipts are slowed, then refused a while.
+    # from one address is not locked out; receipt checks (the scrypt) are slowed, then
+    # refused for a while.
     submit_limit: str = "60 per minute;1000 per hour"
     receipt_limit: str = "10 per minute;60 per hour"
     # How many proxies in front of the portal set X-Forwarded-For (0: none trusted).

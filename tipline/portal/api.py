@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request
 from flask_babel import gettext as _
 
 from tipline.crypto import MalformedReceipt, Receipt, ReceiptTypo, parse_receipt
@@ -24,7 +24,7 @@ from tipline.intake.reading import OpenedTip, ReceiptNotFound, open_as_reporter,
 from tipline.intake.submit import InvalidReport, Problem, Report, ReporterIdentity
 from tipline.intake.web import csrf
 from tipline.portal import portal
-from tipline.portal.limits import mark_wrong_receipt, receipt_attempts, submissions
+from tipline.portal.limits import spend_receipt_attempt, submissions
 from tipline.portal.status import status_words, timeline
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -188,7 +188,6 @@ def receipt_from_header() -> Receipt:
 
 
 def _unknown_receipt() -> Response:
-    mark_wrong_receipt()
     response = problems_response(
         [problem("Authorization", "unknown_receipt", _("No report answers to this code."))], 401
     )
@@ -224,12 +223,13 @@ def describe(opened: OpenedTip) -> dict[str, Any]:
 
 
 @bp.get("/reports/self")
-@receipt_attempts
 def own_report() -> Response:
     try:
         receipt = receipt_from_header()
     except ReceiptRefused as refused:
         return refused.response
+    if not spend_receipt_attempt():
+        abort(429)
     services = portal()
     with services.sessions() as session:
         try:
@@ -240,12 +240,13 @@ def own_report() -> Response:
 
 
 @bp.post("/reports/self/messages")
-@receipt_attempts
 def own_message() -> Response:
     try:
         receipt = receipt_from_header()
     except ReceiptRefused as refused:
         return refused.response
+    if not spend_receipt_attempt():
+        abort(429)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return problems_response([problem("", "json", _("The body is not valid JSON."))])

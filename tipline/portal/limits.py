@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
-from werkzeug.wrappers import Response
+from limits import parse_many
 
 from tipline.crypto import derive_key
 from tipline.intake.config import Config
@@ -37,22 +37,17 @@ def receipt_limit() -> str:
     return config.receipt_limit
 
 
-def mark_wrong_receipt() -> None:
-    """Count this request against the wrong-receipt limit (typos caught by the check digit
-    are not counted: they never reach the database)."""
-    g.wrong_receipt = True
+def spend_receipt_attempt() -> bool:
+    """Count one receipt check against the client's budget, before the scrypt runs; False
+    when the budget is spent (the answer is then 429, even for a right receipt).
+
+    Counted atomically up front, so parallel requests cannot all slip under the limit while
+    their derivations run; typos caught by the check digit never get here and are free."""
+    strategy = limiter.limiter
+    key = client_key()
+    return all(strategy.hit(item, "receipt", key) for item in parse_many(receipt_limit()))
 
 
-def _wrong_receipt(_response: Response) -> bool:
-    return bool(g.get("wrong_receipt"))
-
-
-# One budget for wrong receipts, whether typed into the site (its form posts) or sent to
-# the API (every call carries the receipt).
-receipt_attempts = limiter.shared_limit(receipt_limit, scope="receipt", deduct_when=_wrong_receipt)
-receipt_posts = limiter.shared_limit(
-    receipt_limit, scope="receipt", deduct_when=_wrong_receipt, methods=["POST"]
-)
 submissions = limiter.shared_limit(submit_limit, scope="submit", methods=["POST"])
 
 

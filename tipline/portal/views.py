@@ -51,7 +51,7 @@ from tipline.portal.forms import (
     SignOutForm,
     region_choices,
 )
-from tipline.portal.limits import mark_wrong_receipt, receipt_posts, submissions
+from tipline.portal.limits import spend_receipt_attempt, submissions
 from tipline.portal.status import status_words, timeline
 
 bp = Blueprint("portal", __name__)
@@ -176,7 +176,6 @@ def regions(code: str) -> Response:
 
 
 @bp.route("/check", methods=["GET", "POST"])
-@receipt_posts
 def check() -> Response | str | tuple[str, int]:
     form = CheckForm()
     if not form.validate_on_submit():
@@ -192,12 +191,13 @@ def check() -> Response | str | tuple[str, int]:
     except MalformedReceipt:
         form.receipt.errors = [_("A receipt code has 24 digits.")]
         return render_template("portal/check.html", form=form), 400
+    if not spend_receipt_attempt():
+        abort(429)
     services = portal()
     with services.sessions() as session:
         try:
             tip_id, wrap_key = reporter_key(session, receipt, services.kdf)
         except ReceiptNotFound:
-            mark_wrong_receipt()
             form.receipt.errors = [_("No report answers to this code.")]
             return render_template("portal/check.html", form=form), 400
     reporter.sign_in(tip_id, wrap_key)
