@@ -296,6 +296,7 @@ def portal_env(
         # Every client here comes from 127.0.0.1: the per-address limit would measure
         # itself, not the submission.
         "TIPLINE_SUBMIT_LIMIT": "1000000 per minute",
+        "TIPLINE_RECEIPT_LIMIT": "1000000 per minute",
     }
     if receipt_scrypt_n is not None:
         env["TIPLINE_RECEIPT_SCRYPT_N"] = str(receipt_scrypt_n)
