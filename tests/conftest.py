@@ -11,6 +11,8 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -259,3 +261,46 @@ def tiny_pdf(text: str = "evidence") -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+OFFICER_PASSWORD = "a long test password"
+
+
+def sign_in_officer(
+    app: Flask, name: str, secret: str, password: str = OFFICER_PASSWORD
+) -> FlaskClient:
+    """A triage client signed in as ``name`` with its password and current one-time code."""
+    import pyotp
+
+    client = app.test_client()
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(client, "/login"),
+            "username": name,
+            "password": password,
+            "code": pyotp.TOTP(secret).now(),
+        },
+    )
+    assert response.status_code == 302
+    return client
+
+
+def cli_environment(instance: Path, database_url: str) -> dict[str, str]:
+    """The environment the `tipline` command runs with in tests: no TIPLINE_* of the host."""
+    values = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}
+    values.update(
+        TIPLINE_INSTANCE=str(instance),
+        TIPLINE_DATABASE_URL=database_url,
+        TIPLINE_KEY_PASSPHRASE="cli test passphrase",
+        TIPLINE_KEYFILE_SCRYPT_N="1024",
+        TIPLINE_RECEIPT_SCRYPT_N="1024",
+    )
+    return values
+
+
+def run_cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tipline.triage.cli", *args],
+        env=env, input=stdin, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip

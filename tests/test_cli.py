@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import submit_report
+from tests.conftest import cli_environment, run_cli, submit_report
 from tipline.intake.config import Config
 from tipline.intake.db import make_engine
 from tipline.intake.models import AuditEvent, Officer, Tip
@@ -36,21 +36,10 @@ SAMPLE = {
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    values = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}
-    values.update(
-        TIPLINE_INSTANCE=str(tmp_path / "instance"),
-        TIPLINE_DATABASE_URL=database_url,
-        TIPLINE_KEY_PASSPHRASE="cli test passphrase",
-        TIPLINE_KEYFILE_SCRYPT_N="1024",
-        TIPLINE_RECEIPT_SCRYPT_N="1024",
-    )
-    return values
+    return cli_environment(tmp_path / "instance", database_url)
 
 
-def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*TIPLINE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
+run = run_cli
 
 
 def count(database_url: str, model: type) -> int:

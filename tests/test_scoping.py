@@ -7,13 +7,12 @@ import datetime as dt
 import re
 from pathlib import Path
 
-import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, sign_in_officer
 from tipline.crypto import ReceiptKdf, load_private_keyring, load_public_keyring
 from tipline.intake.db import transaction
 from tipline.intake.models import Officer, Tip
@@ -39,18 +38,7 @@ OFFICERS = {
 
 
 def sign_in(app: Flask, name: str, secret: str) -> FlaskClient:
-    client = app.test_client()
-    response = client.post(
-        "/login",
-        data={
-            "csrf_token": csrf_token(client, "/login"),
-            "username": name,
-            "password": PASSWORD,
-            "code": pyotp.TOTP(secret).now(),
-        },
-    )
-    assert response.status_code == 302
-    return client
+    return sign_in_officer(app, name, secret, PASSWORD)
 
 
 def listed(client: FlaskClient, query: str = "") -> tuple[set[str], int]:

@@ -8,14 +8,11 @@ import hashlib
 import inspect
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -23,7 +20,7 @@ from openapi_spec_validator import validate
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from tests.conftest import csrf_token
+from tests.conftest import cli_environment, run_cli, sign_in_officer
 from tipline.intake import reference
 from tipline.intake.config import Config
 from tipline.intake.db import transaction
@@ -92,18 +89,7 @@ def bearer(officers: dict[str, tuple[Headers, str]]) -> dict[str, Headers]:
 
 
 def sign_in(app: Flask, name: str, secret: str) -> FlaskClient:
-    client = app.test_client()
-    response = client.post(
-        "/login",
-        data={
-            "csrf_token": csrf_token(client, "/login"),
-            "username": name,
-            "password": PASSWORD,
-            "code": pyotp.TOTP(secret).now(),
-        },
-    )
-    assert response.status_code == 302
-    return client
+    return sign_in_officer(app, name, secret, PASSWORD)
 
 
 def problems(response: TestResponse) -> set[tuple[str, str]]:
@@ -627,22 +613,10 @@ def test_openapi_schemas_describe_real_answers(
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    values = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}
-    values.update(
-        TIPLINE_INSTANCE=str(tmp_path / "cli-instance"),
-        TIPLINE_DATABASE_URL=database_url,
-        TIPLINE_KEY_PASSPHRASE="cli test passphrase",
-        TIPLINE_KEYFILE_SCRYPT_N="1024",
-        TIPLINE_RECEIPT_SCRYPT_N="1024",
-    )
-    return values
+    return cli_environment(tmp_path / "cli-instance", database_url)
 
 
-def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tipline.triage.cli", *args],
-        env=env, input=stdin, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+run = run_cli
 
 
 def test_users_token_and_revoke_token_commands(
