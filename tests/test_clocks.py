@@ -24,6 +24,7 @@ from tipline.intake.submit import Report, ReporterIdentity, Submitter
 from tipline.intake.workdays import Calendar
 from tipline.triage import clocks, decisions, jobs
 from tipline.triage.accounts import add_officer
+from tipline.triage.worker import JOBS, DeclaredJob
 
 from .conftest import PASSPHRASE
 
@@ -172,17 +173,23 @@ def test_the_job_notifies_who_may_see_and_says_nothing_more(
         redis_url: str = request.getfixturevalue("redis_url")
         monkeypatch.setenv("TIPLINE_REDIS_URL", redis_url)
         monkeypatch.setenv("TIPLINE_QUEUE", "test-sweep")
-        queue = RedisQueue(redis_url, "test-sweep")
+        queue = RedisQueue(redis_url, "test-sweep", JOBS)
         try:
             queue.enqueue(jobs.sweep_deadlines)
+            from rq import Queue as RqQueue
             from rq import SimpleWorker
             from rq.registry import ScheduledJobRegistry
             from rq.serializers import JSONSerializer
 
             bind_engine(engine)
+            declared = RqQueue(
+                "test-sweep", connection=queue.connection, serializer=JSONSerializer,
+                job_class=DeclaredJob,
+            )  # fmt: skip
             SimpleWorker(
-                [queue.queue], connection=queue.connection, serializer=JSONSerializer
-            ).work(burst=True)
+                [declared], connection=queue.connection, serializer=JSONSerializer,
+                job_class=DeclaredJob,
+            ).work(burst=True)  # fmt: skip
             # The job booked the next morning's sweep with rq's scheduler.
             scheduled = ScheduledJobRegistry(queue=queue.queue).get_job_ids()
             assert len(scheduled) == 1 and scheduled[0].startswith("deadline-sweep-")

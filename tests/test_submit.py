@@ -25,6 +25,7 @@ from tipline.intake.models import Attachment, AttachmentChunk, Tip
 from tipline.intake.queue import InlineQueue, Queue, RedisQueue, bind_engine
 from tipline.intake.reading import open_with_keyring, open_with_receipt
 from tipline.intake.submit import InvalidReport, Report, Submitter, Upload
+from tipline.triage.worker import DeclaredJob
 
 
 def jpeg_with_gps() -> bytes:
@@ -57,7 +58,14 @@ def run_jobs(queue: Queue, engine: Engine) -> None:
     """Work a Redis queue to empty with rq's SimpleWorker; inline jobs have already run."""
     if isinstance(queue, RedisQueue):
         bind_engine(engine)
-        worker = SimpleWorker([queue.queue], connection=queue.connection, serializer=JSONSerializer)
+        declared = RqQueue(
+            queue.queue.name, connection=queue.connection, serializer=JSONSerializer,
+            job_class=DeclaredJob,
+        )  # fmt: skip
+        worker = SimpleWorker(
+            [declared], connection=queue.connection, serializer=JSONSerializer,
+            job_class=DeclaredJob,
+        )  # fmt: skip
         worker.work(burst=True)
 
 
@@ -210,7 +218,7 @@ STEPS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "enqueue": lambda mp: (
         mp.setattr(InlineQueue, "enqueue", _fail) or mp.setattr(RedisQueue, "enqueue", _fail)
     ),
-    "job": lambda mp: mp.setattr(submit_module.jobs, "post_submission", _fail),
+    "job": lambda mp: mp.setattr(submit_module.jobs, "job_session", _fail),
 }
 
 
@@ -250,12 +258,13 @@ def test_failed_commit_leaves_nothing(submitter: Submitter, queue: Queue, engine
 def test_redis_job_retries_are_configured(redis_url: str, engine: Engine) -> None:
     queue = RedisQueue(redis_url, "test-retry")
     try:
-        queue.enqueue(submit_module.jobs.post_submission, ["nonexistent"])
+        queue.enqueue(submit_module.jobs.process_new_tips)
         [job] = RqQueue(
             "test-retry", connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer
         ).jobs
         assert job.retries_left == 3
-        assert job.description == "post_submission"  # no arguments in rq's logs
+        assert job.description == "process_new_tips"  # no arguments in rq's logs
+        assert job.args == [] and job.result_ttl == 0  # no tip id in Redis, gone when done
     finally:
         queue.connection.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
 import pickle  # noqa: S403 (builds the hostile payload; nothing here unpickles)
@@ -76,7 +77,10 @@ def _instance(queue: Queue, mark: Path, listener: socket.socket) -> str:
 
 
 def _dependency(queue: Queue, mark: Path, listener: socket.socket) -> str:
+    # A parent the record says is finished, so rq queues the dependent at once (with the
+    # worker's result_ttl=0 no real parent is ever marked finished: dependents never run).
     first = queue.enqueue(DECLARED)
+    _overwrite(queue, first.id, status="finished")
     return str(queue.enqueue(DECLARED, depends_on=first, description=str(mark)).id)
 
 
@@ -103,29 +107,29 @@ VARIANTS: dict[str, Variant] = {
     "builtins.exec": lambda q, mark, _: q.enqueue("builtins.exec", f"open({str(mark)!r}, 'w')").id,
     "subprocess.run": lambda q, mark, _: q.enqueue("subprocess.run", ["touch", str(mark)]).id,
     "any importable function": lambda q, mark, _: q.enqueue("tests.hostile.ran", str(mark)).id,
-    "declared module, other name": lambda q, mark, _: q.enqueue(
-        "tipline.intake.jobs.job_session", description=str(mark)
-    ).id,
-    "declared name with a newline": lambda q, mark, _: q.enqueue(
-        DECLARED + "\n", description=str(mark)
-    ).id,
+    "declared module, other name": lambda q, mark, _: (
+        q.enqueue("tipline.intake.jobs.job_session", description=str(mark)).id
+    ),
+    "declared name with a newline": lambda q, mark, _: (
+        q.enqueue(DECLARED + "\n", description=str(mark)).id
+    ),
     "declared job, extra argument": lambda q, mark, _: q.enqueue(DECLARED, str(mark)).id,
     "declared job, keyword argument": lambda q, mark, _: q.enqueue(DECLARED, since=str(mark)).id,
     "instance": _instance,
-    "success callback": lambda q, mark, _: q.enqueue(
-        DECLARED, on_success=Callback("tests.hostile.ran"), description=str(mark)
-    ).id,
-    "failure callback": lambda q, mark, _: q.enqueue(
-        DECLARED, str(mark), on_failure=Callback("tests.hostile.ran")
-    ).id,
-    "stopped callback": lambda q, mark, _: q.enqueue(
-        DECLARED, on_stopped=Callback("tests.hostile.ran"), description=str(mark)
-    ).id,
+    "success callback": lambda q, mark, _: (
+        q.enqueue(DECLARED, on_success=Callback("tests.hostile.ran"), description=str(mark)).id
+    ),
+    "failure callback": lambda q, mark, _: (
+        q.enqueue(DECLARED, str(mark), on_failure=Callback("tests.hostile.ran")).id
+    ),
+    "stopped callback": lambda q, mark, _: (
+        q.enqueue(DECLARED, on_stopped=Callback("tests.hostile.ran"), description=str(mark)).id
+    ),
     "webhook": _webhook,
     "dependency": _dependency,
-    "repeat": lambda q, mark, _: q.enqueue(
-        DECLARED, repeat=Repeat(times=2), description=str(mark)
-    ).id,
+    "repeat": lambda q, mark, _: (
+        q.enqueue(DECLARED, repeat=Repeat(times=2), description=str(mark)).id
+    ),
     "scheduled": _scheduled,
     "pickle": _pickle,
     "malformed record": _malformed,
@@ -209,10 +213,8 @@ def _decoded(value: bytes) -> Iterator[bytes]:
     yield value
     for candidate in (value, _b64(value)):
         if candidate:
-            try:
+            with contextlib.suppress(zlib.error):
                 yield zlib.decompress(candidate)
-            except zlib.error:
-                pass
 
 
 def _b64(value: bytes) -> bytes | None:
@@ -334,4 +336,3 @@ def test_two_workers_do_not_process_the_same_tip(
     result = run_cli(env, "worker", "--burst")  # the held tip's turn comes with the next job
     assert result.returncode == 0, result.stderr
     assert all(tip.processed for tip in _tips(database_url))
-

@@ -533,7 +533,7 @@ class Submitter:
                         upload.stream.seek(0)
         try:
             # One job for the batch: it is enqueued whole or not at all.
-            self.queue.enqueue(jobs.post_submission, [item.tip_id for item in stored])
+            self.queue.enqueue(jobs.process_new_tips)
         except BaseException:
             self._forget([item.tip_id for item in stored])
             raise

@@ -386,25 +386,18 @@ def serve(site: str, host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run the rq worker (beside triage: jobs may need the private keys)."""
-    from redis import Redis
-    from rq import Queue, Worker
-    from rq.serializers import JSONSerializer
+    """Run the rq worker (beside triage: jobs may need the private keys).
 
+    It runs only the jobs it declares, with checked arguments; any other job in Redis is
+    refused and recorded as failed, and the worker goes on."""
     from tipline.intake.queue import bind_engine
-    from tipline.triage.jobs import schedule_next_sweep
+    from tipline.triage.worker import run_worker
 
     cfg = config()
     if not cfg.redis_url:
         fail("TIPLINE_REDIS_URL is not set: without Redis, jobs run inline in the sites")
     bind_engine(make_engine(cfg.database_url))
-    connection = Redis.from_url(cfg.redis_url)
-    queue = Queue(cfg.queue_name, connection=connection, serializer=JSONSerializer)
-    if not burst:
-        schedule_next_sweep(queue)
-    Worker([queue], connection=connection, serializer=JSONSerializer).work(
-        burst=burst, with_scheduler=True
-    )
+    run_worker(cfg.redis_url, cfg.queue_name, burst=burst)
 
 
 @main.group()

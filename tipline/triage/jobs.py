@@ -5,12 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from redis import Redis
-from rq import Queue, Retry
-from rq.serializers import JSONSerializer
-
 from tipline.intake.config import Config
-from tipline.intake.queue import job_session
+from tipline.intake.queue import Declared, JobTable, RedisQueue, job_session
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
 from tipline.triage.clocks import recipients, send_notices, sweep
@@ -27,8 +23,11 @@ def sweep_deadlines() -> int:
     config = Config.from_env(need_secret=False)
     if config.redis_url:
         # Booked first: a failure below (an SMTP server down) must not end the daily sweeps.
-        schedule_next_sweep(Queue(config.queue_name, connection=Redis.from_url(config.redis_url),
-                                  serializer=JSONSerializer))  # fmt: skip
+        queue = RedisQueue(config.redis_url, config.queue_name, DECLARED)
+        try:
+            schedule_next_sweep(queue)
+        finally:
+            queue.connection.close()
     with job_session() as session:
         result = sweep(session, today(), load_calendar(session))
         addresses = recipients(session, result)
@@ -45,14 +44,12 @@ def next_sweep_time(now: dt.datetime) -> dt.datetime:
     return run.astimezone(dt.UTC)
 
 
-def schedule_next_sweep(queue: Queue) -> str:
+def schedule_next_sweep(queue: RedisQueue) -> str:
     """Book the next morning's sweep with rq's scheduler (the worker runs it). The job id
-    names the morning, so booking twice for the same morning keeps one job."""
+    names the morning (a day, never a finer time), so booking twice keeps one job."""
     when = next_sweep_time(dt.datetime.now(dt.UTC))
-    job_id = f"deadline-sweep-{when:%Y%m%d}"
-    if queue.fetch_job(job_id) is None:
-        queue.enqueue_at(
-            when, sweep_deadlines, job_id=job_id, description="sweep_deadlines",
-            retry=Retry(max=3, interval=[60, 600, 3600]),
-        )  # fmt: skip
-    return job_id
+    return queue.enqueue_at(when, sweep_deadlines, job_id=f"deadline-sweep-{when:%Y%m%d}")
+
+
+# The jobs of the internal side; the worker runs these and the intake's, nothing else.
+DECLARED = JobTable(Declared(sweep_deadlines))
