@@ -336,3 +336,25 @@ def test_two_workers_do_not_process_the_same_tip(
     result = run_cli(env, "worker", "--burst")  # the held tip's turn comes with the next job
     assert result.returncode == 0, result.stderr
     assert all(tip.processed for tip in _tips(database_url))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_garbage_in_the_queue_does_not_stop_the_worker(
+    tmp_path: Path,
+    database_url: str,
+    redis_url: str,
+    make_config: Callable[..., Config],
+    public_keys_dir: Path,
+) -> None:
+    config = make_config(keys_dir=public_keys_dir, redis_url=redis_url, key_passphrase=None)
+    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name)
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        connection.rpush(f"rq:queue:{config.queue_name}", "not a job id!", "gone")
+        _submit(config)
+        result = run_cli(env, "worker", "--burst")
+        assert result.returncode == 0, result.stderr
+        [tip] = _tips(database_url)
+        assert tip.processed, "the worker stopped at the garbage before the real job"
+    finally:
+        connection.close()
