@@ -54,7 +54,7 @@ def world(triage_app: Flask, keys_dir: Path) -> dict[str, str]:
     submitter = Submitter(
         services.sessions,
         keyring=load_public_keyring(keys_dir),
-        queue=InlineQueue(services.engine),
+        queue=InlineQueue(services.engine, services.keyring),
         kdf=ReceiptKdf(n=2**10),
         limits=services.config.limits,
     )

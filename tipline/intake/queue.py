@@ -3,6 +3,9 @@
 A job is an importable function of ids and primitives. It opens its own session through
 ``job_session()``, from the engine bound to this process by ``bind_engine`` (the worker
 does so at start, the inline queue when it is made), so no request or current user leaks in.
+Jobs that read contents take the private keyring bound with the engine: only triage, the
+worker and the ``tipline`` command hold one. The portal holds none, so without Redis its
+tips wait for triage to route them (``InlineQueue`` without a keyring runs nothing).
 """
 
 from __future__ import annotations
@@ -18,15 +21,24 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tipline.crypto import PrivateKeyring
 from tipline.intake.db import make_sessionmaker, transaction
 
 _engine: Engine | None = None
+_keyring: PrivateKeyring | None = None
 
 
-def bind_engine(engine: Engine) -> None:
-    """Name the database this process's jobs use."""
-    global _engine
+def bind_engine(engine: Engine, keyring: PrivateKeyring | None = None) -> None:
+    """Name the database this process's jobs use, and the keys they may open tips with."""
+    global _engine, _keyring
     _engine = engine
+    _keyring = keyring
+
+
+def job_keyring() -> PrivateKeyring:
+    if _keyring is None:
+        raise RuntimeError("this process holds no private keys: the job runs in the worker")
+    return _keyring
 
 
 @contextmanager
@@ -44,11 +56,15 @@ class Queue(Protocol):
 class InlineQueue:
     """Runs each job at once, in this process, through the same function rq would call."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keyring: PrivateKeyring | None = None) -> None:
         self.engine = engine
+        self.keyring = keyring
 
     def enqueue(self, func: Callable[..., Any], *args: str | int | list[str]) -> str:
-        bind_engine(self.engine)
+        if self.keyring is None:
+            # The portal of the embedded default: triage routes the tip on its next request.
+            return f"deferred:{func.__name__}"
+        bind_engine(self.engine, self.keyring)
         func(*args)
         return f"inline:{func.__name__}"
 
@@ -67,7 +83,9 @@ class RedisQueue:
         return str(job.id)
 
 
-def make_queue(redis_url: str | None, name: str, engine: Engine) -> Queue:
+def make_queue(
+    redis_url: str | None, name: str, engine: Engine, keyring: PrivateKeyring | None = None
+) -> Queue:
     if redis_url:
         return RedisQueue(redis_url, name)
-    return InlineQueue(engine)
+    return InlineQueue(engine, keyring)

@@ -21,16 +21,19 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from tipline.crypto import (
     CryptoError,
+    PrivateKeyring,
     ReceiptKdf,
     export_public,
     generate_key,
     load_public_keyring,
     write_key_files,
 )
+from tipline.intake import roles
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import (
     load_reference_data,
@@ -93,8 +96,16 @@ def _new_key(cfg: Config) -> str:
 
 
 @main.command()
-def init() -> None:
-    """Create or migrate the database, create keys if absent, load reference data."""
+@click.option(
+    "--no-roles", is_flag=True,
+    help="Leave the PostgreSQL roles alone (a DBA runs 'tipline db roles --sql' instead).",
+)  # fmt: skip
+def init(no_roles: bool) -> None:
+    """Create or migrate the database, create keys if absent, load reference data.
+
+    On PostgreSQL, also create one login role per process (portal, triage, worker) and
+    give each exactly the privileges it needs; run it with the login that owns the tables
+    (it needs CREATEROLE), then serve each process with its own role."""
     cfg = config()
     engine = make_engine(cfg.database_url)
     migrate(engine)
@@ -102,7 +113,44 @@ def init() -> None:
         click.echo(f"created intake key {_new_key(cfg)} in {cfg.keys_dir}")
     with transaction(make_sessionmaker(engine)) as session:
         load_reference_data(session)
+    if engine.dialect.name == "postgresql" and not no_roles:
+        _apply_roles(engine)
     click.echo("database ready")
+
+
+def _apply_roles(engine: Engine) -> None:
+    try:
+        applied = roles.apply(engine)
+    except DBAPIError as exc:
+        fail(f"cannot set up the database roles ({exc.orig}); run 'tipline init --no-roles' "
+             "and have a DBA run the output of 'tipline db roles --sql'")  # fmt: skip
+    for process in roles.PROCESSES:
+        click.echo(f"role for the {process}: {applied.name(process)}")
+    click.echo(
+        "give each role a password (ALTER ROLE ... PASSWORD) or a pg_hba.conf entry, and set "
+        "each process's TIPLINE_DATABASE_URL to its own role"
+    )
+
+
+@main.group()
+def db() -> None:
+    """The database and its roles."""
+
+
+@db.command("roles")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the statements instead of running them.")
+def db_roles(as_sql: bool) -> None:
+    """Create the portal, triage and worker roles and set their privileges (PostgreSQL)."""
+    cfg = config()
+    engine = make_engine(cfg.database_url)
+    if engine.dialect.name != "postgresql":
+        fail("database roles are for PostgreSQL; SQLite has no logins")
+    if not as_sql:
+        _apply_roles(engine)
+        return
+    tables, sequences = roles.declared_schema()
+    for statement in roles.statements(roles.Roles.of(cfg.database_url), tables, sequences):
+        click.echo(f"{statement};")
 
 
 @main.group()
@@ -269,13 +317,30 @@ def submitter(cfg: Config) -> Submitter:
         keyring = load_public_keyring(cfg.keys_dir)
     except CryptoError as exc:
         fail(f"{exc} (run 'tipline init' first)")
+    # With the passphrase the tips are routed at once; without it they wait for the worker
+    # or for triage, like the portal's.
+    private = _keyring_or_fail(cfg) if cfg.key_passphrase else None
     return Submitter(
         make_sessionmaker(engine),
         keyring=keyring,
-        queue=make_queue(cfg.redis_url, cfg.queue_name, engine),
+        queue=make_queue(cfg.redis_url, cfg.queue_name, engine, private),
         kdf=ReceiptKdf(n=cfg.receipt_scrypt_n),
         limits=cfg.limits,
     )
+
+
+@tips.command("process")
+def tips_process() -> None:
+    """Route the tips still waiting for their post-submission job, and start their clocks.
+
+    The worker does this after every submission and every morning; run it from cron where
+    there is no Redis, or after the queue was down."""
+    from tipline.intake.jobs import process_new_tips
+    from tipline.intake.queue import bind_engine
+
+    cfg = config()
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
+    click.echo(f"tips routed: {process_new_tips()}")
 
 
 @tips.command("import")
@@ -397,7 +462,7 @@ def worker(burst: bool) -> None:
     cfg = config()
     if not cfg.redis_url:
         fail("TIPLINE_REDIS_URL is not set: without Redis, jobs run inline in the sites")
-    bind_engine(make_engine(cfg.database_url))
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
     connection = Redis.from_url(cfg.redis_url)
     queue = Queue(cfg.queue_name, connection=connection, serializer=JSONSerializer)
     if not burst:
@@ -421,8 +486,15 @@ def deadlines_sweep() -> None:
     from tipline.triage.jobs import sweep_deadlines
 
     cfg = config()
-    bind_engine(make_engine(cfg.database_url))
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
     click.echo(f"notices sent: {sweep_deadlines()}")
+
+
+def _keyring_or_fail(cfg: Config) -> PrivateKeyring:
+    try:
+        return load_keyring(cfg)
+    except (ConfigError, CryptoError) as exc:
+        fail(str(exc))
 
 
 DEMO_OFFICERS = (

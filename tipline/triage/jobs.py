@@ -10,6 +10,7 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
 from tipline.intake.config import Config
+from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import job_session
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
@@ -29,6 +30,9 @@ def sweep_deadlines() -> int:
         # Booked first: a failure below (an SMTP server down) must not end the daily sweeps.
         schedule_next_sweep(Queue(config.queue_name, connection=Redis.from_url(config.redis_url),
                                   serializer=JSONSerializer))  # fmt: skip
+    # Tips whose own job was lost (Redis down at submission) are routed first, so their
+    # clocks are there to be swept.
+    process_new_tips()
     with job_session() as session:
         result = sweep(session, today(), load_calendar(session))
         addresses = recipients(session, result)
