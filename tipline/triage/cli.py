@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -483,11 +484,16 @@ def deadlines_sweep() -> None:
 
     With Redis the worker does this every morning; without it, run this from cron."""
     from tipline.intake.queue import bind_engine
+    from tipline.triage.clocks import MailError
     from tipline.triage.jobs import sweep_deadlines
 
     cfg = config()
     bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
-    click.echo(f"notices sent: {sweep_deadlines()}")
+    try:
+        click.echo(f"notices sent: {sweep_deadlines()}")
+    except (MailError, smtplib.SMTPException, OSError) as exc:
+        # The deadlines are marked and committed already; only the e-mail failed.
+        fail(f"deadlines swept, but the notices were not sent: {exc}")
 
 
 def _keyring_or_fail(cfg: Config) -> PrivateKeyring:

@@ -37,7 +37,8 @@ def sweep_deadlines() -> int:
         result = sweep(session, today(), load_calendar(session))
         addresses = recipients(session, result)
     if config.smtp_url and addresses:
-        send_notices(config.smtp_url, config.mail_from, addresses)
+        send_notices(config.smtp_url, config.mail_from, addresses,
+                     password=config.smtp_password, ca_file=config.smtp_ca_file)  # fmt: skip
     return len(addresses) if config.smtp_url else 0
 
 
