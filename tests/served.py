@@ -57,8 +57,8 @@ def pg_conninfo(database: str = ADMIN_DATABASE) -> str:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
-def sqlalchemy_url(database: str) -> str:
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+def sqlalchemy_url(database: str, role: str = PG_USER) -> str:
+    return f"postgresql+psycopg://{role}@{PG_HOST}:{PG_PORT}/{database}"
 
 
 def pg_unavailable(timeout: int = 3) -> str | None:
@@ -85,6 +85,11 @@ def drop_database(name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+        # `tipline init` made a login role per process for it (tipline/intake/roles.py).
+        for process in ("portal", "triage", "worker"):
+            conn.execute(
+                sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(f"{name}_{process}"))
+            )
 
 
 def count_rows(database: str, table: str) -> int:
@@ -324,13 +329,16 @@ def tipline_init(env: Mapping[str, str], timeout: float = 120) -> None:
 class ServedPortal:
     """An initialised instance and the portal served from it (public keys only).
 
-    ``env`` is the portal's environment; the private key files stay in ``instance/keys``.
+    ``env`` is the portal's environment; the private key files stay in ``instance/keys``,
+    and ``worker_env`` is what the worker beside triage would run with (keys, passphrase,
+    the worker's own database login).
     """
 
     instance: Path
     database: str
     env: dict[str, str]
     server: Server
+    worker_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -351,6 +359,7 @@ class ServedPortal:
         instance.mkdir(parents=True, exist_ok=True)
         env = portal_env(instance, database, receipt_scrypt_n=receipt_scrypt_n, extra=extra_env)
         tipline_init(env)
+        worker_env = {**env, "TIPLINE_DATABASE_URL": sqlalchemy_url(database, f"{database}_worker")}
         # As in production, the public site gets the public key files only, and no
         # passphrase (DESIGN.md, "Encryption at rest").
         public_keys = instance / "portal-keys"
@@ -359,6 +368,8 @@ class ServedPortal:
             shutil.copy(path, public_keys / path.name)
         env = {k: v for k, v in env.items() if not k.startswith("TIPLINE_KEY_PASSPHRASE")}
         env["TIPLINE_KEYS_DIR"] = str(public_keys)
+        # ... and its own database login, which may store submissions and nothing more.
+        env["TIPLINE_DATABASE_URL"] = sqlalchemy_url(database, f"{database}_portal")
         port = free_port()
         command = [
             venv_script("tipline"), "serve", "portal",
@@ -366,7 +377,7 @@ class ServedPortal:
         ]  # fmt: skip
         server = Server(command, env, port, instance / "gunicorn.log")
         server.start(timeout=timeout)
-        return cls(instance, database, env, server)
+        return cls(instance, database, env, server, worker_env)
 
     def stop(self) -> None:
         self.server.stop()

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import cli_environment, run_cli, submit_report
+from tests.conftest import PASSPHRASE, cli_environment, run_cli, submit_report
 from tipline.intake.config import Config
 from tipline.intake.db import make_engine
 from tipline.intake.models import AuditEvent, Officer, Tip
@@ -217,6 +217,7 @@ def test_demo_sets_up_an_instance_labelled_demo_only(tmp_path: Path) -> None:
 def test_worker_runs_the_jobs_the_portal_enqueued(
     make_config: Callable[..., Config],
     public_keys_dir: Path,
+    keys_dir: Path,
     redis_url: str,
     database_url: str,
     env: dict[str, str],
@@ -231,7 +232,10 @@ def test_worker_runs_the_jobs_the_portal_enqueued(
     try:
         with Session(engine) as session:
             assert session.scalars(select(Tip.processed)).one() is False
-        worker_env = {**env, "TIPLINE_REDIS_URL": redis_url, "TIPLINE_QUEUE": config.queue_name}
+        # The worker opens tips (the amount that raises a pack's flags is sealed): it holds
+        # the private keys, which the portal never does.
+        worker_env = {**env, "TIPLINE_REDIS_URL": redis_url, "TIPLINE_QUEUE": config.queue_name,
+                      "TIPLINE_KEYS_DIR": str(keys_dir), "TIPLINE_KEY_PASSPHRASE": PASSPHRASE}
         result = run(worker_env, "worker", "--burst")
         assert result.returncode == 0, result.stderr
         with Session(engine) as session:

@@ -37,7 +37,7 @@ def submitter(engine: Engine, keys_dir: Path) -> Submitter:
     return Submitter(
         make_sessionmaker(engine),
         keyring=load_public_keyring(keys_dir),
-        queue=InlineQueue(engine),
+        queue=InlineQueue(engine, load_private_keyring(keys_dir, PASSPHRASE)),
         kdf=ReceiptKdf(n=2**10),
         limits=LIMITS,
     )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import PASSPHRASE, legacy_doc
 from tipline.crypto import ReceiptKdf, load_private_keyring, load_public_keyring
+from tipline.intake import jobs as jobs_module
 from tipline.intake import submit as submit_module
 from tipline.intake.config import Config, Limits
 from tipline.intake.db import make_sessionmaker
@@ -44,9 +45,9 @@ def jpeg_with_gps() -> bytes:
 
 
 @pytest.fixture(params=["inline", "redis"])
-def queue(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Queue]:
+def queue(request: pytest.FixtureRequest, engine: Engine, keys_dir: Path) -> Iterator[Queue]:
     if request.param == "inline":
-        yield InlineQueue(engine)
+        yield InlineQueue(engine, load_private_keyring(keys_dir, PASSPHRASE))
         return
     url: str = request.getfixturevalue("redis_url")
     queue = RedisQueue(url, "test-submit")
@@ -54,10 +55,10 @@ def queue(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Queue]:
     queue.connection.close()
 
 
-def run_jobs(queue: Queue, engine: Engine) -> None:
+def run_jobs(queue: Queue, engine: Engine, keys_dir: Path) -> None:
     """Work a Redis queue to empty with rq's SimpleWorker; inline jobs have already run."""
     if isinstance(queue, RedisQueue):
-        bind_engine(engine)
+        bind_engine(engine, load_private_keyring(keys_dir, PASSPHRASE))
         declared = RqQueue(
             queue.queue.name, connection=queue.connection, serializer=JSONSerializer,
             job_class=DeclaredJob,
@@ -109,7 +110,7 @@ def test_submission_is_processed_by_a_real_job(
     submitter: Submitter, queue: Queue, engine: Engine, keys_dir: Path
 ) -> None:
     stored = submitter.submit(report())
-    run_jobs(queue, engine)
+    run_jobs(queue, engine, keys_dir)
     assert pending_jobs(queue) == 0
     with Session(engine) as session:
         tip = session.get(Tip, stored.tip_id)
@@ -126,10 +127,10 @@ def test_submission_is_processed_by_a_real_job(
 
 
 def test_staff_suspects_are_routed_to_discipline_inspection_only(
-    submitter: Submitter, queue: Queue, engine: Engine
+    submitter: Submitter, queue: Queue, engine: Engine, keys_dir: Path
 ) -> None:
     stored = submitter.submit(report(category="benefit_impostor", suspect_kind="agency_staff"))
-    run_jobs(queue, engine)
+    run_jobs(queue, engine, keys_dir)
     with Session(engine) as session:
         tip = session.get(Tip, stored.tip_id)
         assert tip is not None and tip.bureau == "discipline_inspection" and tip.sealed
@@ -215,10 +216,12 @@ STEPS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "wrap": lambda mp: mp.setattr(submit_module.PublicKeyring, "wrap", _fail),
     "seal": lambda mp: mp.setattr(submit_module, "seal", _fail),
     "chunks": lambda mp: mp.setattr(submit_module.StreamSealer, "seal_file", _fail_in_generator),
+}
+LOST_JOB: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "enqueue": lambda mp: (
         mp.setattr(InlineQueue, "enqueue", _fail) or mp.setattr(RedisQueue, "enqueue", _fail)
     ),
-    "job": lambda mp: mp.setattr(submit_module.jobs, "job_session", _fail),
+    "job": lambda mp: mp.setattr(jobs_module, "rule_book", _fail),
 }
 
 
@@ -226,14 +229,37 @@ STEPS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 def test_failure_at_any_step_leaves_nothing_behind(
     step: str, submitter: Submitter, queue: Queue, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if step == "job" and isinstance(queue, RedisQueue):
-        pytest.skip("with rq a failing job is retried by the worker; the tip stays stored")
     STEPS[step](monkeypatch)
     upload = Upload("doc.doc", "application/msword", io.BytesIO(legacy_doc(b"e " * 90_000)))
     with pytest.raises(Injected):
         submitter.submit(report(uploads=[upload]))
     assert counts(engine) == (0, 0, 0)
     assert pending_jobs(queue) == 0
+
+
+@pytest.mark.parametrize("step", sorted(LOST_JOB))
+def test_a_lost_job_leaves_the_tip_stored_for_the_sweep(
+    step: str, submitter: Submitter, queue: Queue, engine: Engine, keys_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once committed, a tip stays: its receipt is good even when its job cannot be queued
+    or fails (the portal's database role cannot delete tips anyway). The next run of the
+    job, or the morning sweep, routes it."""
+    if step == "job" and isinstance(queue, RedisQueue):
+        pytest.skip("with rq a failing job is retried by the worker")
+    with monkeypatch.context() as patched:
+        LOST_JOB[step](patched)
+        stored = submitter.submit(report())
+    assert stored.receipt is not None
+    assert counts(engine)[0] == 1
+    with Session(engine) as session:
+        assert session.get(Tip, stored.tip_id).processed is False  # type: ignore[union-attr]
+    bind_engine(engine, load_private_keyring(keys_dir, PASSPHRASE))
+    assert jobs_module.process_new_tips() == 1
+    with Session(engine) as session:
+        tip = session.get(Tip, stored.tip_id)
+        assert tip is not None and tip.processed and tip.suggested_bureau is not None
+        assert {d.rule for d in tip.deadlines} == {"T1"}
 
 
 def test_failed_commit_leaves_nothing(submitter: Submitter, queue: Queue, engine: Engine) -> None:

@@ -27,7 +27,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import cli_environment, run_cli, submit_report
+from tests.conftest import PASSPHRASE, cli_environment, run_cli, submit_report
 from tipline.intake.config import Config
 from tipline.intake.db import make_engine
 from tipline.intake.models import Tip
@@ -144,11 +144,15 @@ def listener() -> Iterator[socket.socket]:
         yield server
 
 
-def _worker_env(tmp_path: Path, database_url: str, redis_url: str, queue: str) -> dict[str, str]:
+def _worker_env(
+    tmp_path: Path, database_url: str, redis_url: str, queue: str, keys_dir: Path
+) -> dict[str, str]:
     markers = tmp_path / "markers"
     markers.mkdir(exist_ok=True)
     env = cli_environment(tmp_path / "instance", database_url)
-    env.update(TIPLINE_REDIS_URL=redis_url, TIPLINE_QUEUE=queue, TIPLINE_TEST_MARKERS=str(markers))
+    # The worker holds the private keys: routing reads the sealed amount.
+    env.update(TIPLINE_REDIS_URL=redis_url, TIPLINE_QUEUE=queue, TIPLINE_TEST_MARKERS=str(markers),
+               TIPLINE_KEYS_DIR=str(keys_dir), TIPLINE_KEY_PASSPHRASE=PASSPHRASE)  # fmt: skip
     return env
 
 
@@ -179,10 +183,11 @@ def test_worker_refuses_every_job_it_does_not_declare(
     redis_url: str,
     make_config: Callable[..., Config],
     public_keys_dir: Path,
+    keys_dir: Path,
     listener: socket.socket,
 ) -> None:
     config = make_config(keys_dir=public_keys_dir, redis_url=redis_url, key_passphrase=None)
-    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name)
+    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name, keys_dir)
     markers = Path(env["TIPLINE_TEST_MARKERS"])
     mark = markers / f"arg-{secrets.token_hex(8)}"
     connection = redis.Redis.from_url(redis_url)
@@ -271,9 +276,10 @@ def test_redis_ties_no_tip_to_a_time_once_jobs_end(
     redis_url: str,
     make_config: Callable[..., Config],
     public_keys_dir: Path,
+    keys_dir: Path,
 ) -> None:
     config = make_config(keys_dir=public_keys_dir, redis_url=redis_url, key_passphrase=None)
-    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name)
+    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name, keys_dir)
     receipts = _submit(config, 3)
     result = run_cli(env, "worker", "--burst")
     assert result.returncode == 0, result.stderr
@@ -318,10 +324,11 @@ def test_two_workers_do_not_process_the_same_tip(
     redis_url: str,
     make_config: Callable[..., Config],
     public_keys_dir: Path,
+    keys_dir: Path,
 ) -> None:
     """A tip another worker holds is skipped, not waited for (FOR UPDATE SKIP LOCKED)."""
     config = make_config(keys_dir=public_keys_dir, redis_url=redis_url, key_passphrase=None)
-    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name)
+    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name, keys_dir)
     # A worker that waited for the lock would fail after 2 s instead of hanging the test.
     env["PGOPTIONS"] = "-c lock_timeout=2000"
     _submit(config, 2)
@@ -345,9 +352,10 @@ def test_garbage_in_the_queue_does_not_stop_the_worker(
     redis_url: str,
     make_config: Callable[..., Config],
     public_keys_dir: Path,
+    keys_dir: Path,
 ) -> None:
     config = make_config(keys_dir=public_keys_dir, redis_url=redis_url, key_passphrase=None)
-    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name)
+    env = _worker_env(tmp_path, database_url, redis_url, config.queue_name, keys_dir)
     connection = redis.Redis.from_url(redis_url)
     try:
         connection.rpush(f"rq:queue:{config.queue_name}", "not a job id!", "gone")

@@ -66,6 +66,11 @@ class StreamSealer:
         self._finished = final
         return sealed
 
+    @staticmethod
+    def chunk_count(size: int, chunk_size: int = CHUNK_SIZE) -> int:
+        """How many chunks ``seal_file`` yields for ``size`` bytes (an empty file has one)."""
+        return max(1, -(-size // chunk_size))
+
     def seal_file(self, fileobj: IO[bytes], chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Yield the sealed chunks of a file, read ``chunk_size`` bytes at a time.
 

@@ -77,6 +77,9 @@ class Config:
     proxy_count: int = 0
     # Where officers' "something is waiting" e-mails go out (smtp://host:port); unset: none.
     smtp_url: str | None = None
+    smtp_password: str | None = None
+    # Authorities for the SMTP server's certificate, where it is not signed by the system's.
+    smtp_ca_file: str | None = None
     mail_from: str = "tipline@localhost"
     default_locale: str = "zh"
     secure_cookies: bool = True
@@ -110,6 +113,8 @@ class Config:
             receipt_limit=env.get("TIPLINE_RECEIPT_LIMIT") or cls.receipt_limit,
             proxy_count=_int(env, "TIPLINE_PROXY_COUNT", 0),
             smtp_url=env.get("TIPLINE_SMTP_URL") or None,
+            smtp_password=_read_secret(env, "TIPLINE_SMTP_PASSWORD"),
+            smtp_ca_file=env.get("TIPLINE_SMTP_CA_FILE") or None,
             mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
         )

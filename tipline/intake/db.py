@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.intake import reference
@@ -37,6 +37,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def reserve_id(session: Session, table: str) -> int | None:
+    """The next serial id of ``table``, drawn before the insert, where the database can
+    (PostgreSQL); None where it cannot (SQLite assigns ids on insert)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    drawn = session.scalar(select(func.nextval(f"{table}_id_seq")))
+    return int(drawn) if drawn is not None else None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tipline.crypto import PublicKeyring, seal
 from tipline.intake.config import Limits
+from tipline.intake.db import reserve_id
 from tipline.intake.models import Message, Tip, TipEvent
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
@@ -66,11 +67,19 @@ def add_message(
         asks_reply=asks_reply,
         body=b"",
     )
-    session.add(message)
-    session.flush()  # the id is part of what the seal binds
+    # The id is part of what the seal binds. PostgreSQL gives it before the insert, so the
+    # portal's role needs no right to update a message (intake/roles.py); SQLite assigns it
+    # on insert, and the body follows.
+    reserved = reserve_id(session, Message.__tablename__)
+    if reserved is None:
+        session.add(message)
+        session.flush()
+    else:
+        message.id = reserved
     message.body = seal(
         opened.key, body.encode(), tip_id=opened.tip.id, purpose=f"message:{message.id}"
     )
+    session.add(message)
     record_event(session, opened.tip, f"message.{author}")
     return message
 

@@ -7,21 +7,97 @@ into Redis (see ``tipline.intake.queue``).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from tipline.intake.models import Tip
-from tipline.intake.queue import Declared, JobTable, job_session
+from tipline.intake.models import Deadline, Tip
+from tipline.intake.queue import Declared, JobTable, job_keyring, job_session
+from tipline.intake.reading import open_tip
+from tipline.intake.rules import DeadlineRule, Facts, Routing, rule_book
+from tipline.intake.workdays import Calendar, load_calendar
+
+# Tips routed per transaction: a backlog (the queue was down for a day) is worked off in
+# short transactions, each committed before the next is taken.
+BATCH = 50
 
 
-def process_new_tips() -> None:
-    """Process every tip not yet processed (routing and sealing happened in the submission).
+def process_new_tips() -> int:
+    """Route every tip not yet processed by the rule packs and start its clocks.
 
-    On PostgreSQL the rows are locked with SKIP LOCKED: a tip another worker is processing
-    is left to it, not waited for. Run twice, the second run finds nothing to do."""
-    with job_session() as session:
-        pending = select(Tip).where(Tip.processed.is_(False)).with_for_update(skip_locked=True)
-        for tip in session.scalars(pending):
-            tip.processed = True
+    The job names no tip, so the queue never holds a tip id (DESIGN.md, "Least privilege
+    between the processes"); each run takes whatever is waiting, which also recovers tips
+    whose job was lost. It runs where the private keys are: the amount that raises a
+    pack's flags is sealed. It writes no audit entry per tip, because its time would date
+    the submission to the second; the read is the pipeline's, like the portal's own.
+    Returns the number of tips processed."""
+    done = 0
+    while True:
+        with job_session() as session:
+            tips = _take_pending(session)
+            if not tips:
+                return done
+            keyring = job_keyring()
+            book = rule_book(session)
+            calendar = load_calendar(session)
+            for tip in tips:
+                amount = open_tip(tip, keyring).amount
+                facts = Facts(
+                    category=tip.category,
+                    region=tip.region,
+                    fund=tip.fund,
+                    suspect_kind=tip.suspect_kind,
+                    amount=None if amount is None else Decimal(amount),
+                    wants_notice=tip.wants_notice,
+                )
+                apply_routing(tip, book.route(facts))
+                start_clocks(tip, book.deadlines(facts), calendar)
+                tip.processed = True
+            done += len(tips)
+
+
+def _take_pending(session: Session) -> list[Tip]:
+    """Unprocessed tips, locked so that two workers never route the same one; on
+    PostgreSQL a tip another worker holds is skipped, not waited for."""
+    query = select(Tip).where(Tip.processed.is_(False)).order_by(Tip.id).limit(BATCH)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Tip)
+    return list(session.scalars(query))
+
+
+def apply_routing(tip: Tip, routing: Routing) -> None:
+    """Set where a tip goes. A tip about staff was sealed at submission already; a pack
+    may seal more, and no officer sees a tip before this has run (triage/scope.py)."""
+    tip.suggested_bureau = routing.bureau
+    tip.sealed = tip.sealed or routing.sealed
+    if routing.sealed:
+        tip.bureau = routing.bureau
+    tip.handling_region = routing.handling_region
+    tip.handling_city = routing.handling_region[:4]
+    tip.handling_province = routing.handling_region[:2]
+    tip.flags = ",".join(routing.flags)
+    tip.rule_packs = ",".join(routing.packs)
+
+
+def start_clocks(tip: Tip, rules: list[DeadlineRule], calendar: Calendar) -> None:
+    """The deadlines that run from receipt (domain.md section 3), each with its rule."""
+    for rule in rules:
+        due = calendar.deadline(tip.received_on, rule.amount, rule.unit)
+        tip.deadlines.append(
+            Deadline(
+                rule=rule.rule,
+                starts_on=tip.received_on,
+                due_on=due.day,
+                unit=rule.unit,
+                amount=rule.amount,
+                rule_pack=rule.pack,
+                met_by=",".join(rule.met_by),
+                calendar_fallback=due.fallback,
+                state="open",
+            )
+        )
+    tip.next_due = min((d.due_on for d in tip.deadlines), default=None)
 
 
 # The jobs the sites may enqueue; the worker runs these and its own, nothing else.

@@ -25,6 +25,10 @@ finer than the day once its job ends"):
   carry a tip id: SQLAlchemy puts a statement's parameters in it). A failure to be retried
   waits in the scheduled registry, scored by its retry time.
 - The morning sweep is booked in the scheduled registry under ``deadline-sweep-YYYYMMDD``.
+
+Jobs that read contents take the private keyring bound with the engine: only triage, the
+worker and the ``tipline`` command hold one. The portal holds none, so without Redis its
+tips wait for triage to route them (``InlineQueue`` without a keyring runs nothing).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tipline.crypto import PrivateKeyring
 from tipline.intake.db import make_sessionmaker, transaction
 
 QUEUED_TTL = 24 * 3600  # a queued job older than a day is dropped (see the docstring)
@@ -50,12 +55,20 @@ FAILURE_TTL = 7 * 24 * 3600  # a failed job stays a week for the operator, then 
 RESULT_TTL = 0  # a finished job leaves nothing behind
 
 _engine: Engine | None = None
+_keyring: PrivateKeyring | None = None
 
 
-def bind_engine(engine: Engine) -> None:
-    """Name the database this process's jobs use."""
-    global _engine
+def bind_engine(engine: Engine, keyring: PrivateKeyring | None = None) -> None:
+    """Name the database this process's jobs use, and the keys they may open tips with."""
+    global _engine, _keyring
     _engine = engine
+    _keyring = keyring
+
+
+def job_keyring() -> PrivateKeyring:
+    if _keyring is None:
+        raise RuntimeError("this process holds no private keys: the job runs in the worker")
+    return _keyring
 
 
 @contextmanager
@@ -150,13 +163,19 @@ class Queue(Protocol):
 class InlineQueue:
     """Runs each job at once, in this process, through the same table and function rq would."""
 
-    def __init__(self, engine: Engine, table: JobTable | None = None) -> None:
+    def __init__(
+        self, engine: Engine, keyring: PrivateKeyring | None = None, table: JobTable | None = None
+    ) -> None:
         self.engine = engine
+        self.keyring = keyring
         self.table = table or intake_jobs()
 
     def enqueue(self, func: Callable[..., Any], *args: Any) -> str:
         name = self.table.check(func, args)
-        bind_engine(self.engine)
+        if self.keyring is None:
+            # The portal of the embedded default: triage routes the tip on its next request.
+            return f"deferred:{name}"
+        bind_engine(self.engine, self.keyring)
         func(*args)
         return f"inline:{name}"
 
@@ -191,7 +210,9 @@ class RedisQueue:
         return job_id
 
 
-def make_queue(redis_url: str | None, name: str, engine: Engine) -> Queue:
+def make_queue(
+    redis_url: str | None, name: str, engine: Engine, keyring: PrivateKeyring | None = None
+) -> Queue:
     if redis_url:
         return RedisQueue(redis_url, name)
-    return InlineQueue(engine)
+    return InlineQueue(engine, keyring)

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tipline.crypto import PrivateKeyring, ReceiptKdf, load_private_keyring
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
-from tipline.intake.queue import make_queue
+from tipline.intake.jobs import process_new_tips
+from tipline.intake.queue import InlineQueue, make_queue
 from tipline.intake.submit import Submitter
 from tipline.intake.web import csrf, init_web
 
@@ -60,7 +61,7 @@ def create_app(config: Config | None = None) -> Flask:
         submitter=Submitter(
             sessions,
             keyring=keyring.public_keyring(),
-            queue=make_queue(config.redis_url, config.queue_name, engine),
+            queue=make_queue(config.redis_url, config.queue_name, engine, keyring),
             kdf=ReceiptKdf(n=config.receipt_scrypt_n),
             limits=config.limits,
         ),
@@ -72,6 +73,10 @@ def create_app(config: Config | None = None) -> Flask:
     from tipline.triage import access, auth, views
 
     auth.login_manager.init_app(app)
+    if not config.redis_url:
+        # The embedded default has no worker: the portal, holding no private key, leaves
+        # its tips unrouted, and triage routes them before it answers (intake/queue.py).
+        app.before_request(_route_waiting_tips)
     app.before_request(access.guard)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
@@ -86,6 +91,11 @@ def create_app(config: Config | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)
     return app
+
+
+def _route_waiting_tips() -> None:
+    services = triage()
+    InlineQueue(services.engine, services.keyring).enqueue(process_new_tips)
 
 
 def triage() -> Triage:

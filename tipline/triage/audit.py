@@ -103,27 +103,40 @@ def record(
     Flushes the session. From here until the caller's transaction ends, other transactions
     that record an entry wait; call it late in a transaction that goes on to slow work.
     """
-    _take_append_lock(session)
     event = AuditEvent(
         at=dt.datetime.now(dt.UTC),
         actor=actor,
         action=action,
         tip_id=tip_id,
         detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
-        # Placeholders for the row to exist (and hold the lock) before it is chained;
-        # both are replaced below, in the same transaction. Random, so they can never
-        # collide with a real value, even under a unique constraint.
-        prev_hash=secrets.token_hex(32),
-        hash=secrets.token_hex(32),
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Under the append lock nobody else adds an entry, so the head read now stays the
+        # head: the entry goes in once, chained, and no role needs to update the log
+        # (intake/roles.py: even triage may only append).
+        _take_append_lock(session)
+        _chain(event, _head(session))
+        session.add(event)
+        session.flush()
+        return
+    # SQLite: the row is written first, to take the write lock, with placeholders that are
+    # random so they never collide under the unique constraint; then it is chained.
+    event.prev_hash = secrets.token_hex(32)
+    event.hash = secrets.token_hex(32)
     session.add(event)
     session.flush()
-    previous = session.scalar(
-        select(AuditEvent.hash)
-        .where(AuditEvent.id < event.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    )
+    _chain(event, _head(session, before=event.id))
+    session.flush()
+
+
+def _head(session: Session, before: int | None = None) -> str | None:
+    query = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return session.scalar(query)
+
+
+def _chain(event: AuditEvent, previous: str | None) -> None:
     event.prev_hash = previous or GENESIS
     event.hash = entry_hash(
         at=event.at,
@@ -133,7 +146,6 @@ def record(
         detail=event.detail,
         prev_hash=event.prev_hash,
     )
-    session.flush()
 
 
 def head(session: Session) -> tuple[int, str] | None:

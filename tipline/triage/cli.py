@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -21,16 +22,19 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from tipline.crypto import (
     CryptoError,
+    PrivateKeyring,
     ReceiptKdf,
     export_public,
     generate_key,
     load_public_keyring,
     write_key_files,
 )
+from tipline.intake import roles
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import (
     load_reference_data,
@@ -93,8 +97,16 @@ def _new_key(cfg: Config) -> str:
 
 
 @main.command()
-def init() -> None:
-    """Create or migrate the database, create keys if absent, load reference data."""
+@click.option(
+    "--no-roles", is_flag=True,
+    help="Leave the PostgreSQL roles alone (a DBA runs 'tipline db roles --sql' instead).",
+)  # fmt: skip
+def init(no_roles: bool) -> None:
+    """Create or migrate the database, create keys if absent, load reference data.
+
+    On PostgreSQL, also create one login role per process (portal, triage, worker) and
+    give each exactly the privileges it needs; run it with the login that owns the tables
+    (it needs CREATEROLE), then serve each process with its own role."""
     cfg = config()
     engine = make_engine(cfg.database_url)
     migrate(engine)
@@ -102,7 +114,44 @@ def init() -> None:
         click.echo(f"created intake key {_new_key(cfg)} in {cfg.keys_dir}")
     with transaction(make_sessionmaker(engine)) as session:
         load_reference_data(session)
+    if engine.dialect.name == "postgresql" and not no_roles:
+        _apply_roles(engine)
     click.echo("database ready")
+
+
+def _apply_roles(engine: Engine) -> None:
+    try:
+        applied = roles.apply(engine)
+    except DBAPIError as exc:
+        fail(f"cannot set up the database roles ({exc.orig}); run 'tipline init --no-roles' "
+             "and have a DBA run the output of 'tipline db roles --sql'")  # fmt: skip
+    for process in roles.PROCESSES:
+        click.echo(f"role for the {process}: {applied.name(process)}")
+    click.echo(
+        "give each role a password (ALTER ROLE ... PASSWORD) or a pg_hba.conf entry, and set "
+        "each process's TIPLINE_DATABASE_URL to its own role"
+    )
+
+
+@main.group()
+def db() -> None:
+    """The database and its roles."""
+
+
+@db.command("roles")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the statements instead of running them.")
+def db_roles(as_sql: bool) -> None:
+    """Create the portal, triage and worker roles and set their privileges (PostgreSQL)."""
+    cfg = config()
+    engine = make_engine(cfg.database_url)
+    if engine.dialect.name != "postgresql":
+        fail("database roles are for PostgreSQL; SQLite has no logins")
+    if not as_sql:
+        _apply_roles(engine)
+        return
+    tables, sequences = roles.declared_schema()
+    for statement in roles.statements(roles.Roles.of(cfg.database_url), tables, sequences):
+        click.echo(f"{statement};")
 
 
 @main.group()
@@ -269,13 +318,30 @@ def submitter(cfg: Config) -> Submitter:
         keyring = load_public_keyring(cfg.keys_dir)
     except CryptoError as exc:
         fail(f"{exc} (run 'tipline init' first)")
+    # With the passphrase the tips are routed at once; without it they wait for the worker
+    # or for triage, like the portal's.
+    private = _keyring_or_fail(cfg) if cfg.key_passphrase else None
     return Submitter(
         make_sessionmaker(engine),
         keyring=keyring,
-        queue=make_queue(cfg.redis_url, cfg.queue_name, engine),
+        queue=make_queue(cfg.redis_url, cfg.queue_name, engine, private),
         kdf=ReceiptKdf(n=cfg.receipt_scrypt_n),
         limits=cfg.limits,
     )
+
+
+@tips.command("process")
+def tips_process() -> None:
+    """Route the tips still waiting for their post-submission job, and start their clocks.
+
+    The worker does this after every submission and every morning; run it from cron where
+    there is no Redis, or after the queue was down."""
+    from tipline.intake.jobs import process_new_tips
+    from tipline.intake.queue import bind_engine
+
+    cfg = config()
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
+    click.echo(f"tips routed: {process_new_tips()}")
 
 
 @tips.command("import")
@@ -396,7 +462,7 @@ def worker(burst: bool) -> None:
     cfg = config()
     if not cfg.redis_url:
         fail("TIPLINE_REDIS_URL is not set: without Redis, jobs run inline in the sites")
-    bind_engine(make_engine(cfg.database_url))
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
     run_worker(cfg.redis_url, cfg.queue_name, burst=burst)
 
 
@@ -411,11 +477,23 @@ def deadlines_sweep() -> None:
 
     With Redis the worker does this every morning; without it, run this from cron."""
     from tipline.intake.queue import bind_engine
+    from tipline.triage.clocks import MailError
     from tipline.triage.jobs import sweep_deadlines
 
     cfg = config()
-    bind_engine(make_engine(cfg.database_url))
-    click.echo(f"notices sent: {sweep_deadlines()}")
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
+    try:
+        click.echo(f"notices sent: {sweep_deadlines()}")
+    except (MailError, smtplib.SMTPException, OSError) as exc:
+        # The deadlines are marked and committed already; only the e-mail failed.
+        fail(f"deadlines swept, but the notices were not sent: {exc}")
+
+
+def _keyring_or_fail(cfg: Config) -> PrivateKeyring:
+    try:
+        return load_keyring(cfg)
+    except (ConfigError, CryptoError) as exc:
+        fail(str(exc))
 
 
 DEMO_OFFICERS = (

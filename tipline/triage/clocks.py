@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import smtplib
+import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -84,9 +85,51 @@ def recipients(session: Session, result: SweepResult) -> dict[str, int]:
     return found
 
 
-def send_notices(smtp_url: str, sender: str, addresses: dict[str, int]) -> None:
+LOCAL_RELAYS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class MailError(Exception):
+    """The mail settings would send a password or the notices unprotected."""
+
+
+def send_notices(
+    smtp_url: str,
+    sender: str,
+    addresses: dict[str, int],
+    *,
+    password: str | None = None,
+    ca_file: str | None = None,
+) -> None:
+    """Send the notices through ``smtp_url``.
+
+    ``smtps://[user@]host[:465]`` speaks TLS from the start; ``smtp://[user@]host[:587]``
+    must upgrade with STARTTLS, except to a relay on this machine, which may take plain
+    SMTP without a login. The server's certificate is checked against the system's
+    authorities or ``ca_file``. With a user, ``password`` logs in, only ever over TLS."""
     parts = urlsplit(smtp_url)
-    with smtplib.SMTP(parts.hostname or "localhost", parts.port or 25, timeout=30) as smtp:
+    host = parts.hostname or "localhost"
+    if parts.scheme not in ("smtp", "smtps"):
+        raise MailError(f"TIPLINE_SMTP_URL: use smtp:// or smtps://, not {parts.scheme}://")
+    if parts.password:
+        raise MailError("TIPLINE_SMTP_URL: give the password in TIPLINE_SMTP_PASSWORD(_FILE)")
+    context = ssl.create_default_context(cafile=ca_file)
+    smtp: smtplib.SMTP
+    if parts.scheme == "smtps":
+        smtp = smtplib.SMTP_SSL(host, parts.port or 465, timeout=30, context=context)
+    else:
+        smtp = smtplib.SMTP(host, parts.port or 587, timeout=30)
+    with smtp:
+        if parts.scheme == "smtp":
+            smtp.ehlo()
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            elif host not in LOCAL_RELAYS or parts.username:
+                raise MailError(f"{host} does not offer STARTTLS: notices are not sent in clear")
+        if parts.username:
+            if password is None:
+                raise MailError("TIPLINE_SMTP_URL names a user: set TIPLINE_SMTP_PASSWORD")
+            smtp.login(unquote(parts.username), password)
         for address in sorted(addresses):
             message = EmailMessage()
             message["From"] = sender

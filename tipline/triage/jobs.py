@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from tipline.intake.config import Config
+from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import Declared, JobTable, RedisQueue, job_session
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
@@ -28,11 +29,15 @@ def sweep_deadlines() -> int:
             schedule_next_sweep(queue)
         finally:
             queue.connection.close()
+    # Tips whose own job was lost (Redis down at submission) are routed first, so their
+    # clocks are there to be swept.
+    process_new_tips()
     with job_session() as session:
         result = sweep(session, today(), load_calendar(session))
         addresses = recipients(session, result)
     if config.smtp_url and addresses:
-        send_notices(config.smtp_url, config.mail_from, addresses)
+        send_notices(config.smtp_url, config.mail_from, addresses,
+                     password=config.smtp_password, ca_file=config.smtp_ca_file)  # fmt: skip
     return len(addresses) if config.smtp_url else 0
 
 

@@ -14,6 +14,7 @@ Every list, count, search, page and API answer about tips starts from ``visible_
   never by the intake desk nor by supervisors of the suspect's unit.
 - A declared conflict of interest hides the tip from that officer from then on.
 - Administrators and auditors see no tips at all.
+- A tip the post-submission job has not routed yet is seen by nobody.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def visibility(viewer: Viewer) -> ColumnElement[bool]:
     else:
         bureau = and_(Tip.sealed.is_(False), Tip.bureau == viewer.bureau)
     recused = exists().where(Recusal.tip_id == Tip.id, Recusal.officer_id == viewer.id)
-    return and_(jurisdiction(viewer.region), bureau, ~recused)
+    # Until the post-submission job has routed a tip by the rule packs, nobody sees it: a
+    # pack may yet seal it (intake/jobs.py).
+    routed = Tip.processed.is_(True)
+    return and_(routed, jurisdiction(viewer.region), bureau, ~recused)
 
 
 def visible_tips(viewer: Viewer) -> Select[Tip]:

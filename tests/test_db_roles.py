@@ -1,0 +1,277 @@
+"""Least privilege on PostgreSQL: each process logs in with its own role, and the portal's
+can do the reporter's work and nothing else (issue 7 item 2; tipline/intake/roles.py).
+
+The database and its roles are made by the real ``tipline init``; the portal, the worker's
+job and triage then run with their own logins against it."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import errors
+from sqlalchemy import func, select
+
+from tests.conftest import (
+    PASSPHRASE,
+    PG_HOST,
+    cli_environment,
+    csrf_token,
+    pg_admin,
+    post_multipart,
+    run_cli,
+    submit_report,
+    tiny_pdf,
+    unavailable,
+)
+from tipline.crypto import load_private_keyring
+from tipline.intake.config import Config
+from tipline.intake.db import make_engine, make_sessionmaker, transaction
+from tipline.intake.jobs import process_new_tips
+from tipline.intake.models import AuditEvent, Base, Deadline, Tip
+from tipline.intake.queue import bind_engine
+from tipline.intake.roles import GRANTS, Roles
+
+VALID_ID = "11010519491231002X"
+
+# What a compromised portal would try with its own login. Each must be refused by
+# PostgreSQL itself, whatever the portal's code says.
+PORTAL_FORBIDDEN = [
+    "SELECT * FROM officer",
+    "SELECT totp_secret FROM officer",
+    "INSERT INTO officer (username, password_hash, totp_secret, role, active, failed_logins,"
+    " session_epoch) VALUES ('mallory', 'x', 'x', 'supervisor', true, 0, 0)",
+    "UPDATE officer SET role = 'supervisor'",
+    "SELECT * FROM api_token",
+    "INSERT INTO api_token (officer_id, token_hash, created_on) VALUES (1, 'x', now())",
+    "SELECT * FROM audit_event",
+    "DELETE FROM audit_event",
+    "SELECT * FROM rule_pack",
+    "UPDATE rule_pack SET active = false",
+    "SELECT * FROM deadline",
+    "DELETE FROM deadline",
+    "SELECT * FROM note",
+    "SELECT * FROM identity_request",
+    "SELECT * FROM recusal",
+    "SELECT * FROM calendar_override",
+    "SELECT * FROM alembic_version",
+    "UPDATE tip SET status = 'closed'",
+    "UPDATE tip SET bureau = 'labor_inspection', sealed = false",
+    "UPDATE tip SET processed = true",
+    "DELETE FROM tip",
+    "DELETE FROM message",
+    "DELETE FROM attachment_chunk",
+    "UPDATE message SET body = ''",
+    "UPDATE identity SET data = ''",
+    "TRUNCATE tip CASCADE",
+    "CREATE TABLE mine (x int)",
+    "ALTER TABLE tip ADD COLUMN x int",
+    "DROP TABLE tip CASCADE",
+]
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A database set up by ``tipline init`` with its owner's login (postgres here); the
+    tests share it, and the one that writes runs its journey on fresh tips."""
+    tmp_path = tmp_path_factory.mktemp("roles")
+    name = f"tipline_roles_{secrets.token_hex(4)}"
+    try:
+        with pg_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        unavailable("PostgreSQL on 127.0.0.1:5432", exc)
+    owner_url = f"postgresql+psycopg://postgres@{PG_HOST}/{name}"
+    env = cli_environment(tmp_path / "instance", owner_url)
+    try:
+        result = run_cli(env, "init")
+        assert result.returncode == 0, result.stderr
+        roles = Roles(name)
+        for process in ("portal", "triage", "worker"):
+            assert roles.name(process) in result.stdout
+        yield {"name": name, "roles": roles, "env": env, "instance": tmp_path / "instance"}
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for process in GRANTS:
+                admin.execute(f'DROP ROLE IF EXISTS "{name}_{process}"')
+
+
+def url(installation: dict[str, Any], process: str) -> str:
+    role = installation["roles"].name(process)
+    return f"postgresql+psycopg://{role}@{PG_HOST}/{installation['name']}"
+
+
+def connect(installation: dict[str, Any], process: str) -> psycopg.Connection[Any]:
+    role = installation["roles"].name(process)
+    return psycopg.connect(host=PG_HOST, user=role, dbname=installation["name"], autocommit=True)
+
+
+def test_every_table_is_given_to_someone_on_purpose() -> None:
+    """A new table is closed to every process until GRANTS names it; triage works on all
+    of them (the reference tables included), so forgetting one fails here."""
+    declared = {table for grants in GRANTS.values() for table in grants}
+    assert set(Base.metadata.tables) == declared
+    assert set(GRANTS["triage"]) == set(Base.metadata.tables)
+
+
+@pytest.mark.parametrize("statement", PORTAL_FORBIDDEN)
+def test_the_portal_role_is_refused(installation: dict[str, Any], statement: str) -> None:
+    with connect(installation, "portal") as connection, pytest.raises(
+        errors.InsufficientPrivilege
+    ):
+        connection.execute(statement)
+
+
+def test_no_login_but_the_three_and_the_owner_may_connect(installation: dict[str, Any]) -> None:
+    stranger = f"stranger_{secrets.token_hex(4)}"
+    with pg_admin() as admin:
+        admin.execute(f'CREATE ROLE "{stranger}" LOGIN')
+    try:
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(host=PG_HOST, user=stranger, dbname=installation["name"])
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f'DROP ROLE "{stranger}"')
+
+
+def test_each_process_does_its_work_with_its_own_role(
+    installation: dict[str, Any], keys_dir: Path, public_keys_dir: Path
+) -> None:
+    """The whole path of a tip, each step under the login of the process that takes it."""
+    from tipline.portal import create_app as create_portal
+    from tipline.triage import create_app as create_triage
+
+    common: dict[str, Any] = {
+        "instance": installation["instance"],
+        "secret_key": secrets.token_urlsafe(16),
+        "receipt_scrypt_n": 2**10,
+        "keyfile_scrypt_n": 2**10,
+        "secure_cookies": False,
+        # A Redis URL makes the portal leave routing to the worker, as in production; the
+        # job is run below by hand, as the worker would run it.
+        "redis_url": "redis://127.0.0.1:6379/15",
+    }
+    portal_app = create_portal(
+        Config(database_url=url(installation, "portal"), keys_dir=public_keys_dir, **common)
+    )
+    portal_app.extensions["portal"].submitter.queue = _NoQueue()
+    portal = portal_app.test_client()
+    try:
+        # The reporter's whole journey: a real-name report with evidence, coming back,
+        # a message, more evidence; an anonymous one who adds a name later.
+        receipt = submit_report(
+            portal, anonymous="no", name="王小明", id_number=VALID_ID, phone="13800138000",
+            wants_notice="y",
+        )  # fmt: skip
+        _sign_in(portal, receipt)
+        assert "王**" in portal.get("/my-report").get_data(as_text=True)
+        token = csrf_token(portal, "/my-report")
+        sent = portal.post("/my-report/messages", data={"csrf_token": token, "text": "补充说明"})
+        assert sent.status_code == 302
+        added = post_multipart(
+            portal, "/my-report/evidence",
+            {"csrf_token": token, "attachments": [(io.BytesIO(tiny_pdf()), "发票.pdf")]},
+        )  # fmt: skip
+        assert added.status_code == 302
+        page = portal.get("/my-report").get_data(as_text=True)
+        assert "补充说明" in page and "发票.pdf" in page
+        other = portal_app.test_client()
+        _sign_in(other, submit_report(other))
+        named = other.post("/my-report/identity", data={
+            "csrf_token": csrf_token(other, "/my-report"), "name": "李四",
+            "id_number": VALID_ID, "phone": "13800138000",
+        })  # fmt: skip
+        assert named.status_code == 302
+    finally:
+        portal_app.extensions["portal"].engine.dispose()
+
+    # The worker's job, with the worker's login and the private keys.
+    engine = make_engine(url(installation, "worker"))
+    try:
+        bind_engine(engine, load_private_keyring(keys_dir, PASSPHRASE))
+        assert process_new_tips() >= 2
+        with transaction(make_sessionmaker(engine)) as session:
+            assert session.scalar(select(func.count()).where(Tip.processed.is_(False))) == 0
+            rules = session.scalars(select(Deadline.rule).order_by(Deadline.rule)).all()
+            assert rules.count("T1") >= 2 and rules.count("T2") >= 1
+    finally:
+        engine.dispose()
+
+    # Triage, with its own login: an officer created by the command, the inbox, a tip.
+    env = {**installation["env"], "TIPLINE_DATABASE_URL": url(installation, "triage")}
+    created = run_cli(
+        env, "users", "add", "desk", "--role", "triage_officer",
+        "--bureau", "hrss_fund_supervision", "--region", "441500",
+        stdin="a long test password\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    triage_app = create_triage(
+        Config(
+            database_url=url(installation, "triage"), keys_dir=keys_dir,
+            key_passphrase=PASSPHRASE, **{**common, "redis_url": None},
+        )
+    )  # fmt: skip
+    try:
+        with triage_app.extensions["triage"].sessions() as session:
+            tip_ids = session.scalars(select(Tip.id)).all()
+        assert len(tip_ids) >= 2
+        client = _sign_in_officer(triage_app, "desk")
+        inbox = client.get("/")
+        assert inbox.status_code == 200
+        assert all(tip_id in inbox.get_data(as_text=True) for tip_id in tip_ids)
+        assert client.get(f"/tips/{tip_ids[0]}").status_code == 200
+    finally:
+        triage_app.extensions["triage"].engine.dispose()
+
+
+@pytest.mark.parametrize("process", ["triage", "worker"])
+def test_the_audit_log_is_append_only_even_for_triage(
+    installation: dict[str, Any], process: str
+) -> None:
+    with connect(installation, process) as connection:
+        for statement in ("UPDATE audit_event SET detail = ''", "DELETE FROM audit_event",
+                          "TRUNCATE audit_event"):  # fmt: skip
+            with pytest.raises(errors.InsufficientPrivilege):
+                connection.execute(statement)
+        # Appending and reading the chain's head are what they need.
+        connection.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1")
+    assert AuditEvent.__tablename__ == "audit_event"
+
+
+def test_roles_sql_is_printed_for_a_dba(installation: dict[str, Any]) -> None:
+    result = run_cli(installation["env"], "db", "roles", "--sql")
+    assert result.returncode == 0, result.stderr
+    portal = installation["roles"].name("portal")
+    assert f'CREATE ROLE "{portal}" LOGIN' in result.stdout
+    assert f'ON "officer" TO "{portal}"' not in result.stdout
+    assert f'GRANT SELECT, INSERT ON "message" TO "{portal}";' in result.stdout
+
+
+class _NoQueue:
+    """Stands for Redis in the portal: the job is run by hand afterwards, as the worker
+    would, so that this test needs no worker process."""
+
+    def enqueue(self, func: Any, *args: Any) -> str:
+        return "queued"
+
+
+def _sign_in(client: Any, receipt: str) -> None:
+    response = client.post(
+        "/check", data={"csrf_token": csrf_token(client, "/check"), "receipt": receipt}
+    )
+    assert response.status_code == 302
+
+
+def _sign_in_officer(app: Any, name: str) -> Any:
+    from tests.conftest import sign_in_officer
+    from tipline.intake.models import Officer
+
+    with app.extensions["triage"].sessions() as session:
+        secret = session.scalars(select(Officer.totp_secret).where(Officer.username == name)).one()
+    return sign_in_officer(app, name, secret, "a long test password")
