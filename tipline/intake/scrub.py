@@ -66,6 +66,7 @@ import io
 import re
 import shutil
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterator
@@ -728,14 +729,17 @@ _CONVERTED: Final = {"bmp": "png"}  # extension in → extension out, where they
 def _redraw(image_format: str) -> Handler:
     def redraw(data: bytes, budget: Budget) -> tuple[bytes, int]:
         try:
-            with Image.open(io.BytesIO(data), formats=(image_format,)) as image:
-                # The size is the header's: checked before a pixel is decoded.
-                budget.pixels(*image.size, redraw=True)
-                image.load()
-                # Only the pixels cross over (and the palette, and which colour is
-                # transparent): no info dictionary, no EXIF, no XMP, no TIFF tags.
-                clean = image.copy()
-                transparency = image.info.get("transparency")
+            with warnings.catch_warnings():
+                # Pillow warns of corrupt tags it skips: a note for logs, not a refusal.
+                warnings.simplefilter("ignore", UserWarning)
+                with Image.open(io.BytesIO(data), formats=(image_format,)) as image:
+                    # The size is the header's: checked before a pixel is decoded.
+                    budget.pixels(*image.size, redraw=True)
+                    image.load()
+                    # Only the pixels cross over (and the palette, and which colour is
+                    # transparent): no info dictionary, no EXIF, no XMP, no TIFF tags.
+                    clean = image.copy()
+                    transparency = image.info.get("transparency")
             clean.info = {} if transparency is None else {"transparency": transparency}
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ScrubError(f"unreadable image: {exc}", TOO_MANY_PIXELS_TO_REDRAW) from exc
@@ -1200,6 +1204,8 @@ def _rezip(
             if sum(info.file_size for info in infos) > ZIP_MAX_TOTAL:
                 raise ScrubError("document too large once unpacked", TOO_COMPLEX)
             names = [info.filename.lower() for info in infos]
+            if not all(names):  # zipfile itself fails on a part without a name (fuzzer)
+                raise ScrubError("document part without a name")
             if len(set(names)) != len(names):
                 raise ScrubError("document lists a part twice")
             dropped = {name for name in names if drop(name)}
