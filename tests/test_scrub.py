@@ -1043,9 +1043,12 @@ def heif_with_locations(iloc_payload: bytes, *, version: int = 1, tail: bytes = 
 def zero_size_extents() -> bytes:
     # Offsets and lengths of no size: 2,500 items of 65,535 extents each cost no bytes,
     # and took about 37 s to walk (issue 7).
+    # The Exif item (1) comes last, so every other item is walked before it.
     items = 2500
-    entry = struct.pack(">HHHH", 1, 0, 0, 0xFFFF)  # id, method, reference, extent count
-    return heif_with_locations(b"\x00\x00" + struct.pack(">H", items) + entry * items)
+    entry = struct.pack(">HHHH", 2, 0, 0, 0xFFFF)  # id, method, reference, extent count
+    last = struct.pack(">HHHH", 1, 0, 0, 0xFFFF)
+    payload = b"\x00\x00" + struct.pack(">H", items) + entry * (items - 1) + last
+    return heif_with_locations(payload)
 
 
 def overlapping_extents() -> bytes:
