@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lint typecheck catalogues bench clean extract browser
+.PHONY: demo test setup lint typecheck catalogues bench clean extract browser fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup browser lint typecheck
+test: setup browser lint typecheck fuzz
 	$(BIN)/pytest -q
+
+# Coverage-guided fuzzing of the evidence scrubber (atheris) from the committed seeds in
+# tests/fuzz/corpus; a longer run: make fuzz FUZZ_SECONDS=600 (FUZZ_KEEP_GOING=1 goes on
+# past a failure). Failing inputs land in instance/fuzz/.
+FUZZ_SECONDS ?= 75
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python bench/fuzz_scrub.py
 
 bench: setup
 	$(BIN)/python bench/submit.py

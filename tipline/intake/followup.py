@@ -94,7 +94,9 @@ def add_evidence(
     if problems:
         raise InvalidReport(problems)
     for position, upload in enumerate(uploads, start=already):
-        store_upload(session, opened.tip.id, opened.key, position, upload)
+        store_upload(
+            session, opened.tip.id, opened.key, position, upload, max_bytes=limits.max_file_bytes
+        )
     record_event(session, opened.tip, "evidence_added")
 
 

@@ -13,7 +13,8 @@ image
     the JFIF thumbnail and anything after the end of a JPEG (the extra pictures of MPF and
     gain-map photos carry EXIF of their own). HEIC is cleaned in place: its Exif and XMP
     items are overwritten with empty ones padded out, and nothing else moves. GIF, WebP,
-    BMP and TIFF are redrawn from their pixels alone (first frame or page only).
+    BMP and TIFF are redrawn from their pixels alone (first frame or page only), TIFF
+    compressed (deflate) and BMP as PNG, since Pillow writes BMP only uncompressed.
 pdf
     Rewritten by pikepdf (qpdf): the document information dictionary (author, creator,
     producer, dates), every /Metadata stream (XMP of the document, pages, images, fonts),
@@ -35,6 +36,12 @@ audio, video
     offsets stay valid because nothing moves. WAV and AVI are cleaned the same way: LIST
     INFO, LIST exif, bext, iXML, XMP, ID3, cart, umid and IDIT chunks become JUNK filled
     with zeros.
+
+Refused (ScrubError, whose ``message`` tells the citizen why), besides damaged files:
+pictures over MAX_IMAGE_PIXELS (MAX_REDRAW_PIXELS for those decoded here), read from the
+header before any pixel is decoded; outputs over the file limit; files of more than
+MAX_ENTRIES boxes, chunks or items, or nested deeper than MAX_DEPTH; zips of more than
+ZIP_MAX_ENTRIES entries or ZIP_MAX_TOTAL bytes unpacked; PDFs with a password.
 
 Kept, because no safe way exists here or because it is the evidence itself:
 
@@ -59,11 +66,12 @@ import io
 import re
 import shutil
 import struct
+import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import IO, BinaryIO, Final
+from typing import IO, TYPE_CHECKING, BinaryIO, Final, Literal, NamedTuple
 
 import mutagen
 import mutagen.apev2
@@ -74,11 +82,44 @@ import mutagen.oggopus
 import mutagen.oggspeex
 import mutagen.oggvorbis
 import pikepdf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from tipline.intake.reference import N_
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+
+# What a citizen is told when a file is refused (message ids, translated by the sites).
+DAMAGED: Final = N_("A file could not be read; it may be damaged.")
+TOO_MANY_PIXELS: Final = N_(
+    "A picture is too large: at most 120 million pixels (for example 12000 × 10000). "
+    "Save it at a smaller size and attach it again."
+)
+TOO_MANY_PIXELS_TO_REDRAW: Final = N_(
+    "A GIF, WebP, BMP or TIFF picture may have at most 40 million pixels (for example "
+    "8000 × 5000). Save it as JPEG or PNG, or at a smaller size, and attach it again."
+)
+TOO_LARGE: Final = N_(
+    "A file is larger than the size limit once its hidden details are removed. Save it "
+    "smaller or in another format (for example JPEG or PDF) and attach it again."
+)
+TOO_COMPLEX: Final = N_(
+    "A file has too many parts, or parts nested too deeply, to be checked. Save it again "
+    "in a common format and attach it again."
+)
+ENCRYPTED_PDF: Final = N_("A PDF is protected by a password. Attach it without the password.")
 
 
 class ScrubError(Exception):
-    """The file claims to be of an allowed type but cannot be read as one."""
+    """The file claims to be of an allowed type but cannot be read as one, or would cost
+    more than its budget. ``message`` is the catalogued sentence for the citizen;
+    ``detail`` is for logs and tests only."""
+
+    def __init__(self, detail: str, message: str = DAMAGED) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -93,7 +134,17 @@ class Scrubbed:
     data: IO[bytes]
     kind: str  # one of KINDS, or "other" for a file of no allowed type (left as it was)
     removed: int  # metadata blocks removed (1 for a redrawn picture)
-    file_type: FileType | None = None  # what the content was recognised as
+    # What comes back: the type the content was recognised as, but for a picture redrawn
+    # in another format (a BMP comes back as PNG).
+    file_type: FileType | None = None
+    converted: bool = False  # the format changed: the stored name and type must follow
+
+    def stored_name(self, filename: str) -> str:
+        """``filename`` with the extension of what comes back, if the format changed."""
+        if not self.converted or self.file_type is None:
+            return filename
+        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+        return f"{stem}.{self.file_type.extension}"
 
 
 KINDS: Final = ("image", "pdf", "office", "audio", "video")
@@ -255,24 +306,17 @@ def _ogg_type(head: bytes) -> FileType | None:
     return None  # Theora video, Skeleton and the rest
 
 
-def _id3_size(head: bytes) -> int:
-    size = 0
-    for byte in head[6:10]:
-        size = (size << 7) | (byte & 0x7F)
-    return size + (20 if head[5] & 0x10 else 10)  # header, and the footer if flagged
-
-
 def _after_id3(ext: str, head: bytes) -> FileType | None:
     if len(head) < 10:
         return None
-    rest = head[_id3_size(head) :]
+    # Taggers sometimes stack several tags: walked in a loop bounded by the bytes.
+    end, _ = _id3_end(head)
+    rest = head[end:]
     if len(rest) < 4:
         # The tag (cover art, often) runs past what we were shown.
         return _type(ext) if ext in ("mp3", "aac", "flac") else _type("mp3")
     if rest.startswith(b"fLaC"):
         return _type("flac")
-    if rest.startswith(b"ID3"):  # taggers sometimes stack a second tag on the first
-        return _after_id3(ext, rest)
     return _raw_audio_type(rest.lstrip(b"\x00"))
 
 
@@ -346,6 +390,7 @@ def _zip_type(ext: str, head: bytes) -> FileType | None:
 def _zip_listing(data: bytes) -> tuple[set[str], bytes | None] | None:
     """Names (lower case) and the ODF mimetype of a whole zip, or None if it is not whole."""
     try:
+        _zip_check_directory(data)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             names = {info.filename.lower() for info in infos}
@@ -355,6 +400,8 @@ def _zip_listing(data: bytes) -> tuple[set[str], bytes | None] | None:
                     mimetype = archive.read(info)
             return names, mimetype
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error):
+        return None
+    except ScrubError:  # too many entries to list: scrub refuses it with the reason
         return None
     except NotImplementedError:  # a compression method zipfile lacks
         return None
@@ -398,15 +445,143 @@ def _office_type(
     return None
 
 
+# --- budgets and the bounded reader ---------------------------------------------------
+#
+# STYLE.md point 14: every parser below reads untrusted bytes through a Reader, which
+# knows how many bytes remain and refuses to go past them; every loop either consumes
+# bytes or spends from the Budget, so no loop runs without progress; nesting depth is an
+# argument checked against MAX_DEPTH, never the Python stack; the pixels, entries and
+# output bytes a file may cost are checked before the work they would cause.
+
+# Every picture: a phone's 108-megapixel mode (12000 × 9000) passes, a 200-megapixel mode
+# or a 30000 × 30000 bomb does not. JPEG, PNG and HEIC are cleaned without decoding, so the
+# budget protects the officers' viewers, which decode them.
+MAX_IMAGE_PIXELS: Final = 120_000_000
+# Redrawn pictures (GIF, WebP, BMP, TIFF) are decoded here and held twice, at up to 4 bytes
+# a pixel: 40 million pixels keep a portal worker under about 320 MB.
+MAX_REDRAW_PIXELS: Final = 40_000_000
+# The portal's default file limit (TIPLINE_MAX_FILE_MB); store_upload passes the real one.
+MAX_OUTPUT_BYTES: Final = 20 * 1024 * 1024
+# Boxes, chunks, segments, items and extents one file may hold: real files have hundreds.
+MAX_ENTRIES: Final = 100_000
+# Containers inside containers: real files nest three or four deep (moov, trak, mdia).
+MAX_DEPTH: Final = 16
+
+
+@dataclass
+class Budget:
+    """What one file may cost; each parser spends from it before doing the work."""
+
+    max_bytes: int = MAX_OUTPUT_BYTES
+    max_pixels: int = MAX_IMAGE_PIXELS
+    max_redraw_pixels: int = MAX_REDRAW_PIXELS
+    entries: int = MAX_ENTRIES
+
+    def spend(self, count: int = 1) -> None:
+        if count > self.entries:
+            raise ScrubError("too many entries", TOO_COMPLEX)
+        self.entries -= count
+
+    def pixels(self, width: int, height: int, *, redraw: bool = False) -> None:
+        if width <= 0 or height <= 0:
+            raise ScrubError(f"picture of {width} × {height} pixels")
+        limit = min(self.max_pixels, self.max_redraw_pixels) if redraw else self.max_pixels
+        if width * height > limit:
+            message = TOO_MANY_PIXELS_TO_REDRAW if redraw else TOO_MANY_PIXELS
+            raise ScrubError(f"picture of {width} × {height} pixels", message)
+
+    def output(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise ScrubError(f"{size} bytes once cleaned, over {self.max_bytes}", TOO_LARGE)
+
+
+class Reader:
+    """Reads ``data[start:end]`` front to back, and never past ``end``."""
+
+    __slots__ = ("at", "data", "end")
+
+    def __init__(self, data: bytes | bytearray, start: int = 0, end: int | None = None) -> None:
+        stop = len(data) if end is None else end
+        if not 0 <= start <= stop <= len(data):
+            raise ScrubError(f"range {start}:{stop} outside {len(data)} bytes")
+        self.data, self.at, self.end = data, start, stop
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.at
+
+    def _need(self, count: int) -> None:
+        if count < 0 or count > self.end - self.at:
+            raise ScrubError(f"{count} bytes wanted at {self.at}, {self.remaining} left")
+
+    def take(self, count: int) -> bytes:
+        self._need(count)
+        chunk = bytes(self.data[self.at : self.at + count])
+        self.at += count
+        return chunk
+
+    def skip(self, count: int) -> None:
+        self._need(count)
+        self.at += count
+
+    def skip_to(self, position: int) -> None:
+        """Move forward (never back) to ``position``, within the range."""
+        self._need(position - self.at)
+        self.at = position
+
+    def uint(self, size: int, order: Literal["big", "little"] = "big") -> int:
+        return int.from_bytes(self.take(size), order) if size else 0
+
+    def u8(self) -> int:
+        return self.uint(1)
+
+    def u16(self) -> int:
+        return self.uint(2)
+
+    def u32(self) -> int:
+        return self.uint(4)
+
+    def count(self, count: int, each: int) -> int:
+        """``count`` entries of ``each`` bytes, which must fit in what remains."""
+        if each <= 0 and count > 1:
+            # Entries of no size would be read without progress (issue 7: HEIC iloc).
+            raise ScrubError("entries of no size")
+        if count * each > self.remaining:
+            raise ScrubError(f"{count} entries of {each} bytes in {self.remaining}")
+        return count
+
+
+class _BoundedOutput(io.BytesIO):
+    """An output that refuses to grow past the budget, checked before each write."""
+
+    def __init__(self, budget: Budget) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def write(self, buffer: ReadableBuffer, /) -> int:
+        self.budget.output(self.tell() + memoryview(buffer).nbytes)
+        return super().write(buffer)
+
+
 # --- scrubbing ------------------------------------------------------------------------
 
+Handler = Callable[[bytes, Budget], tuple[bytes, int]]
 
-def scrub(source: IO[bytes], filename: str = "") -> Scrubbed:
+
+def scrub(
+    source: IO[bytes],
+    filename: str = "",
+    *,
+    max_bytes: int = MAX_OUTPUT_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> Scrubbed:
     """Return the file without its metadata; the type is decided by the content.
 
     A file of no allowed type comes back unchanged with kind "other" (the caller decides
-    whether to take it); one that claims an allowed type but cannot be read raises
-    ScrubError. The file is read whole: uploads are held in memory and small.
+    whether to take it); one that claims an allowed type but cannot be read, or would cost
+    more than its budget (pixels, entries, depth, ``max_bytes`` once cleaned), raises
+    ScrubError, whose ``message`` says why to the citizen. The file is read whole: uploads
+    are held in memory and small.
     """
     data = source.read()
     file_type = detect_type(filename, data)
@@ -417,48 +592,54 @@ def scrub(source: IO[bytes], filename: str = "") -> Scrubbed:
     if handler is None:
         source.seek(0)
         return Scrubbed(source, file_type.kind, 0, file_type)
-    try:
-        cleaned, removed = handler(data)
-    except (struct.error, IndexError) as exc:  # a length pointing past the end
-        raise ScrubError(f"truncated or corrupt {file_type.extension}: {exc}") from exc
-    return Scrubbed(io.BytesIO(cleaned), file_type.kind, removed, file_type)
+    budget = Budget(max_bytes=max_bytes, max_pixels=max_pixels)
+    cleaned, removed = handler(data, budget)
+    budget.output(len(cleaned))
+    converted = file_type.extension in _CONVERTED
+    if converted:
+        file_type = _type(_CONVERTED[file_type.extension])
+    return Scrubbed(io.BytesIO(cleaned), file_type.kind, removed, file_type, converted)
 
 
 # JPEG ----------------------------------------------------------------------------------
 
 _JPEG_KEEP_APP: Final = {0xE0, 0xEE}  # JFIF and Adobe (colour transform)
+# Start of frame: baseline, progressive, lossless, arithmetic; not DHT, JPG or DAC.
+_JPEG_FRAMES: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _jpeg(data: bytes) -> tuple[bytes, int]:
-    if not data.startswith(b"\xff\xd8"):
+def _jpeg(data: bytes, budget: Budget) -> tuple[bytes, int]:
+    reader = Reader(data)
+    if reader.take(2) != b"\xff\xd8":
         raise ScrubError("not a JPEG")
     out = bytearray(b"\xff\xd8")
     removed = 0
-    at, end = 2, len(data)
+    framed = False
     while True:
-        if at >= end or data[at] != 0xFF:
-            raise ScrubError("truncated or corrupt JPEG")
-        while at < end and data[at] == 0xFF:  # fill bytes may precede any marker
-            at += 1
-        if at >= end:
-            raise ScrubError("truncated JPEG")
-        code = data[at]
-        at += 1
+        budget.spend()
+        if reader.u8() != 0xFF:
+            raise ScrubError("JPEG marker expected")
+        code = reader.u8()
+        while code == 0xFF:  # fill bytes may precede any marker
+            code = reader.u8()
         if code == 0xD9:  # end of image: whatever follows is not this picture
             out += b"\xff\xd9"
-            if data[at:].strip(b"\x00"):
+            if reader.take(reader.remaining).strip(b"\x00"):
                 removed += 1
             break
         if code == 0x01 or 0xD0 <= code <= 0xD7:  # markers without a length
             out += bytes((0xFF, code))
             continue
-        if at + 2 > end:
-            raise ScrubError("truncated JPEG")
-        (length,) = struct.unpack_from(">H", data, at)
-        if length < 2 or at + length > end:
-            raise ScrubError("truncated JPEG")
-        payload = data[at + 2 : at + length]
-        at += length
+        length = reader.u16()
+        if length < 2:
+            raise ScrubError("JPEG segment shorter than its length field")
+        payload = reader.take(length - 2)
+        if code in _JPEG_FRAMES:
+            if len(payload) < 5:
+                raise ScrubError("JPEG frame header too short")
+            height, width = struct.unpack_from(">HH", payload, 1)
+            budget.pixels(width, height)  # a height of 0 (set later by DNL) is refused
+            framed = True
         if (0xE1 <= code <= 0xEF and code not in _JPEG_KEEP_APP) or code == 0xFE:
             removed += 1
             continue
@@ -472,19 +653,23 @@ def _jpeg(data: bytes) -> tuple[bytes, int]:
                 removed += 1
         out += struct.pack(">BBH", 0xFF, code, len(payload) + 2) + payload
         if code == 0xDA:  # start of scan: entropy-coded data up to the next real marker
-            scan_end = _jpeg_scan_end(data, at)
-            out += data[at:scan_end]
-            at = scan_end
-            if at >= end:  # no end-of-image marker: keep what there is, as before
+            if not framed:
+                raise ScrubError("JPEG scan before its frame header")
+            start = reader.at
+            reader.skip_to(_jpeg_scan_end(reader))
+            out += data[start : reader.at]
+            if not reader.remaining:  # no end-of-image marker: keep what there is
                 break
     return bytes(out), removed
 
 
-def _jpeg_scan_end(data: bytes, at: int) -> int:
+def _jpeg_scan_end(reader: Reader) -> int:
+    """Where the entropy-coded data from ``reader.at`` ends: the next marker, or the end."""
+    data, at, end = reader.data, reader.at, reader.end
     while True:
-        at = data.find(b"\xff", at)
-        if at < 0 or at + 1 >= len(data):
-            return len(data)
+        at = data.find(b"\xff", at, end)
+        if at < 0 or at + 1 >= end:
+            return end
         following = data[at + 1]
         if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed byte, restart marker
             at += 2
@@ -499,24 +684,29 @@ def _jpeg_scan_end(data: bytes, at: int) -> int:
 _PNG_DROP: Final = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME", b"iCCP"}
 
 
-def _png(data: bytes) -> tuple[bytes, int]:
-    if not data.startswith(_PNG_SIGNATURE):
+def _png(data: bytes, budget: Budget) -> tuple[bytes, int]:
+    reader = Reader(data)
+    if reader.take(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
         raise ScrubError("not a PNG")
     out = bytearray(_PNG_SIGNATURE)
     removed = 0
-    at = len(_PNG_SIGNATURE)
     while True:
-        if at + 8 > len(data):
-            raise ScrubError("truncated PNG")
-        length, kind = struct.unpack_from(">I4s", data, at)
-        chunk_end = at + 8 + length + 4  # header, data and CRC
-        if chunk_end > len(data):
-            raise ScrubError("truncated PNG")
+        budget.spend()
+        start = reader.at
+        length = reader.u32()
+        kind = reader.take(4)
+        body = reader.take(length) if start == len(_PNG_SIGNATURE) else b""
+        if body:
+            if kind != b"IHDR" or length < 8:
+                raise ScrubError("PNG without a header chunk first")
+            budget.pixels(*struct.unpack_from(">II", body))  # before anyone decodes it
+        else:
+            reader.skip(length)
+        reader.skip(4)  # CRC
         if kind in _PNG_DROP:
             removed += 1
         else:
-            out += data[at:chunk_end]
-        at = chunk_end
+            out += data[start : reader.at]
         if kind == b"IEND":
             break
     return bytes(out), removed
@@ -524,24 +714,43 @@ def _png(data: bytes) -> tuple[bytes, int]:
 
 # Other pictures ------------------------------------------------------------------------
 
+# What a redrawn picture is written as, and how: TIFF compressed (deflate, lossless), the
+# others in their own compressed form. Pillow writes BMP uncompressed only, so a small RLE
+# BMP could grow a hundredfold; it becomes a PNG instead (issue 7, item 4).
+_REDRAWN_AS: Final[dict[str, tuple[str, dict[str, object]]]] = {
+    "GIF": ("GIF", {}),
+    "WEBP": ("WEBP", {}),
+    "BMP": ("PNG", {}),
+    "TIFF": ("TIFF", {"compression": "tiff_adobe_deflate"}),
+}
+_CONVERTED: Final = {"bmp": "png"}  # extension in → extension out, where they differ
 
-def _redraw(image_format: str) -> Callable[[bytes], tuple[bytes, int]]:
-    def redraw(data: bytes) -> tuple[bytes, int]:
+
+def _redraw(image_format: str) -> Handler:
+    def redraw(data: bytes, budget: Budget) -> tuple[bytes, int]:
         try:
-            with Image.open(io.BytesIO(data), formats=(image_format,)) as image:
-                if image.width * image.height > (Image.MAX_IMAGE_PIXELS or 2**31):
-                    raise ScrubError("picture too large to redraw")
-                image.load()
-                # Only the pixels cross over: no info dictionary, no EXIF, no XMP.
-                clean = Image.frombytes(image.mode, image.size, image.tobytes())
-                if image.mode == "P" and image.palette is not None:
-                    clean.putpalette(image.getpalette() or [])
-        except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            raise ScrubError(f"unreadable image: {exc}") from exc
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what decoders raise
-            raise ScrubError(f"unreadable image: {exc}") from exc
-        out = io.BytesIO()
-        clean.save(out, format=image_format)
+            with warnings.catch_warnings():
+                # Pillow warns of corrupt tags it skips: a note for logs, not a refusal.
+                warnings.simplefilter("ignore", UserWarning)
+                with Image.open(io.BytesIO(data), formats=(image_format,)) as image:
+                    # The size is the header's: checked before a pixel is decoded.
+                    budget.pixels(*image.size, redraw=True)
+                    image.load()
+                    # Only the pixels cross over (and the palette, and which colour is
+                    # transparent): no info dictionary, no EXIF, no XMP, no TIFF tags.
+                    clean = image.copy()
+                    transparency = image.info.get("transparency")
+            clean.info = {} if transparency is None else {"transparency": transparency}
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ScrubError(f"unreadable image: {exc}", TOO_MANY_PIXELS_TO_REDRAW) from exc
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+            raise ScrubError(f"unreadable image: {exc}") from exc  # what decoders raise
+        target, options = _REDRAWN_AS[image_format]
+        out = _BoundedOutput(budget)
+        try:
+            clean.save(out, format=target, **options)
+        except (OSError, ValueError) as exc:  # a mode the writer cannot store
+            raise ScrubError(f"cannot redraw image: {exc}") from exc
         return out.getvalue(), 1
 
     return redraw
@@ -550,58 +759,61 @@ def _redraw(image_format: str) -> Callable[[bytes], tuple[bytes, int]]:
 # ISO base media files: HEIC, MP4, M4A, MOV, 3GP --------------------------------------
 
 
-Box = tuple[bytes, int, int, int]  # type, start, header length, end
+class Box(NamedTuple):
+    kind: bytes
+    start: int
+    header: int
+    end: int
 
 
-def _box_at(data: bytearray, at: int, end: int, *, cut_mdat: bool = False) -> Box:
-    size, kind = struct.unpack_from(">I4s", data, at)
-    header = 8
-    if size == 1:
-        if at + 16 > end:
-            raise ScrubError("truncated box header")
-        (size,) = struct.unpack_from(">Q", data, at + 8)
-        header = 16
-    elif size == 0:  # runs to the end
-        size = end - at
-    if cut_mdat and kind == b"mdat" and at + size > end:
-        size = end - at  # a recording cut short: keep what there is
-    if size < header or at + size > end:
-        raise ScrubError(f"box {kind!r} runs past its parent")
-    return kind, at, header, at + size
-
-
-def _boxes(data: bytearray, start: int, end: int, *, top: bool = False) -> list[Box]:
+def _boxes(
+    data: bytearray, start: int, end: int, budget: Budget, *, top: bool = False
+) -> list[Box]:
     """The boxes in data[start:end], which they must fill (but for zero padding)."""
+    reader = Reader(data, start, end)
     boxes = []
-    at = start
-    while at + 8 <= end:
-        box = _box_at(data, at, end, cut_mdat=top)
-        boxes.append(box)
-        at = box[3]
-    if data[at:end].strip(b"\x00"):
+    while reader.remaining >= 8:
+        budget.spend()
+        at = reader.at
+        size, kind, header = reader.u32(), reader.take(4), 8
+        if size == 1:
+            size, header = reader.uint(8), 16
+        elif size == 0:  # runs to the end
+            size = end - at
+        if top and kind == b"mdat" and size > end - at:
+            size = end - at  # a recording cut short: keep what there is
+        if size < header or size > end - at:
+            raise ScrubError(f"box {kind!r} runs past its parent")
+        reader.skip_to(at + size)
+        boxes.append(Box(kind, at, header, at + size))
+    if reader.take(reader.remaining).strip(b"\x00"):
         raise ScrubError("bytes after the last box")
     return boxes
 
 
-def _blank(data: bytearray, at: int, header: int, end: int) -> None:
+def _blank(data: bytearray, box: Box) -> None:
     """Turn the box into free space: the same size, a new type, its content zeros."""
-    data[at + 4 : at + 8] = b"free"
-    data[at + header : end] = bytes(end - at - header)
+    data[box.start + 4 : box.start + 8] = b"free"
+    data[box.start + box.header : box.end] = bytes(box.end - box.start - box.header)
 
 
-def _zero_free(data: bytearray, at: int, header: int, end: int) -> int:
+def _zero_free(data: bytearray, box: Box) -> int:
     """Zero free space, which often still holds tags an editor moved out of the way."""
-    if not data[at + header : end].strip(b"\x00"):
+    if not data[box.start + box.header : box.end].strip(b"\x00"):
         return 0
-    data[at + header : end] = bytes(end - at - header)
+    data[box.start + box.header : box.end] = bytes(box.end - box.start - box.header)
     return 1
 
 
-def _zero_times(data: bytearray, at: int, end: int) -> int:
-    """Zero creation and modification times of an mvhd, tkhd or mdhd (after the header)."""
-    width = 8 if data[at] == 1 else 4
-    times = slice(at + 4, at + 4 + 2 * width)
-    if at + 4 + 2 * width > end or not data[times].strip(b"\x00"):
+def _zero_times(data: bytearray, box: Box) -> int:
+    """Zero creation and modification times of an mvhd, tkhd or mdhd."""
+    reader = Reader(data, box.start + box.header, box.end)
+    width = 8 if reader.u8() == 1 else 4
+    reader.skip(3)  # flags
+    if reader.remaining < 2 * width:
+        return 0
+    times = slice(reader.at, reader.at + 2 * width)
+    if not data[times].strip(b"\x00"):
         return 0
     data[times] = bytes(2 * width)
     return 1
@@ -610,81 +822,115 @@ def _zero_times(data: bytearray, at: int, end: int) -> int:
 _BMFF_METADATA: Final = {b"udta", b"meta", b"uuid", b"Xtra"}
 
 
-def _bmff(data: bytes) -> tuple[bytes, int]:
+def _bmff(data: bytes, budget: Budget) -> tuple[bytes, int]:
     out = bytearray(data)
     removed = 0
-    for kind, at, header, end in _boxes(out, 0, len(out), top=True):
-        if kind == b"moov":
-            removed += _bmff_container(out, at + header, end)
-        elif kind in _BMFF_METADATA:
-            _blank(out, at, header, end)
+    for box in _boxes(out, 0, len(out), budget, top=True):
+        if box.kind == b"moov":
+            removed += _bmff_container(out, box, budget, depth=1)
+        elif box.kind in _BMFF_METADATA:
+            _blank(out, box)
             removed += 1
-        elif kind in (b"free", b"skip"):
-            removed += _zero_free(out, at, header, end)
+        elif box.kind in (b"free", b"skip"):
+            removed += _zero_free(out, box)
     return bytes(out), removed
 
 
-def _bmff_container(data: bytearray, start: int, end: int) -> int:
+def _bmff_container(data: bytearray, parent: Box, budget: Budget, *, depth: int) -> int:
     """Clean a moov, trak or mdia box's children; returns the blocks removed."""
+    if depth > MAX_DEPTH:
+        raise ScrubError("boxes nested too deeply", TOO_COMPLEX)
     removed = 0
-    for kind, at, header, box_end in _boxes(data, start, end):
-        if kind in _BMFF_METADATA:
-            _blank(data, at, header, box_end)
+    for box in _boxes(data, parent.start + parent.header, parent.end, budget):
+        if box.kind in _BMFF_METADATA:
+            _blank(data, box)
             removed += 1
-        elif kind in (b"free", b"skip"):
-            removed += _zero_free(data, at, header, box_end)
-        elif kind in (b"mvhd", b"tkhd", b"mdhd"):
-            removed += _zero_times(data, at + header, box_end)
-        elif kind in (b"trak", b"mdia"):
-            removed += _bmff_container(data, at + header, box_end)
+        elif box.kind in (b"free", b"skip"):
+            removed += _zero_free(data, box)
+        elif box.kind in (b"mvhd", b"tkhd", b"mdhd"):
+            removed += _zero_times(data, box)
+        elif box.kind in (b"trak", b"mdia"):
+            removed += _bmff_container(data, box, budget, depth=depth + 1)
     return removed
 
 
-def _heic(data: bytes) -> tuple[bytes, int]:
+def _heic(data: bytes, budget: Budget) -> tuple[bytes, int]:
     out = bytearray(data)
     removed = 0
-    for kind, at, header, end in _boxes(out, 0, len(out), top=True):
-        if kind == b"meta":
-            removed += _heif_meta(out, at + header + 4, end)  # meta is a full box
-        elif kind in (b"udta", b"uuid"):
-            _blank(out, at, header, end)
+    for box in _boxes(out, 0, len(out), budget, top=True):
+        if box.kind == b"meta":
+            removed += _heif_meta(out, box, budget)
+        elif box.kind in (b"udta", b"uuid"):
+            _blank(out, box)
             removed += 1
-        elif kind in (b"free", b"skip"):
-            removed += _zero_free(out, at, header, end)
+        elif box.kind in (b"free", b"skip"):
+            removed += _zero_free(out, box)
     return bytes(out), removed
 
 
-def _heif_meta(data: bytearray, start: int, end: int) -> int:
-    """Empty the Exif, XMP (mime) and URI items where they lie; nothing moves."""
-    children = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, start, end)}
+def _children(data: bytearray, start: int, end: int, budget: Budget) -> dict[bytes, Box]:
+    """The child boxes by type, where each type may appear once."""
+    children: dict[bytes, Box] = {}
+    for box in _boxes(data, start, end, budget):
+        if box.kind in children and box.kind != b"free":
+            raise ScrubError(f"HEIF box {box.kind!r} twice")
+        children[box.kind] = box
+    return children
+
+
+def _heif_meta(data: bytearray, meta: Box, budget: Budget) -> int:
+    """Check the pictures' sizes, then empty the Exif, XMP (mime) and URI items where they
+    lie; nothing moves."""
+    start = meta.start + meta.header + 4  # meta is a full box: version and flags first
+    if start > meta.end:
+        raise ScrubError("HEIF meta box too short")
+    children = _children(data, start, meta.end, budget)
+    if b"iprp" in children:
+        _heif_check_pixels(data, children[b"iprp"], budget)
     if b"iinf" not in children:
         return 0
-    targets = _heif_metadata_items(data, *children[b"iinf"])
+    targets = _heif_metadata_items(data, children[b"iinf"], budget)
     if not targets:
         return 0
     if b"iloc" not in children:
         raise ScrubError("HEIF metadata items without locations")
     idat = children.get(b"idat")
-    removed = 0
-    for item_id, method, extents in _heif_locations(data, *children[b"iloc"]):
-        if item_id not in targets:
-            continue
+    planned: list[tuple[int, int, bytes]] = []  # where, how long, what goes first
+    items = set()
+    for item_id, method, extents in _heif_locations(data, children[b"iloc"], targets, budget):
         for number, (offset, length) in enumerate(extents):
             if method == 0:
                 base, limit = 0, len(data)
             elif method == 1 and idat is not None:
-                base, limit = idat
+                base, limit = idat.start + idat.header, idat.end
             else:
                 raise ScrubError("HEIF metadata stored in a way not handled")
             if length == 0 or base + offset + length > limit:
                 raise ScrubError("HEIF item outside the file")
-            stand_in = targets[item_id]
-            fill = b" " if stand_in == _EMPTY_XMP_ITEM else b"\x00"
-            data[base + offset : base + offset + length] = fill * length
-            if number == 0 and len(stand_in) <= length:
-                data[base + offset : base + offset + len(stand_in)] = stand_in
-        removed += 1
-    return removed
+            planned.append((base + offset, length, targets[item_id] if number == 0 else b""))
+        items.add(item_id)
+    # Extents of real items do not overlap: more to blank than the file holds is an attack
+    # on the time it takes, refused before any of it is done.
+    if sum(length for _, length, _ in planned) > len(data):
+        raise ScrubError("HEIF metadata extents overlap", TOO_COMPLEX)
+    for at, length, stand_in in planned:
+        fill = b" " if stand_in == _EMPTY_XMP_ITEM else b"\x00"
+        data[at : at + length] = fill * length
+        if stand_in and len(stand_in) <= length:
+            data[at : at + len(stand_in)] = stand_in
+    return len(items)
+
+
+def _heif_check_pixels(data: bytearray, iprp: Box, budget: Budget) -> None:
+    """Every image spatial extent (ispe) within the budget: a grid's is the whole picture."""
+    for box in _boxes(data, iprp.start + iprp.header, iprp.end, budget):
+        if box.kind != b"ipco":
+            continue
+        for prop in _boxes(data, box.start + box.header, box.end, budget):
+            if prop.kind == b"ispe":
+                reader = Reader(data, prop.start + prop.header, prop.end)
+                reader.skip(4)  # version and flags
+                budget.pixels(reader.u32(), reader.u32())
 
 
 # Readers choke on an Exif item or XMP packet of zeros (Pillow raises), so the first bytes
@@ -695,90 +941,75 @@ _EMPTY_EXIF_ITEM: Final = (
 _EMPTY_XMP_ITEM: Final = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'  # then spaces, not zeros
 
 
-def _heif_metadata_items(data: bytearray, start: int, end: int) -> dict[int, bytes]:
+def _heif_metadata_items(data: bytearray, iinf: Box, budget: Budget) -> dict[int, bytes]:
     """Item id → what its first bytes become, for the items holding metadata."""
-    version = data[start]
-    at = start + 4 + (2 if version == 0 else 4)  # entry count
+    reader = Reader(data, iinf.start + iinf.header, iinf.end)
+    version = reader.u8()
+    reader.skip(3 + (2 if version == 0 else 4))  # flags, entry count
     items: dict[int, bytes] = {}
-    for kind, box, header, box_end in _boxes(data, at, end):
-        if kind != b"infe":
+    for box in _boxes(data, reader.at, iinf.end, budget):
+        if box.kind != b"infe":
             continue
-        payload = box + header
-        infe_version = data[payload]
-        at = payload + 4
+        entry = Reader(data, box.start + box.header, box.end)
+        infe_version = entry.u8()
+        entry.skip(3)
         if infe_version < 2:
-            (item_id,) = struct.unpack_from(">H", data, at)
-            items[item_id] = _EMPTY_XMP_ITEM  # versions 0 and 1 only describe MIME items
+            items[entry.u16()] = _EMPTY_XMP_ITEM  # versions 0 and 1 only describe MIME items
             continue
-        if infe_version == 2:
-            (item_id,) = struct.unpack_from(">H", data, at)
-            at += 2
-        else:
-            (item_id,) = struct.unpack_from(">I", data, at)
-            at += 4
-        item_type = bytes(data[at + 2 : at + 6])
+        item_id = entry.u16() if infe_version == 2 else entry.u32()
+        entry.skip(2)  # protection index
+        item_type = entry.take(4)
         if item_type == b"Exif":
             items[item_id] = _EMPTY_EXIF_ITEM
         elif item_type == b"mime":
-            name_end = data.find(b"\x00", at + 6, box_end) + 1
-            content_type = bytes(data[name_end : data.find(b"\x00", name_end, box_end)])
-            xmp = b"xmp" in content_type.lower() or b"rdf" in content_type.lower()
+            fields = entry.take(entry.remaining).split(b"\x00")  # name, content type, ...
+            content_type = fields[1].lower() if len(fields) > 1 else b""
+            xmp = b"xmp" in content_type or b"rdf" in content_type
             items[item_id] = _EMPTY_XMP_ITEM if xmp else b""
         elif item_type == b"uri ":
             items[item_id] = b""
     return items
 
 
-def _uint(data: bytearray, at: int, size: int) -> tuple[int, int]:
-    if size == 0:
-        return 0, at
-    if size not in (4, 8):
-        raise ScrubError("HEIF location field of unusual size")
-    return int.from_bytes(data[at : at + size], "big"), at + size
+_ILOC_FIELD_SIZES: Final = (0, 4, 8)
 
 
 def _heif_locations(
-    data: bytearray, start: int, end: int
+    data: bytearray, iloc: Box, wanted: Collection[int], budget: Budget
 ) -> Iterator[tuple[int, int, list[tuple[int, int]]]]:
-    """(item id, construction method, [(offset, length)]) from an iloc box."""
-    version = data[start]
+    """(item id, construction method, [(offset, length)]) of the wanted items in this file."""
+    reader = Reader(data, iloc.start + iloc.header, iloc.end)
+    version = reader.u8()
+    reader.skip(3)
     if version > 2:
         raise ScrubError("HEIF iloc version not handled")
-    at = start + 4
-    offset_size, length_size = data[at] >> 4, data[at] & 0xF
-    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 0xF if version else 0)
-    at += 2
-    if version < 2:
-        (count,) = struct.unpack_from(">H", data, at)
-        at += 2
-    else:
-        (count,) = struct.unpack_from(">I", data, at)
-        at += 4
+    sizes = reader.u8()
+    offset_size, length_size = sizes >> 4, sizes & 0xF
+    sizes = reader.u8()
+    base_size, index_size = sizes >> 4, (sizes & 0xF if version else 0)
+    if {offset_size, length_size, base_size, index_size} - set(_ILOC_FIELD_SIZES):
+        raise ScrubError("HEIF location field of unusual size")
+    id_size = 2 if version < 2 else 4
+    count = reader.uint(id_size)
+    item_size = id_size + (2 if version else 0) + 2 + base_size + 2
+    budget.spend(reader.count(count, item_size))
+    extent_size = index_size + offset_size + length_size
     for _ in range(count):
-        if version < 2:
-            (item_id,) = struct.unpack_from(">H", data, at)
-            at += 2
-        else:
-            (item_id,) = struct.unpack_from(">I", data, at)
-            at += 4
-        method = 0
-        if version:
-            method = struct.unpack_from(">H", data, at)[0] & 0xF
-            at += 2
-        (reference,) = struct.unpack_from(">H", data, at)
-        base, at = _uint(data, at + 2, base_size)
-        (extent_count,) = struct.unpack_from(">H", data, at)
-        at += 2
+        item_id = reader.uint(id_size)
+        method = reader.u16() & 0xF if version else 0
+        reference = reader.u16()  # 0: in this file; anything else points at another file
+        base = reader.uint(base_size)
+        extent_count = reader.u16()
+        budget.spend(reader.count(extent_count, extent_size))
+        if reference or item_id not in wanted:
+            reader.skip(extent_count * extent_size)
+            continue
         extents = []
         for _ in range(extent_count):
-            _, at = _uint(data, at, index_size)
-            offset, at = _uint(data, at, offset_size)
-            length, at = _uint(data, at, length_size)
-            extents.append((base + offset, length))
-        if at > end:
-            raise ScrubError("truncated HEIF iloc")
-        if reference == 0:  # 0: in this file; anything else points at another file
-            yield item_id, method, extents
+            reader.skip(index_size)
+            offset = reader.uint(offset_size)
+            extents.append((base + offset, reader.uint(length_size)))
+        yield item_id, method, extents
 
 
 # RIFF: WAV and AVI ---------------------------------------------------------------------
@@ -790,36 +1021,42 @@ _RIFF_DROP: Final = {
 _RIFF_DROP_LISTS: Final = {b"INFO", b"exif", b"ncdt"}
 
 
-def _riff(data: bytes) -> tuple[bytes, int]:
+def _riff(data: bytes, budget: Budget) -> tuple[bytes, int]:
     out = bytearray(data)
-    (size,) = struct.unpack_from("<I", out, 4)
+    reader = Reader(out)
+    reader.skip(4)  # "RIFF"
+    size = reader.uint(4, "little")
     end = min(8 + size, len(out))
-    removed = _riff_chunks(out, 12, end)
-    trailing = out[end:]
-    if trailing.startswith((b"ID3", b"TAG")):  # tags some programs append to the file
+    if end < 12:
+        raise ScrubError("RIFF file without a form type")
+    removed = _riff_chunks(out, 12, end, budget, depth=1)
+    if out[end:].startswith((b"ID3", b"TAG")):  # tags some programs append to the file
         del out[end:]
         removed += 1
     return bytes(out), removed
 
 
-def _riff_chunks(data: bytearray, start: int, end: int) -> int:
+def _riff_chunks(data: bytearray, start: int, end: int, budget: Budget, *, depth: int) -> int:
+    if depth > MAX_DEPTH:
+        raise ScrubError("RIFF lists nested too deeply", TOO_COMPLEX)
     removed = 0
-    at = start
-    while at + 8 <= end:
-        kind, size = struct.unpack_from("<4sI", data, at)
+    reader = Reader(data, start, end)
+    while reader.remaining >= 8:
+        budget.spend()
+        at = reader.at
+        kind, size = reader.take(4), reader.uint(4, "little")
         chunk_end = min(at + 8 + size, end)  # a recording cut short keeps what it has
-        if kind in _RIFF_DROP or (
-            kind == b"LIST" and bytes(data[at + 8 : at + 12]) in _RIFF_DROP_LISTS
-        ):
+        form = bytes(data[at + 8 : at + 12]) if chunk_end >= at + 12 else b""
+        if kind in _RIFF_DROP or (kind == b"LIST" and form in _RIFF_DROP_LISTS):
             data[at : at + 4] = b"JUNK"
             data[at + 8 : chunk_end] = bytes(chunk_end - at - 8)
             removed += 1
         elif kind in (b"JUNK", b"junk", b"PAD ") and data[at + 8 : chunk_end].strip(b"\x00"):
             data[at + 8 : chunk_end] = bytes(chunk_end - at - 8)  # cameras write text there
             removed += 1
-        elif kind == b"LIST" and data[at + 8 : at + 12] != b"movi":
-            removed += _riff_chunks(data, at + 12, chunk_end)
-        at = at + 8 + size + (size & 1)  # chunks are padded to an even length
+        elif kind == b"LIST" and form and form != b"movi":
+            removed += _riff_chunks(data, at + 12, chunk_end, budget, depth=depth + 1)
+        reader.skip_to(min(at + 8 + size + (size & 1), end))  # padded to an even length
     return removed
 
 
@@ -828,8 +1065,8 @@ def _riff_chunks(data: bytearray, start: int, end: int) -> int:
 _ANNOTATIONS_WITHOUT_AUTHOR: Final = {"/Widget", "/Link"}
 
 
-def _pdf(data: bytes) -> tuple[bytes, int]:
-    out = io.BytesIO()
+def _pdf(data: bytes, budget: Budget) -> tuple[bytes, int]:
+    out = _BoundedOutput(budget)
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             removed = 0
@@ -856,10 +1093,15 @@ def _pdf(data: bytes) -> tuple[bytes, int]:
                             del annotation[key]
                             removed += 1
             # A deterministic identifier is a hash of the content, so it says nothing.
-            pdf.save(out, deterministic_id=True)
-    except pikepdf.PdfError as exc:  # includes a password we do not have
+            # Streams are copied as they are, never inflated: a flate bomb costs nothing.
+            pdf.save(
+                out, deterministic_id=True, stream_decode_level=pikepdf.StreamDecodeLevel.none
+            )
+    except pikepdf.PasswordError as exc:
+        raise ScrubError(f"encrypted PDF: {exc}", ENCRYPTED_PDF) from exc
+    except pikepdf.PdfError as exc:
         raise ScrubError(f"unreadable PDF: {exc}") from exc
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, TypeError, KeyError) as exc:  # what pikepdf raises
         raise ScrubError(f"unreadable PDF: {exc}") from exc
     return out.getvalue(), removed
 
@@ -912,7 +1154,7 @@ def _without_references(
     return element.sub(keep_or_drop, content)
 
 
-def _ooxml(data: bytes) -> tuple[bytes, int]:
+def _ooxml(data: bytes, budget: Budget) -> tuple[bytes, int]:
     def drop(name: str) -> bool:
         return name in ("docprops/custom.xml",) or name.startswith("docprops/thumbnail.")
 
@@ -926,10 +1168,11 @@ def _ooxml(data: bytes) -> tuple[bytes, int]:
         return _without_references(content, _OVERRIDE, _PART_NAME, dropped)
 
     emptied = {"docprops/core.xml", "docprops/app.xml"}
-    return _rezip(data, drop, replace, emptied | {"_rels/.rels", "[content_types].xml"}, emptied)
+    rewritten = emptied | {"_rels/.rels", "[content_types].xml"}
+    return _rezip(data, budget, drop, replace, rewritten, emptied)
 
 
-def _odf(data: bytes) -> tuple[bytes, int]:
+def _odf(data: bytes, budget: Budget) -> tuple[bytes, int]:
     def drop(name: str) -> bool:
         return name.startswith("thumbnails/")
 
@@ -940,26 +1183,29 @@ def _odf(data: bytes) -> tuple[bytes, int]:
         references = dropped | {"thumbnails/"} if dropped else dropped
         return _without_references(content, _MANIFEST_ENTRY, _FULL_PATH, references)
 
-    return _rezip(data, drop, replace, {"meta.xml", "meta-inf/manifest.xml"}, {"meta.xml"})
+    return _rezip(data, budget, drop, replace, {"meta.xml", "meta-inf/manifest.xml"}, {"meta.xml"})
 
 
 def _rezip(
     data: bytes,
+    budget: Budget,
     drop: Callable[[str], bool],
     replace: Callable[[str, bytes, set[str]], bytes],
     rewritten: set[str],
     emptied: set[str],
 ) -> tuple[bytes, int]:
     """Copy a zip-based document part by part, dropping and rewriting by lower-case name."""
-    out = io.BytesIO()
+    _zip_check_directory(data)  # before zipfile reads a listing of any length
+    out = _BoundedOutput(budget)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
-            if len(infos) > ZIP_MAX_ENTRIES:
-                raise ScrubError("too many entries in the document")
+            budget.spend(len(infos))
             if sum(info.file_size for info in infos) > ZIP_MAX_TOTAL:
-                raise ScrubError("document too large once unpacked")
+                raise ScrubError("document too large once unpacked", TOO_COMPLEX)
             names = [info.filename.lower() for info in infos]
+            if not all(names):  # zipfile itself fails on a part without a name (fuzzer)
+                raise ScrubError("document part without a name")
             if len(set(names)) != len(names):
                 raise ScrubError("document lists a part twice")
             dropped = {name for name in names if drop(name)}
@@ -988,26 +1234,85 @@ def _rezip(
     return out.getvalue(), removed
 
 
+
+
+_ZIP_END: Final = b"PK\x05\x06"
+_ZIP64_LOCATOR: Final = b"PK\x06\x07"
+
+
+def _zip_check_directory(data: bytes) -> None:
+    """Count the central directory's entries as zipfile would find them, before it builds
+    an object for each: ZIP_MAX_ENTRIES at most. A directory that cannot be found is left
+    for zipfile to refuse."""
+    end = data.rfind(_ZIP_END, max(0, len(data) - 22 - 65535))
+    if end < 0 or end + 22 > len(data):
+        return
+    trailer = Reader(data, end + 12, end + 16)
+    size = trailer.uint(4, "little")
+    directory_end = end
+    locator = end - 20
+    if locator >= 0 and data[locator : locator + 4] == _ZIP64_LOCATOR:
+        record = Reader(data, locator + 8, locator + 16).uint(8, "little")
+        if record + 56 > len(data):
+            return
+        size = Reader(data, record + 40, record + 48).uint(8, "little")
+        directory_end = record
+    start = directory_end - size
+    if start < 0:
+        return
+    reader = Reader(data, start, directory_end)
+    entries = 0
+    while reader.remaining >= 46 and reader.take(4) == b"PK\x01\x02":
+        entries += 1
+        if entries > ZIP_MAX_ENTRIES:
+            raise ScrubError("too many entries in the document", TOO_COMPLEX)
+        reader.skip(24)
+        name, extra, comment = (reader.uint(2, "little") for _ in range(3))
+        reader.skip(12)
+        if name + extra + comment > reader.remaining:
+            return
+        reader.skip(name + extra + comment)
+
+
 # Audio through mutagen -----------------------------------------------------------------
 
+# What mutagen raises on a file it cannot parse, besides its own errors (issue 7: a crafted
+# MP3 made it raise ValueError).
+_MUTAGEN_ERRORS: Final = (
+    mutagen.MutagenError, ValueError, EOFError, OverflowError, struct.error, IndexError
+)  # fmt: skip
 
-def _tagged_audio(data: bytes) -> tuple[bytes, int]:
+
+def _id3_end(data: bytes | bytearray, at: int = 0) -> tuple[int, int]:
+    """Where the ID3v2 tags stacked at ``at`` end, and how many there are; each tag is at
+    least its 10-byte header, so the walk always moves on."""
+    reader = Reader(data, at)
+    tags = 0
+    while reader.remaining >= 10 and data[reader.at : reader.at + 3] == b"ID3":
+        header = reader.take(10)
+        size = 0
+        for byte in header[6:10]:  # four 7-bit bytes ("syncsafe")
+            size = (size << 7) | (byte & 0x7F)
+        size += 10 if header[5] & 0x10 else 0  # a footer, if flagged
+        reader.skip(min(size, reader.remaining))  # a tag cut short ends the file
+        tags += 1
+    return reader.at, tags
+
+
+def _tagged_audio(data: bytes, budget: Budget) -> tuple[bytes, int]:
     """MP3 and AAC: ID3v2 at the start (sometimes several), APEv2 and ID3v1 at the end."""
-    buffer = io.BytesIO(data)
-    removed = 0
+    start, removed = _id3_end(data)
+    budget.spend(removed)
+    if start == len(data):
+        raise ScrubError("no audio after the ID3 tags")
+    buffer = io.BytesIO(data[start:])
     try:
-        for _ in range(16):
-            buffer.seek(0)
-            if buffer.read(3) != b"ID3":
-                break
-            mutagen.id3.delete(buffer, delete_v1=False, delete_v2=True)
-            removed += 1
         for delete in (mutagen.apev2.delete, _delete_id3v1, mutagen.apev2.delete):
             before = buffer.seek(0, io.SEEK_END)
             buffer.seek(0)
             delete(buffer)
             removed += buffer.seek(0, io.SEEK_END) != before
-    except mutagen.MutagenError as exc:
+    except _MUTAGEN_ERRORS as exc:
         raise ScrubError(f"unreadable audio: {exc}") from exc
     return buffer.getvalue(), removed
 
@@ -1019,16 +1324,17 @@ def _delete_id3v1(buffer: BinaryIO) -> None:
 _FLAC_KEEP: Final = {0, 3, 5}  # STREAMINFO, SEEKTABLE, CUESHEET: what playing needs
 
 
-def _flac(data: bytes) -> tuple[bytes, int]:
+def _flac(data: bytes, budget: Budget) -> tuple[bytes, int]:
     buffer = io.BytesIO(data)
     try:
         flac = mutagen.flac.FLAC(buffer)
+        budget.spend(len(flac.metadata_blocks))
         kept = [block for block in flac.metadata_blocks if block.code in _FLAC_KEEP]
         removed = sum(1 for block in flac.metadata_blocks if block.code not in _FLAC_KEEP | {1})
         flac.metadata_blocks = kept
         buffer.seek(0)
         flac.save(buffer, deleteid3=True, padding=lambda _info: 0)
-    except mutagen.MutagenError as exc:
+    except _MUTAGEN_ERRORS as exc:
         raise ScrubError(f"unreadable FLAC: {exc}") from exc
     return buffer.getvalue(), removed
 
@@ -1041,7 +1347,7 @@ _OGG_TYPES: Final = (
 )
 
 
-def _ogg(data: bytes) -> tuple[bytes, int]:
+def _ogg(data: bytes, budget: Budget) -> tuple[bytes, int]:
     buffer = io.BytesIO(data)
     try:
         audio = mutagen.File(buffer, options=list(_OGG_TYPES))
@@ -1050,13 +1356,13 @@ def _ogg(data: bytes) -> tuple[bytes, int]:
         removed = 1 if audio.tags else 0
         buffer.seek(0)
         audio.delete(buffer)
-    except mutagen.MutagenError as exc:
+    except _MUTAGEN_ERRORS as exc:
         raise ScrubError(f"unreadable Ogg stream: {exc}") from exc
     return buffer.getvalue(), removed
 
 
 # None: passed through unchanged (see the module docstring for why).
-_HANDLERS: Final[dict[str, Callable[[bytes], tuple[bytes, int]] | None]] = {
+_HANDLERS: Final[dict[str, Handler | None]] = {
     "jpg": _jpeg,
     "png": _png,
     "gif": _redraw("GIF"),

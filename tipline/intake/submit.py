@@ -299,15 +299,20 @@ def _unused_receipt(session: Session) -> Receipt:
 
 
 def store_upload(
-    session: Session, tip_id: str, tip_key: bytes, position: int, upload: Upload
+    session: Session,
+    tip_id: str,
+    tip_key: bytes,
+    position: int,
+    upload: Upload,
+    *,
+    max_bytes: int,
 ) -> None:
     """Scrub, encrypt and add one evidence file of a tip, chunk by chunk."""
     try:
-        scrubbed = scrub(upload.stream, upload.filename)
+        # The file limit holds for what is stored too: a redraw may grow (issue 7).
+        scrubbed = scrub(upload.stream, upload.filename, max_bytes=max_bytes)
     except ScrubError as exc:
-        raise InvalidReport(
-            [Problem("attachments", N_("A file could not be read; it may be damaged."))]
-        ) from exc
+        raise InvalidReport([Problem("attachments", exc.message)]) from exc
     if scrubbed.file_type is None:
         # Only kinds the scrubber knows are stored: nothing passes through uncleaned.
         raise InvalidReport([Problem("attachments", UNACCEPTED_KIND)])
@@ -317,8 +322,10 @@ def store_upload(
     size = scrubbed.data.tell()
     scrubbed.data.seek(0)
     meta = {
-        "filename": clean_line(upload.filename)[:255] or "attachment",
-        "content_type": clean_line(upload.content_type)[:127] or "application/octet-stream",
+        "filename": clean_line(scrubbed.stored_name(upload.filename))[:255] or "attachment",
+        "content_type": scrubbed.file_type.mime
+        if scrubbed.converted
+        else clean_line(upload.content_type)[:127] or "application/octet-stream",
         "size": size,
         "scrubbed": scrubbed.kind,
         "metadata_removed": scrubbed.removed,
@@ -450,7 +457,7 @@ def submit_tip(
     session.add(tip)
     session.flush()
     for position, upload in enumerate(report.uploads):
-        store_upload(session, tip_id, tip_key, position, upload)
+        store_upload(session, tip_id, tip_key, position, upload, max_bytes=limits.max_file_bytes)
     return Stored(tip_id, receipt, report.received_on)
 
 
