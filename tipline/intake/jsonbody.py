@@ -128,21 +128,24 @@ def _field(path: Any) -> str:
 
 
 def _problems(error: ValidationError) -> Iterator[BodyProblem]:
+    # jsonschema types these as possibly unset; a raised error always has them.
+    schema: Any = error.schema
+    instance: Any = error.instance
+    expected: Any = error.validator_value
     field = _field(error.absolute_path)
     keyword = str(error.validator)
     if keyword == "required":
-        present = error.instance if isinstance(error.instance, dict) else {}
-        for name in error.validator_value:
+        present = instance if isinstance(instance, dict) else {}
+        for name in expected:
             if name not in present:
                 yield BodyProblem(_field([*error.absolute_path, name]), "missing",
                                   N_("This field is required."))  # fmt: skip
     elif keyword == "additionalProperties":
-        known = error.schema.get("properties", {})
-        for name in sorted(set(error.instance) - set(known)):
+        known = schema.get("properties", {})
+        for name in sorted(set(instance) - set(known)):
             yield BodyProblem(_field([*error.absolute_path, name]), "unknown",
                               N_("Unknown field."))  # fmt: skip
     elif keyword == "type":
-        expected = error.validator_value
         first = expected if isinstance(expected, str) else next(
             (kind for kind in expected if kind != "null"), "object"
         )  # fmt: skip
@@ -152,13 +155,13 @@ def _problems(error: ValidationError) -> Iterator[BodyProblem]:
             yield BodyProblem(field, "type", _TYPE_MESSAGES.get(first, N_("Unknown field.")))
     elif keyword == "maxLength":
         yield BodyProblem(field, "too_long", N_("At most %(count)s characters."),
-                          count=int(error.validator_value))  # fmt: skip
-    elif keyword == "minLength" and error.instance == "":
+                          count=int(expected))  # fmt: skip
+    elif keyword == "minLength" and instance == "":
         yield BodyProblem(field, "missing", N_("This field is required."))
     elif keyword == "minLength":
         yield BodyProblem(field, "too_short", N_("At least %(count)s characters."),
-                          count=int(error.validator_value))  # fmt: skip
-    elif keyword == "pattern" and error.validator_value == r"\S":
+                          count=int(expected))  # fmt: skip
+    elif keyword == "pattern" and expected == r"\S":
         yield BodyProblem(field, "missing", N_("This field is required."))
     elif keyword in _KEYWORD_PROBLEMS:
         code, message = _KEYWORD_PROBLEMS[keyword]
@@ -174,6 +177,7 @@ class RequestSchemas:
         resource = Resource.from_contents(document, default_specification=DRAFT202012)
         registry: Registry[Any] = Registry().with_resource("urn:openapi", resource)
         self._validators: dict[str, Draft202012Validator] = {}
+        self._properties: dict[str, tuple[str, ...]] = {}
         for path, operations in document["paths"].items():
             for method, operation in operations.items():
                 if not isinstance(operation, dict) or "requestBody" not in operation:
@@ -183,11 +187,17 @@ class RequestSchemas:
                     for part in ("paths", path, method, "requestBody", "content",
                                  "application/json", "schema")
                 )  # fmt: skip
+                schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                self._properties[operation["operationId"]] = tuple(schema.get("properties", {}))
                 self._validators[operation["operationId"]] = Draft202012Validator(
                     {"$ref": f"urn:openapi#/{pointer}"},
                     registry=registry,
                     format_checker=FormatChecker(["date"]),
                 )
+
+    def properties(self, operation_id: str) -> tuple[str, ...]:
+        """The fields an operation's body may have (of an inline schema)."""
+        return self._properties[operation_id]
 
     def check(self, operation_id: str, value: Any) -> Any:
         """``value`` (a body decoded by ``loads``; None for no body) if it is what the

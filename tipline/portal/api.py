@@ -70,10 +70,10 @@ def parse_report(item: dict[str, Any]) -> Report:
     """The report a schema-valid JSON body describes."""
     identity = item.get("identity")
     amount = item.get("amount")
-    dates = {
-        name: None if item.get(name) is None else dt.date.fromisoformat(item[name])
+    start, end = (
+        None if item.get(name) is None else dt.date.fromisoformat(item[name])
         for name in ("happened_start", "happened_end")
-    }
+    )
     return Report(
         category=item["category"],
         region=item["region"],
@@ -89,7 +89,8 @@ def parse_report(item: dict[str, Any]) -> Report:
         if identity is None
         else ReporterIdentity(**{name: identity[name] for name in IDENTITY_FIELDS}),
         wants_notice=item.get("wants_notice", False),
-        **dates,
+        happened_start=start,
+        happened_end=end,
     )
 
 
