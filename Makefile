@@ -37,8 +37,12 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Schemathesis runs in every `make test` with a fixed budget of examples per API operation
+# and generation mode; `make test SCHEMATHESIS_EXAMPLES=500` searches longer.
+SCHEMATHESIS_EXAMPLES ?= 25
+
 test: setup browser lint typecheck
-	$(BIN)/pytest -q
+	TIPLINE_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) $(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python bench/submit.py
