@@ -237,10 +237,14 @@ def test_page_numbers_are_ascii_digits_within_range(
 
 
 def test_a_huge_identity_request_id_is_404(
-    triage: FlaskClient, officer: tuple[dict[str, str], str], tip_id: str
+    triage: FlaskClient, triage_app: Flask, tip_id: str
 ) -> None:
+    with transaction(triage_app.extensions["triage"].sessions) as session:
+        add_officer(session, "boss", "a long test password", role="supervisor",
+                    bureau="hrss_fund_supervision", region="441500")  # fmt: skip
+        headers = {"Authorization": f"Bearer {api.issue_token(session, 'boss', actor='test')}"}
     response = triage.post(f"/api/v1/tips/{tip_id}/identity-requests/{2**63}",
-                           json={"approve": True}, headers=officer[0])  # fmt: skip
+                           json={"approve": True}, headers=headers)  # fmt: skip
     assert response.status_code == 404
 
 

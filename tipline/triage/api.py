@@ -50,6 +50,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 # Far beyond any inbox, far below a bigint: an OFFSET of 2**63 overflowed PostgreSQL.
 MAX_OFFSET = 1_000_000
+MAX_ID = 2**31 - 1  # the identity requests' integer key
 LIST_FILTERS = ("status", "bureau", "category", "overdue", "limit", "offset")
 
 
@@ -501,10 +502,11 @@ def identity_request(tip_id: str) -> Response:
     return _act(tip_id, "requestIdentity", action)
 
 
-@bp.post("/tips/<tip_id>/identity-requests/<int(min=1, max=1000000000):request_id>")
+@bp.post("/tips/<tip_id>/identity-requests/<int:request_id>")
 def identity_decision(tip_id: str, request_id: int) -> Response:
     def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
-        found = session.get(IdentityRequest, request_id)
+        # An id past a bigint would overflow PostgreSQL: no such request.
+        found = session.get(IdentityRequest, request_id) if request_id <= MAX_ID else None
         if found is None or found.tip_id != opened.tip.id:
             abort(404)
         decisions.decide_identity(session, current_user, found, values["approve"])
