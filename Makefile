@@ -37,8 +37,12 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Schemathesis runs in every `make test` with a fixed budget of examples per API operation
+# and generation mode; `make test SCHEMATHESIS_EXAMPLES=500` searches longer.
+SCHEMATHESIS_EXAMPLES ?= 25
+
 test: setup browser lint typecheck fuzz
-	$(BIN)/pytest -q
+	TIPLINE_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) $(BIN)/pytest -q
 
 # Coverage-guided fuzzing of the evidence scrubber (atheris) from the committed seeds in
 # tests/fuzz/corpus; a longer run: make fuzz FUZZ_SECONDS=600 (FUZZ_KEEP_GOING=1 goes on

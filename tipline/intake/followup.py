@@ -54,6 +54,9 @@ def add_message(
     read it."""
     if author not in AUTHORS:
         raise ValueError(f"author is one of {AUTHORS}")
+    # The raw length first: sanitising costs far more per character than counting.
+    if len(text) > MAX_MESSAGE:
+        raise InvalidReport([Problem("text", N_("A message has at most 5,000 characters."))])
     body = clean_text(text)
     if not body:
         raise InvalidReport([Problem("text", N_("Write a message."))])

@@ -6,21 +6,40 @@ Each app factory calls ``init_web``; nothing here knows which site it serves.
 from __future__ import annotations
 
 import io
+import re
 from decimal import InvalidOperation
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, jsonify, redirect, render_template, request, url_for
-from flask_babel import Babel, get_locale, lazy_gettext
+from flask import (
+    Flask,
+    Request,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import Babel, get_locale, gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import Field, ValidationError
 
 from tipline.intake import reference
 from tipline.intake.config import Config
+from tipline.intake.jsonbody import (
+    MAX_JSON_BYTES,
+    UNSTORABLE,
+    UNSTORABLE_MESSAGE,
+    BadBody,
+    loads,
+)
 from tipline.intake.submit import Upload, parse_amount
 
 LOCALES = ("zh", "en")
@@ -28,6 +47,18 @@ LANGUAGE_COOKIE = "lang"
 
 babel = Babel()
 csrf = CSRFProtect()
+
+# The largest text field of any form is a report (20,000 characters, up to 3 bytes each in
+# UTF-8, tripled again by URL encoding): every non-file part of a form is refused past this,
+# before it is decoded or any validator runs.
+MAX_FORM_MEMORY_BYTES = 256 * 1024
+MAX_FORM_PARTS = 200
+MAX_FILENAME = 255
+MAX_CONTENT_TYPE = 127
+# Whole numbers in query strings: ASCII digits only (str.isdigit admits "²" and "٣"), and
+# far below what a PostgreSQL bigint holds, so OFFSET and LIMIT can never overflow.
+MAX_QUERY_INT = 1_000_000_000
+_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
 
 # Content-Security-Policy: nothing inline, nothing from anyone else, no framing.
 CSP = (
@@ -51,6 +82,74 @@ ERROR_MESSAGES = {
 }
 
 
+class UnstorableInput(BadRequest):
+    """NUL or a lone surrogate in a query, a form field, a file name or a JSON string."""
+
+    description = UNSTORABLE_MESSAGE
+
+
+class BadJsonBody(BadRequest):
+    """A JSON body that is too deep, not JSON, or holds characters that cannot be stored."""
+
+    def __init__(self, bad: BadBody) -> None:
+        super().__init__(bad.problem.message)
+        self.problem = bad.problem
+
+
+def query_int(name: str, default: int, *, low: int = 0, high: int = MAX_QUERY_INT) -> int:
+    """A whole number from the query string, or 400: ASCII digits only, within [low, high]."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    value = whole_number(raw, low=low, high=high)
+    if value is None:
+        abort(400)
+    return value
+
+
+def whole_number(raw: str, *, low: int, high: int = MAX_QUERY_INT) -> int | None:
+    """``raw`` as a whole number in [low, high], or None (never a ValueError, never a 2**63)."""
+    if not _ASCII_DIGITS.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if low <= value <= min(high, MAX_QUERY_INT) else None
+
+
+def _unstorable(text: str | None) -> bool:
+    return text is not None and UNSTORABLE.search(text) is not None
+
+
+def refuse_unstorable_input() -> None:
+    """Refuse, before any view or form sees it, what PostgreSQL or the templates cannot take.
+
+    NUL breaks PostgreSQL text columns and queries (SQLite takes it, so only PostgreSQL shows
+    the 500); a lone surrogate cannot be encoded at all. One hook for both sites: the path
+    (404: no page has such an address), the query, every form field and file name, and every
+    string of a JSON body (400, saying why). JSON bodies are also bounded here, in bytes and
+    in nesting, before they are decoded; the decoded body waits in ``g.json_body``.
+    """
+    if _unstorable(request.path):
+        raise NotFound()
+    args = request.args
+    if any(_unstorable(key) or _unstorable(value) for key, value in args.items(multi=True)):
+        raise UnstorableInput()
+    if request.path.startswith("/api/") or request.is_json:
+        if request.method in ("POST", "PUT", "PATCH"):
+            request.max_content_length = MAX_JSON_BYTES  # 413 before anything is read past it
+            data = request.get_data(cache=True)
+            try:
+                g.json_body = loads(data) if data.strip() else None
+            except BadBody as bad:
+                raise BadJsonBody(bad) from bad
+        return
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = request.form
+        if any(_unstorable(key) or _unstorable(value) for key, value in form.items(multi=True)):
+            raise UnstorableInput()
+        if any(_unstorable(upload.filename) for upload in request.files.values()):
+            raise UnstorableInput()
+
+
 class InMemoryRequest(Request):
     """Uploaded files stay in memory, bounded by MAX_CONTENT_LENGTH.
 
@@ -70,10 +169,12 @@ class InMemoryRequest(Request):
 
 def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
     """The files of a multipart form as uploads for the submission pipeline."""
+    # Only the ends that are kept: the stored name is cut to 255 characters after cleaning
+    # anyway, and its extension (which decides the type) is at the end.
     return [
         Upload(
-            filename=upload.filename or "",
-            content_type=upload.mimetype or "application/octet-stream",
+            filename=(upload.filename or "")[-MAX_FILENAME:],
+            content_type=(upload.mimetype or "application/octet-stream")[:MAX_CONTENT_TYPE],
             stream=upload.stream,
         )
         for upload in files or []
@@ -119,11 +220,13 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _render_error(code: int) -> tuple[str | Response, int]:
-    message = ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
+def _render_error(
+    code: int, message: object = None, problem_code: str | None = None
+) -> tuple[str | Response, int]:
+    message = message or ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
     if request.path.startswith("/api/"):
         # API callers get the same machine-readable problem list as for bad input.
-        problem = {"field": "", "code": f"http_{code}", "message": str(message)}
+        problem = {"field": "", "code": problem_code or f"http_{code}", "message": str(message)}
         return jsonify({"problems": [problem]}), code
     return render_template("error.html", code=code, message=message), code
 
@@ -132,6 +235,10 @@ def _handle_http_error(error: HTTPException) -> tuple[str | Response, int] | Bas
     code = error.code or 500
     if code in (301, 302, 303, 307, 308):
         return error.get_response()
+    if isinstance(error, UnstorableInput):
+        return _render_error(400, gettext(UNSTORABLE_MESSAGE), "invalid_character")
+    if isinstance(error, BadJsonBody):
+        return _render_error(400, gettext(error.problem.message), error.problem.code)
     return _render_error(code)
 
 
@@ -176,9 +283,12 @@ def init_web(app: Flask, config: Config) -> None:
         WTF_CSRF_SSL_STRICT=False,  # no Referer is sent (Referrer-Policy no-referrer)
         BABEL_DEFAULT_LOCALE=LOCALES[0],
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parents[1] / "translations"),
-        MAX_FORM_PARTS=200,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY_BYTES,
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
     )
     babel.init_app(app, locale_selector=select_locale)
+    # Before CSRF and every view: nothing reads a field this hook has not seen.
+    app.before_request(refuse_unstorable_input)
     csrf.init_app(app)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _handle_http_error)

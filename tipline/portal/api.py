@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, g, jsonify, request
 from flask_babel import gettext as _
 
 from tipline.crypto import MalformedReceipt, Receipt, ReceiptTypo, parse_receipt
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
+from tipline.intake.jsonbody import BadBodies, BodyProblem, RequestSchemas
 from tipline.intake.reading import OpenedTip, ReceiptNotFound, open_as_reporter, reporter_key
 from tipline.intake.submit import InvalidReport, Problem, Report, ReporterIdentity
 from tipline.intake.web import csrf
@@ -30,12 +32,6 @@ from tipline.portal.status import status_words, timeline
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-REQUIRED = ("category", "region", "text")
-STRINGS = ("category", "region", "text", "channel", "fund", "suspect_kind", "suspect_name",
-           "how_known", "happened_start", "happened_end")  # fmt: skip
-BOOLEANS = ("ongoing", "wants_notice")
-FIELDS = frozenset((*STRINGS, *BOOLEANS, "amount", "identity"))
-API_CHANNELS = ("app", "phone", "web")
 IDENTITY_FIELDS = ("name", "id_number", "phone")
 
 
@@ -49,98 +45,74 @@ def problem(field: str, code: str, message: str) -> dict[str, str]:
     return {"field": field, "code": code, "message": message}
 
 
-def _date(item: dict[str, Any], name: str, found: list[dict[str, str]]) -> dt.date | None:
-    value = item.get(name)
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        found.append(problem(name, "invalid", _("Give a date as YYYY-MM-DD.")))
-        return None
+@cache
+def request_schemas() -> RequestSchemas:
+    """The request bodies as this site's OpenAPI document describes them: the code checks
+    against the document it serves, so the two cannot drift."""
+    text = (files("tipline.portal") / "openapi.json").read_text(encoding="utf-8")
+    return RequestSchemas(json.loads(text))
 
 
-def _identity(item: dict[str, Any], found: list[dict[str, str]]) -> ReporterIdentity | None:
-    value = item.get("identity")
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(
-        isinstance(value.get(name), str) for name in IDENTITY_FIELDS
-    ):
-        found.append(problem("identity", "type", _("Give name, id_number and phone as strings.")))
-        return None
-    return ReporterIdentity(**{name: value[name] for name in IDENTITY_FIELDS})
-
-
-def parse_report(item: Any) -> tuple[Report | None, list[dict[str, str]]]:
-    """The report a JSON body describes, or the problems with it (all of them)."""
-    if not isinstance(item, dict):
-        return None, [problem("", "type", _("Send one JSON object."))]
-    found = [problem(name, "unknown", _("Unknown field.")) for name in sorted(item.keys() - FIELDS)]
-    found += [
-        problem(name, "missing", _("This field is required."))
-        for name in REQUIRED
-        if item.get(name) in (None, "")
+def body_problems(problems: list[BodyProblem]) -> list[dict[str, str]]:
+    return [
+        problem(p.field, p.code, _(p.message) if p.count is None else _(p.message, count=p.count))
+        for p in problems
     ]
-    found += [
-        problem(name, "type", _("This field must be a string."))
-        for name in STRINGS
-        if item.get(name) is not None and not isinstance(item[name], str)
-    ]
-    found += [
-        problem(name, "type", _("This field must be true or false."))
-        for name in BOOLEANS
-        if name in item and not isinstance(item[name], bool)
-    ]
-    channel = item.get("channel", "app")
-    if channel not in API_CHANNELS:
-        found.append(problem("channel", "invalid", _("Unknown channel.")))
-    amount = None
-    if item.get("amount") is not None:
-        raw = item["amount"]
-        try:
-            if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-                raise InvalidOperation
-            amount = Decimal(str(raw))
-            if not amount.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            found.append(problem("amount", "type", _("Give the amount in yuan as a number.")))
-    start, end = _date(item, "happened_start", found), _date(item, "happened_end", found)
-    identity = _identity(item, found)
-    if found:
-        return None, found
+
+
+def checked_body(operation_id: str) -> Any:
+    """The JSON body, read and bounded by ``refuse_unstorable_input`` and checked here
+    against the document's schema; raises ``BadBodies`` with every problem."""
+    return request_schemas().check(operation_id, g.get("json_body"))
+
+
+def parse_report(item: dict[str, Any]) -> Report:
+    """The report a schema-valid JSON body describes."""
+    identity = item.get("identity")
+    amount = item.get("amount")
+    start, end = (
+        None if item.get(name) is None else dt.date.fromisoformat(item[name])
+        for name in ("happened_start", "happened_end")
+    )
     return Report(
         category=item["category"],
         region=item["region"],
         text=item["text"],
-        channel=channel,
+        channel=item.get("channel", "app"),
         fund=item.get("fund"),
         suspect_kind=item.get("suspect_kind"),
         suspect_name=item.get("suspect_name"),
-        happened_start=start,
-        happened_end=end,
         ongoing=item.get("ongoing", False),
         how_known=item.get("how_known"),
-        amount=amount,
-        identity=identity,
+        amount=None if amount is None else Decimal(amount),
+        identity=None
+        if identity is None
+        else ReporterIdentity(**{name: identity[name] for name in IDENTITY_FIELDS}),
         wants_notice=item.get("wants_notice", False),
-    ), []
+        happened_start=start,
+        happened_end=end,
+    )
 
 
 def service_problems(problems: list[Problem]) -> list[dict[str, str]]:
-    return [problem(p.field, "invalid", _(p.message)) for p in problems]
+    """The pipeline's refusals (unknown codes, dates, check digits): named by their place in
+    the body, as the schema's problems are."""
+    return [
+        problem(
+            f"identity.{p.field}" if p.field in IDENTITY_FIELDS else p.field, "invalid",
+            _(p.message),
+        )  # fmt: skip
+        for p in problems
+    ]
 
 
 @bp.post("/reports")
 @submissions
 def create_report() -> Response:
-    body = request.get_json(silent=True)
-    if body is None:
-        return problems_response([problem("", "json", _("The body is not valid JSON."))])
-    report, found = parse_report(body)
-    if report is None:
-        return problems_response(found)
+    try:
+        report = parse_report(checked_body("createReport"))
+    except BadBodies as bad:
+        return problems_response(body_problems(bad.problems))
     try:
         stored = portal().submitter.submit(report)
     except InvalidReport as error:
@@ -245,13 +217,12 @@ def own_message() -> Response:
         receipt = receipt_from_header()
     except ReceiptRefused as refused:
         return refused.response
+    try:
+        body = checked_body("sendMessage")
+    except BadBodies as bad:
+        return problems_response(body_problems(bad.problems))
     if not spend_receipt_attempt():
         abort(429)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return problems_response([problem("", "json", _("The body is not valid JSON."))])
-    if not isinstance(body.get("text"), str) or not body["text"].strip():
-        return problems_response([problem("text", "missing", _("Write a message."))])
     services = portal()
     try:
         with transaction(services.sessions) as session:

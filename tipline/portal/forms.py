@@ -27,6 +27,10 @@ from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT
 from tipline.intake.web import valid_amount
 
+# Every text field has a Length validator: WTForms checks it on the raw value, before the
+# services sanitise anything (tests/test_hostile_input.py walks the forms to make sure).
+MAX_AMOUNT_CHARS = 32
+
 
 def choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[SelectChoice]:
     found = [SelectChoice(term.code, _l(term.label)) for term in terms]
@@ -72,14 +76,17 @@ class ReportForm(FlaskForm, IdentityFields):
         _l("Name of the unit or person, if you know it"),
         validators=[Optional(), Length(max=200)],
     )
-    province = SelectField(_l("Province"), validate_choice=False)
-    city = SelectField(_l("City"), validate_choice=False)
-    county = SelectField(_l("County or district"), validate_choice=False)
+    province = SelectField(validators=[Length(max=6)], label=_l("Province"), validate_choice=False)
+    city = SelectField(validators=[Length(max=6)], label=_l("City"), validate_choice=False)
+    county = SelectField(
+        validators=[Length(max=6)], label=_l("County or district"), validate_choice=False
+    )
     happened_start = DateField(_l("Since when?"), validators=[Optional()])
     happened_end = DateField(_l("Until when?"), validators=[Optional()])
     ongoing = BooleanField(_l("It is still going on"))
     amount = StringField(
-        _l("Estimated amount involved, in yuan"), validators=[Optional(), valid_amount]
+        _l("Estimated amount involved, in yuan"),
+        validators=[Optional(), Length(max=MAX_AMOUNT_CHARS), valid_amount],
     )
     text = TextAreaField(
         _l("What happened?"),
@@ -104,7 +111,7 @@ class ReportForm(FlaskForm, IdentityFields):
         validators=[Optional()],  # not chosen counts as anonymous: the safer side
     )
     # A field people never see; automated senders fill it in (honeypot).
-    website = StringField(_l("Leave this field empty"))
+    website = StringField(_l("Leave this field empty"), validators=[Length(max=200)])
 
     def region_code(self) -> str | None:
         return self.county.data or self.city.data or self.province.data or None
@@ -113,12 +120,15 @@ class ReportForm(FlaskForm, IdentityFields):
 class CheckForm(FlaskForm):
     receipt = StringField(
         _l("Your receipt code"),
-        validators=[DataRequired(_l("Enter the 24-digit receipt code you were given."))],
+        validators=[
+            DataRequired(_l("Enter the 24-digit receipt code you were given.")),
+            Length(max=64, message=_l("A receipt code has 24 digits.")),
+        ],
     )
 
 
 class ReceiptDoneForm(FlaskForm):
-    receipt = HiddenField()
+    receipt = HiddenField(validators=[Length(max=64)])
     written_down = BooleanField(
         _l("I have written down my receipt code"),
         validators=[DataRequired(_l("Please write the code down first, then tick the box."))],

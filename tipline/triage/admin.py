@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,6 +29,7 @@ from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, CalendarOverride, Officer, RulePack, Tip
 from tipline.intake.rules import RulePackError, load_pack
+from tipline.intake.web import query_int
 from tipline.triage import scope, triage
 from tipline.triage.accounts import ROLES, AccountError, add_officer
 from tipline.triage.audit import head, record, verify
@@ -43,7 +44,9 @@ class UserForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
     bureau = SelectField(_l("Bureau"), choices=choices(reference.BUREAUS))
-    region = StringField(_l("Jurisdiction (region code)"), validators=[DataRequired()])
+    region = StringField(
+        _l("Jurisdiction (region code)"), validators=[DataRequired(), Length(max=6)]
+    )
     email = EmailField(_l("E-mail for notices"), validators=[Optional(), Length(max=254)])
 
 
@@ -52,7 +55,7 @@ class ActiveForm(FlaskForm):
 
 
 class RulePackForm(FlaskForm):
-    body = TextAreaField(_l("Rule pack (JSON)"), validators=[DataRequired()])
+    body = TextAreaField(_l("Rule pack (JSON)"), validators=[DataRequired(), Length(max=200_000)])
 
 
 class OverrideForm(FlaskForm):
@@ -168,7 +171,7 @@ def calendar() -> Any:
 
 @bp.get("/audit")
 def audit_log() -> str:
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = query_int("page", 1, low=1)  # ASCII digits, bounded: 400 otherwise
     with triage().sessions() as session:
         sealed = set(session.scalars(select(Tip.id).where(Tip.sealed.is_(True))))
         entries = session.scalars(

@@ -18,7 +18,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -32,10 +32,12 @@ from sqlalchemy.orm import Session, selectinload
 from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
+from tipline.intake.jsonbody import BadBodies, RequestSchemas
 from tipline.intake.models import ApiToken, IdentityRequest, Officer, Tip
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, today
+from tipline.intake.web import whole_number
 from tipline.triage import decisions, scope, triage, views
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
@@ -46,6 +48,9 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# Far beyond any inbox, far below a bigint: an OFFSET of 2**63 overflowed PostgreSQL.
+MAX_OFFSET = 1_000_000
+MAX_ID = 2**31 - 1  # the identity requests' integer key
 LIST_FILTERS = ("status", "bureau", "category", "overdue", "limit", "offset")
 
 
@@ -283,27 +288,25 @@ def _list_filters(args: Any) -> tuple[dict[str, Any], int, int, list[dict[str, s
     # As the inbox's box: true keeps the overdue tips only; false filters nothing.
     filters["overdue"] = overdue == "true"
     limit = _whole(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, found)
-    offset = _whole(args, "offset", 0, 0, None, found)
+    offset = _whole(args, "offset", 0, 0, MAX_OFFSET, found)
     return filters, limit, offset, found
 
 
 def _whole(
-    args: Any, name: str, default: int, low: int, high: int | None, found: list[dict[str, str]]
+    args: Any, name: str, default: int, low: int, high: int, found: list[dict[str, str]]
 ) -> int:
     raw = args.get(name)
     if raw is None:
         return default
-    if raw.isdigit() and int(raw) >= low and (high is None or int(raw) <= high):
-        return int(raw)
-    if high is None:
-        found.append(problem(name, "invalid", _("Give a whole number, %(low)s or more.", low=low)))
-    else:
-        found.append(
-            problem(
-                name, "invalid",
-                _("Give a whole number from %(low)s to %(high)s.", low=low, high=high),
-            )
-        )  # fmt: skip
+    value = whole_number(raw, low=low, high=high)  # ASCII digits only: "²" is no number
+    if value is not None:
+        return value
+    found.append(
+        problem(
+            name, "invalid",
+            _("Give a whole number from %(low)s to %(high)s.", low=low, high=high),
+        )
+    )  # fmt: skip
     return default
 
 
@@ -332,46 +335,35 @@ def tip(tip_id: str) -> Response:
 # Deciding: the body is checked first, then the tip is opened as its page opens it.
 
 
-@dataclass(frozen=True)
-class Field:
-    kind: type
-    required: bool = False
-    max_length: int | None = None
+@cache
+def request_schemas() -> RequestSchemas:
+    """The request bodies as this site's OpenAPI document describes them: the code checks
+    against the document it serves, so the two cannot drift."""
+    text = (files("tipline.triage") / "openapi.json").read_text(encoding="utf-8")
+    return RequestSchemas(json.loads(text))
 
 
-def parse_body(spec: dict[str, Field]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The body's fields (absent optional ones as None), or every problem with it."""
-    if not request.get_data():
-        body: Any = {}
-    else:
-        body = request.get_json(silent=True)
-        if body is None:
-            return {}, [problem("", "json", _("The body is not valid JSON."))]
-    if not isinstance(body, dict):
-        return {}, [problem("", "type", _("Send one JSON object."))]
-    unknown = sorted(body.keys() - spec.keys())
-    found = [problem(name, "unknown", _("Unknown field.")) for name in unknown]
-    values: dict[str, Any] = {}
-    for name, field in spec.items():
-        value = body.get(name)
-        if value is None or (field.kind is str and isinstance(value, str) and not value.strip()):
-            if field.required:
-                found.append(problem(name, "missing", _("This field is required.")))
-            values[name] = None
-        elif field.kind is bool and not isinstance(value, bool):
-            found.append(problem(name, "type", _("This field must be true or false.")))
-        elif field.kind is str and not isinstance(value, str):
-            found.append(problem(name, "type", _("This field must be a string.")))
-        elif field.max_length is not None and len(value) > field.max_length:
-            found.append(
-                problem(
-                    name, "too_long",
-                    _("At most %(count)s characters.", count=field.max_length),
-                )
-            )  # fmt: skip
-        else:
-            values[name] = value
-    return values, found
+def parse_body(operation_id: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The body's fields (absent optional ones as None), or every problem with it.
+
+    The body was read, bounded and refused for NUL by ``refuse_unstorable_input``; here it
+    is checked against the operation's schema in the OpenAPI document.
+    """
+    try:
+        body = request_schemas().check(operation_id, g.get("json_body"))
+    except BadBodies as bad:
+        return {}, [
+            problem(p.field, p.code,
+                    _(p.message) if p.count is None else _(p.message, count=p.count))
+            for p in bad.problems
+        ]  # fmt: skip
+    properties = request_schemas().properties(operation_id)
+    # An optional text of blanks says nothing: as if it were absent.
+    return {
+        name: None if isinstance(body.get(name), str) and not body[name].strip()
+        else body.get(name)
+        for name in properties
+    }, []  # fmt: skip
 
 
 # Decision errors about what was sent (400, naming the field); every other one is about the
@@ -406,8 +398,8 @@ class Refused(Exception):
 Action = Callable[[Session, OpenedTip, dict[str, Any]], Response]
 
 
-def _act(tip_id: str, spec: dict[str, Field], action: Action) -> Response:
-    values, found = parse_body(spec)
+def _act(tip_id: str, operation_id: str, action: Action) -> Response:
+    values, found = parse_body(operation_id)
     if found:
         return problems_response(found)
     try:
@@ -432,8 +424,7 @@ def route(tip_id: str) -> Response:
         )
         return answer(summary(opened.tip))
 
-    spec = {"bureau": Field(str, required=True), "reason": Field(str, max_length=2000)}
-    return _act(tip_id, spec, action)
+    return _act(tip_id, "routeTip", action)
 
 
 @bp.post("/tips/<tip_id>/accept")
@@ -442,7 +433,7 @@ def accept(tip_id: str) -> Response:
         decisions.accept(session, opened, current_user)
         return answer(summary(opened.tip))
 
-    return _act(tip_id, {}, action)
+    return _act(tip_id, "acceptTip", action)
 
 
 @bp.post("/tips/<tip_id>/refuse")
@@ -451,8 +442,7 @@ def refuse(tip_id: str) -> Response:
         decisions.refuse(session, opened, current_user, values["reason"], values["text"] or "")
         return answer(summary(opened.tip))
 
-    spec = {"reason": Field(str, required=True), "text": Field(str, max_length=5000)}
-    return _act(tip_id, spec, action)
+    return _act(tip_id, "refuseTip", action)
 
 
 @bp.post("/tips/<tip_id>/transfer")
@@ -464,12 +454,7 @@ def transfer(tip_id: str) -> Response:
         )  # fmt: skip
         return answer(summary(opened.tip))
 
-    spec = {
-        "bureau": Field(str, required=True),
-        "region": Field(str),
-        "text": Field(str, max_length=5000),
-    }
-    return _act(tip_id, spec, action)
+    return _act(tip_id, "transferTip", action)
 
 
 @bp.post("/tips/<tip_id>/duplicate")
@@ -483,7 +468,7 @@ def duplicate(tip_id: str) -> Response:
         first = decisions.link_duplicate(session, current_user, opened.tip, other)
         return answer({"first": first.id})
 
-    return _act(tip_id, {"other": Field(str, required=True, max_length=16)}, action)
+    return _act(tip_id, "linkDuplicate", action)
 
 
 @bp.post("/tips/<tip_id>/notes")
@@ -492,7 +477,7 @@ def note(tip_id: str) -> Response:
         decisions.add_note(session, opened, current_user, values["text"])
         return answer({}, 201)
 
-    return _act(tip_id, {"text": Field(str, required=True, max_length=5000)}, action)
+    return _act(tip_id, "addNote", action)
 
 
 @bp.post("/tips/<tip_id>/messages")
@@ -505,8 +490,7 @@ def send_message(tip_id: str) -> Response:
         record(session, "message.send", actor=current_user.username, tip_id=tip_id)
         return answer({"id": message.id}, 201)
 
-    spec = {"text": Field(str, required=True, max_length=5000), "asks_reply": Field(bool)}
-    return _act(tip_id, spec, action)
+    return _act(tip_id, "sendMessage", action)
 
 
 @bp.post("/tips/<tip_id>/identity-requests")
@@ -515,19 +499,20 @@ def identity_request(tip_id: str) -> Response:
         created = decisions.request_identity(session, opened, current_user, values["reason"])
         return answer({"id": created.id, "state": created.state}, 201)
 
-    return _act(tip_id, {"reason": Field(str, required=True, max_length=2000)}, action)
+    return _act(tip_id, "requestIdentity", action)
 
 
 @bp.post("/tips/<tip_id>/identity-requests/<int:request_id>")
 def identity_decision(tip_id: str, request_id: int) -> Response:
     def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
-        found = session.get(IdentityRequest, request_id)
+        # An id past a bigint would overflow PostgreSQL: no such request.
+        found = session.get(IdentityRequest, request_id) if request_id <= MAX_ID else None
         if found is None or found.tip_id != opened.tip.id:
             abort(404)
         decisions.decide_identity(session, current_user, found, values["approve"])
         return answer({"id": found.id, "state": found.state})
 
-    return _act(tip_id, {"approve": Field(bool, required=True)}, action)
+    return _act(tip_id, "decideIdentityRequest", action)
 
 
 @bp.get("/openapi.json")

@@ -79,7 +79,11 @@ class TransferForm(FlaskForm):
     bureau = SelectField(_l("To bureau"), choices=choices(reference.BUREAUS))
     region = StringField(
         _l("Office's region code (optional)"),
-        validators=[Optional(), Regexp(r"^\d{6}$", message=_l("A region code has six digits."))],
+        validators=[
+            Optional(),
+            Length(max=6, message=_l("A region code has six digits.")),
+            Regexp(r"^\d{6}$", message=_l("A region code has six digits.")),
+        ],
     )
     text = TextAreaField(_l("Explanation for the reporter (optional)"),
                          validators=[Length(max=5000)])  # fmt: skip
@@ -164,9 +168,12 @@ class EntryForm(FlaskForm):
         _l("Where it happened (six-digit region code)"),
         validators=[
             DataRequired(),
+            Length(max=6, message=_l("A region code has six digits.")),
             Regexp(r"^\d{6}$", message=_l("A region code has six digits.")),
         ],
     )
-    amount = StringField(_l("Amount in yuan"), validators=[Optional(), valid_amount])
+    amount = StringField(
+        _l("Amount in yuan"), validators=[Optional(), Length(max=32), valid_amount]
+    )
     text = TextAreaField(_l("What was reported"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     attachments = MultipleFileField(_l("Scanned letters and other files"))

@@ -23,7 +23,7 @@ from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, Report, parse_amount, today
-from tipline.intake.web import uploads_of
+from tipline.intake.web import query_int, uploads_of
 from tipline.triage import decisions, scope, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
@@ -59,7 +59,7 @@ def ordered(query: Any) -> Any:
 def inbox() -> str:
     form = InboxFilter(request.args, meta={"csrf": False})
     filters = form.data if form.validate() else {}
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = query_int("page", 1, low=1)  # ASCII digits, bounded: 400 otherwise
     query = inbox_query(current_user, filters)
     with triage().sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
