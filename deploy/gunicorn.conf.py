@@ -20,7 +20,7 @@ timeout = 120
 
 # Heartbeat files on tmpfs, not on a disk that may stall (gunicorn's documentation, FAQ
 # "Blocking OS calls").
-worker_tmp_dir = "/dev/shm"
+worker_tmp_dir = "/dev/shm"  # noqa: S108 (gunicorn names its own files there)
 
 # Only nginx on this machine may say which scheme the client used (X-Forwarded-Proto);
 # the client's address is taken by the app itself (TIPLINE_PROXY_COUNT=1).

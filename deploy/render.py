@@ -76,9 +76,13 @@ PROFILES = {
     ),
 }
 
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                      r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-UPSTREAM = re.compile(r"^(unix:/[A-Za-z0-9._/-]+|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})$")
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+UPSTREAM = re.compile(
+    r"^(unix:/[A-Za-z0-9._/-]+|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})$"
+)
 LISTEN = re.compile(r"^([0-9.]+|\[[0-9A-Fa-f:]+\]|\*)$")
 PATH = re.compile(r"^/[A-Za-z0-9._/+@=-]*$")
 LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
@@ -124,14 +128,13 @@ def render(
     level = error_level or profile.error_level
     if level not in LEVELS:
         raise RenderError(f"error level {level!r} is not one of {', '.join(LEVELS)}")
-    log_path = _checked(PATH, error_log or f"/var/log/nginx/tipline-{site}.error.log",
-                        "error log")
+    log_path = _checked(PATH, error_log or f"/var/log/nginx/tipline-{site}.error.log", "error log")
     logging = ["    access_log off;"]
     log_format = ""
     if profile.access_log:
         # $uri, not $request: query strings may hold what an officer searched for.
         log_format = (
-            f"log_format tipline_{site} '$time_iso8601 \"$request_method $uri\" $status "
+            f'log_format tipline_{site} \'$time_iso8601 "$request_method $uri" $status '
             "$body_bytes_sent $request_time';\n"
         )
         access_path = _checked(
@@ -152,7 +155,17 @@ def render(
         "CERTIFICATE_KEY": _checked(PATH, certificate_key, "certificate key"),
         "PAGES": _checked(PATH, pages, "pages folder"),
         "MAX_BODY": f"{max_body_mb(max_upload_mb)}m",
-        "HEADER_TIMEOUT": profile.header_timeout,
+        "HEADER_LIMITS": "\n".join(
+            f"    {line}"
+            for line in (
+                f"client_header_timeout {profile.header_timeout};",
+                f"keepalive_timeout {profile.keepalive_timeout};",
+                "keepalive_requests 100;",
+                "reset_timedout_connection on;",
+                "client_header_buffer_size 1k;",
+                "large_client_header_buffers 4 8k;",
+            )
+        ),
         "BODY_TIMEOUT": profile.body_timeout,
         "SEND_TIMEOUT": profile.send_timeout,
         "KEEPALIVE_TIMEOUT": profile.keepalive_timeout,
@@ -177,18 +190,30 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("TIPLINE_MAX_UPLOAD_MB") or 50),
         help="the sites' TIPLINE_MAX_UPLOAD_MB (default: from the environment, else 50)",
     )  # fmt: skip
-    parser.add_argument("--upstream", help="gunicorn's host:port or unix:/path "
-                        "(default 127.0.0.1:8000 for the portal, :8001 for triage)")
+    parser.add_argument(
+        "--upstream",
+        help="gunicorn's host:port or unix:/path "
+        "(default 127.0.0.1:8000 for the portal, :8001 for triage)",
+    )
     parser.add_argument("--listen", default="*", help="address to listen on (default: all)")
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--error-log", help="default /var/log/nginx/tipline-SITE.error.log")
-    parser.add_argument("--access-log", help="triage only; default "
-                        "/var/log/nginx/tipline-triage.access.log (the portal keeps none)")
-    parser.add_argument("--error-level", choices=LEVELS,
-                        help="default emerg for the portal (no addresses), error for triage")
-    parser.add_argument("--pages", default=str(PAGES),
-                        help="folder holding 413.html and 50x.html (default: deploy/nginx/pages)")
+    parser.add_argument(
+        "--access-log",
+        help="triage only; default "
+        "/var/log/nginx/tipline-triage.access.log (the portal keeps none)",
+    )
+    parser.add_argument(
+        "--error-level",
+        choices=LEVELS,
+        help="default emerg for the portal (no addresses), error for triage",
+    )
+    parser.add_argument(
+        "--pages",
+        default=str(PAGES),
+        help="folder holding 413.html and 50x.html (default: deploy/nginx/pages)",
+    )
     parser.add_argument("--output", type=Path, help="write here instead of standard output")
     args = parser.parse_args(argv)
     try:
