@@ -549,6 +549,7 @@ def test_a_grossly_oversized_body_gets_nginx_413_before_it_is_sent(
     assert status == 413
     page = body.decode()
     assert "您提交的内容超过了本网站的接收上限" in page and "far larger" in page  # ours
+    assert re.search(r"(?im)^content-type: text/html; charset=utf-8\r?$", headers)
     assert re.search(r"(?im)^server: nginx\r?$", headers)  # no version
     assert re.search(r"(?im)^content-security-policy: default-src 'none'", headers)
     assert re.search(r"(?im)^strict-transport-security: max-age=", headers)
@@ -654,7 +655,8 @@ def test_the_triage_site_is_served_through_its_own_config(deployment: Deployment
         officer.session.get(officer.base_url + "/login", timeout=TIMEOUT) as response,
     ):
         assert response.status_code == 200
-        # Triage does not see HTTPS itself, so nginx adds HSTS, once.
+        # HSTS once: the app's own (gunicorn trusts nginx's X-Forwarded-Proto), never
+        # a second copy from nginx.
         assert len(response.raw.headers.getlist("Strict-Transport-Security")) == 1
         assert response.headers["Server"] == "nginx"
     access = (deployment.nginx.root / "logs" / "triage.access.log").read_text()
@@ -662,8 +664,9 @@ def test_the_triage_site_is_served_through_its_own_config(deployment: Deployment
 
 
 def test_nginx_writes_no_client_address_anywhere(deployment: Deployment) -> None:
-    """Runs last: by now nginx has cut off slow clients, refused bodies, names and TLS
-    handshakes, each of which it would log with "client: <address>" at its usual levels."""
+    """Runs last (it stops the portal): by now nginx has cut off slow clients, refused
+    bodies, names and TLS handshakes, each of which it would log with "client: <address>"
+    at its usual levels."""
     with deployment.tls_socket(ATTACKER) as sock:  # something nginx logs at "info"
         sock.sendall(b"BREW / HTCPCP/1.0\r\n\r\n")
         sock.recv(4096)
@@ -673,6 +676,16 @@ def test_nginx_writes_no_client_address_anywhere(deployment: Deployment) -> None
         sock.sendall(b"\x16\x03\x01\x00\x05hello")  # a broken TLS handshake
         with contextlib.suppress(OSError):
             sock.recv(4096)
+    # gunicorn gone: nginx answers with its own page in both languages, and the failed
+    # connection (an "error" in nginx's log, with the client's address) is not written.
+    deployment.portal.stop()
+    with (
+        deployment.client(CITIZEN) as citizen,
+        citizen.session.get(citizen.base_url + "/", timeout=TIMEOUT) as response,
+    ):
+        assert response.status_code == 502
+        assert "网站暂时无法处理您的请求" in response.text and "try again later" in response.text
+        assert response.headers["Cache-Control"] == "no-store"
     deployment.nginx.stop()  # flushes and closes every log
     logs = sorted(
         path
