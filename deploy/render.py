@@ -93,7 +93,7 @@ class RenderError(ValueError):
 
 
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):  # fullmatch: "$" alone would let a final newline in
         raise RenderError(f"{what}: {value!r} is not allowed here")
     return value
 
@@ -111,7 +111,7 @@ def render(
     certificate_key: str,
     max_upload_mb: int,
     upstream: str | None = None,
-    listen: str = "*",
+    listen: tuple[str, ...] = ("*",),
     http_port: int = 80,
     https_port: int = 443,
     error_log: str | None = None,
@@ -129,6 +129,9 @@ def render(
     if level not in LEVELS:
         raise RenderError(f"error level {level!r} is not one of {', '.join(LEVELS)}")
     log_path = _checked(PATH, error_log or f"/var/log/nginx/tipline-{site}.error.log", "error log")
+    if not listen:
+        raise RenderError("give at least one address to listen on")
+    addresses = [_checked(LISTEN, address, "listen address") for address in listen]
     logging = ["    access_log off;"]
     log_format = ""
     if profile.access_log:
@@ -147,9 +150,15 @@ def render(
         "SITE": site,
         "SERVER_NAME": _checked(HOSTNAME, server_name, "server name"),
         "UPSTREAM": _checked(UPSTREAM, upstream or profile.upstream, "upstream"),
-        "LISTEN": _checked(LISTEN, listen, "listen address"),
-        "HTTP_PORT": str(http_port),
-        "HTTPS_PORT": str(https_port),
+        "LISTEN_DEFAULT": "\n".join(
+            f"    listen {address}:{http_port} default_server;\n"
+            f"    listen {address}:{https_port} ssl default_server;"
+            for address in addresses
+        ),
+        "LISTEN_HTTP": "\n".join(f"    listen {address}:{http_port};" for address in addresses),
+        "LISTEN_HTTPS": "\n".join(
+            f"    listen {address}:{https_port} ssl;" for address in addresses
+        ),
         "HTTPS_PORT_SUFFIX": "" if https_port == 443 else f":{https_port}",
         "CERTIFICATE": _checked(PATH, certificate, "certificate"),
         "CERTIFICATE_KEY": _checked(PATH, certificate_key, "certificate key"),
@@ -195,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         help="gunicorn's host:port or unix:/path "
         "(default 127.0.0.1:8000 for the portal, :8001 for triage)",
     )
-    parser.add_argument("--listen", default="*", help="address to listen on (default: all)")
+    parser.add_argument(
+        "--listen", action="append",
+        help="an address to listen on; repeat for more, e.g. --listen '*' --listen '[::]' "
+        "for IPv4 and IPv6 (default: every IPv4 address)",
+    )  # fmt: skip
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--https-port", type=int, default=443)
     parser.add_argument("--error-log", help="default /var/log/nginx/tipline-SITE.error.log")
@@ -224,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             certificate_key=args.certificate_key,
             max_upload_mb=args.max_upload_mb,
             upstream=args.upstream,
-            listen=args.listen,
+            listen=tuple(args.listen or ["*"]),
             http_port=args.http_port,
             https_port=args.https_port,
             error_log=args.error_log,

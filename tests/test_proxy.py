@@ -703,3 +703,25 @@ def test_nginx_writes_no_client_address_anywhere(deployment: Deployment) -> None
         not (deployment.nginx.root / "logs" / "access.log").exists()
         or not (deployment.nginx.root / "logs" / "access.log").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--server-name", "jubao.test; include /etc/shadow"],
+        ["--upstream", "127.0.0.1:8000; }"],
+        ["--certificate", "/etc/ssl/a.crt\n    return 200"],
+        ["--certificate-key", "/etc/ssl/a.key\n"],
+        ["--error-log", "relative.log"],
+        ["--listen", "0.0.0.0:80 default_server"],
+    ],
+)
+def test_render_refuses_values_that_would_be_nginx_syntax(option: list[str]) -> None:
+    command = [
+        sys.executable, str(RENDER), "portal", "--server-name", PORTAL_NAME,
+        "--certificate", "/etc/ssl/site.crt", "--certificate-key", "/etc/ssl/site.key",
+        *option,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert "is not allowed here" in result.stderr and not result.stdout
