@@ -23,16 +23,19 @@ setup: $(STAMP) catalogues
 # The browser tests drive Debian's chromium with Playwright; no browser is downloaded.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # fonts-noto-cjk lets the screenshots of Chinese pages show Chinese, not empty boxes.
+# nginx-light is the reverse proxy of deploy/, which tests/test_proxy.py runs on its own
+# ports (on a machine with systemd, Debian also starts its own nginx on port 80).
 browser:
-	@{ command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ]; } || { \
+	@{ command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ] \
+		&& [ -x /usr/sbin/nginx ]; } || { \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk; }
+		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light; }
 
 demo: setup
 	$(BIN)/tipline demo
 
 lint: setup
-	$(BIN)/ruff check tipline tests bench
+	$(BIN)/ruff check tipline tests bench deploy
 
 typecheck: setup
 	$(BIN)/mypy
