@@ -15,7 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from tipline.crypto import PublicKeyring, ReceiptKdf, load_public_keyring
+from tipline.crypto import (
+    PublicKeyring,
+    ReceiptKdf,
+    load_public_keyring,
+    public_folder_problems,
+)
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.queue import make_queue
@@ -43,10 +48,13 @@ def refuse_private_keys(config: Config) -> None:
             "the portal must not be given the key passphrase: unset TIPLINE_KEY_PASSPHRASE "
             "and TIPLINE_KEY_PASSPHRASE_FILE for it"
         )
-    if any(config.keys_dir.glob("*.key.json")):
+    # By content, not by name: a private key renamed, or in a subfolder, is still one.
+    problems = public_folder_problems(config.keys_dir)
+    if problems:
         raise ConfigError(
-            f"{config.keys_dir} holds private key files: give the portal a folder with the "
-            "*.pub.json files only (tipline keys export-public)"
+            f"the portal's keys folder {config.keys_dir} must hold public key files only, "
+            "and nothing else (tipline keys export-public writes one); refused: "
+            + "; ".join(problems)
         )
 
 
