@@ -18,7 +18,6 @@ from limits import parse_many
 from tipline.crypto import derive_key
 from tipline.intake.config import Config
 
-
 # One subscriber gets a whole IPv6 /64 (RFC 6177), and picks any address in it at will.
 IPV6_PREFIX = 64
 
