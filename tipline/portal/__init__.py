@@ -26,6 +26,7 @@ from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.queue import make_queue
 from tipline.intake.submit import Submitter
 from tipline.intake.web import init_web
+from tipline.portal.reporter import Clock, ReporterSessions
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 STATIC = Path(__file__).parents[1] / "static"
@@ -39,6 +40,7 @@ class Portal:
     keyring: PublicKeyring
     kdf: ReceiptKdf
     submitter: Submitter
+    reporter_sessions: ReporterSessions
 
 
 def refuse_private_keys(config: Config) -> None:
@@ -58,9 +60,13 @@ def refuse_private_keys(config: Config) -> None:
         )
 
 
-def create_app(config: Config | None = None) -> Flask:
+def create_app(config: Config | None = None, *, clock: Clock | None = None) -> Flask:
+    """The portal; ``clock`` (seconds, as time.time) lets tests move reporters' sessions
+    through time."""
     config = config or Config.from_env()
     refuse_private_keys(config)
+    if config.reporter_session_minutes < 1:
+        raise ConfigError("TIPLINE_REPORTER_SESSION_MINUTES must be at least 1")
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
     engine = make_engine(config.database_url)
@@ -79,6 +85,9 @@ def create_app(config: Config | None = None) -> Flask:
             queue=make_queue(config.redis_url, config.queue_name, engine),
             kdf=kdf,
             limits=config.limits,
+        ),
+        reporter_sessions=ReporterSessions.make(
+            config.secret_key, config.redis_url, config.reporter_session_minutes * 60, clock
         ),
     )
     app.context_processor(
