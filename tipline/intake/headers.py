@@ -75,3 +75,29 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     headers = Headers()
     headers.set("Content-Disposition", disposition, **options)
     return headers["Content-Disposition"]
+
+
+def harden_cookies(headers: Headers, *, secure: bool) -> None:
+    """Make every Set-Cookie in ``headers`` HttpOnly and SameSite=Strict, and Secure unless
+    the site runs without TLS (TIPLINE_INSECURE_COOKIES=1): DESIGN.md, "Anonymity".
+
+    Flask's own cookies are set that way through its configuration; this catches those an
+    extension writes by itself (Flask-Login deletes its remember-me cookie bare) and any
+    cookie added later."""
+    cookies = headers.getlist("Set-Cookie")
+    if not cookies:
+        return
+    headers.remove("Set-Cookie")
+    for cookie in cookies:
+        # werkzeug quotes a value holding ";", so the parts split cleanly.
+        pair, *parts = (part.strip() for part in cookie.split(";"))
+        kept = [
+            part
+            for part in parts
+            if part and part.split("=", 1)[0].strip().lower() not in _ENFORCED_ATTRIBUTES
+        ]
+        kept += ["HttpOnly", "SameSite=Strict"] + (["Secure"] if secure else [])
+        headers.add("Set-Cookie", "; ".join([pair, *kept]))
+
+
+_ENFORCED_ATTRIBUTES = frozenset(("httponly", "samesite", "secure"))
