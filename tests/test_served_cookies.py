@@ -99,6 +99,8 @@ CITIZEN_PAGES = (
     "/language/en?next=/report",
     # A way back with Chinese, quotes and a semicolon: the Location header stays ASCII.
     "/language/zh?next=/%E4%B8%BE%E6%8A%A5?a=%22b%22;c",
+    "/language/en?next=/%0D%0ASet-Cookie:%20planted=1",
+    "/language/en?next=/%E2%80%A8%C2%85%7F",
     "/api/v1/openapi.json",
 )
 
@@ -192,6 +194,7 @@ def test_every_cookie_of_both_sites_is_secure_httponly_and_strict(tmp_path: Path
     assert recorder.locations
     for location in recorder.locations:
         assert location.isascii() and location.isprintable(), location
+    assert not any(value.startswith("planted") for _where, value in recorder.cookies)
 
 
 @pytest.mark.parametrize("secure", [True, False])
