@@ -158,7 +158,8 @@ def current() -> SignedIn | None:
     sessions = _sessions()
     payload = _payload(sessions)
     if payload is None:
-        session.pop(SESSION_KEY, None)
+        if SESSION_KEY in session:
+            del session[SESSION_KEY]
         return None
     payload["at"] = int(sessions.clock())  # the idle clock only; the lifetime stays
     _store(sessions, payload)
