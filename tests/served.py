@@ -1,4 +1,5 @@
-"""Serve the portal for real: a fresh PostgreSQL database, ``tipline init``, gunicorn.
+"""Serve the portal (and triage beside it) for real: a fresh PostgreSQL database,
+``tipline init``, gunicorn.
 
 Plain functions and classes, no pytest fixtures, so tests and ``bench/`` can share them::
 
@@ -9,6 +10,13 @@ Plain functions and classes, no pytest fixtures, so tests and ``bench/`` can sha
                 receipt = client.submit("what happened")
     finally:
         drop_database(name)
+
+Triage is served from the same instance, with the private keys and the passphrase::
+
+        with ServedTriage.beside(served) as internal:
+            secret = add_officer(served.init_env, "reader")
+            with TriageClient(internal.url) as officer:
+                officer.sign_in("reader", secret)
 
 Everything the portal is told comes from ``TIPLINE_*`` variables (tipline/intake/config.py).
 Servers run in their own process group so that stopping one also stops its workers.
@@ -329,15 +337,17 @@ def tipline_init(env: Mapping[str, str], timeout: float = 120) -> None:
 class ServedPortal:
     """An initialised instance and the portal served from it (public keys only).
 
-    ``env`` is the portal's environment; the private key files stay in ``instance/keys``,
-    and ``worker_env`` is what the worker beside triage would run with (keys, passphrase,
-    the worker's own database login).
+    ``env`` is the portal's environment; the private key files stay in ``instance/keys``.
+    ``init_env`` is the environment ``tipline init`` ran with (the passphrase included, the
+    owner's database login), for the `tipline` command; ``worker_env`` is what the worker
+    beside triage runs with (keys, passphrase, the worker's own database login).
     """
 
     instance: Path
     database: str
     env: dict[str, str]
     server: Server
+    init_env: dict[str, str] = field(default_factory=dict)
     worker_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -359,6 +369,7 @@ class ServedPortal:
         instance.mkdir(parents=True, exist_ok=True)
         env = portal_env(instance, database, receipt_scrypt_n=receipt_scrypt_n, extra=extra_env)
         tipline_init(env)
+        init_env = dict(env)
         worker_env = {**env, "TIPLINE_DATABASE_URL": sqlalchemy_url(database, f"{database}_worker")}
         # As in production, the public site gets the public key files only, and no
         # passphrase (DESIGN.md, "Encryption at rest").
@@ -377,7 +388,7 @@ class ServedPortal:
         ]  # fmt: skip
         server = Server(command, env, port, instance / "gunicorn.log")
         server.start(timeout=timeout)
-        return cls(instance, database, env, server, worker_env)
+        return cls(instance, database, env, server, init_env, worker_env)
 
     def stop(self) -> None:
         self.server.stop()
@@ -392,6 +403,122 @@ class ServedPortal:
         _tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# --- triage --------------------------------------------------------------------------
+
+OFFICER_PASSWORD = "a long served test password"
+TOTP_SECRET = re.compile(r"[?&]secret=([A-Z2-7]+)")
+
+
+def add_officer(
+    env: Mapping[str, str],
+    username: str,
+    *,
+    role: str = "triage_officer",
+    bureau: str = "hrss_fund_supervision",
+    region: str = "440000",
+    password: str = OFFICER_PASSWORD,
+) -> str:
+    """`tipline users add`; returns the officer's TOTP secret (from the provisioning URI)."""
+    result = subprocess.run(
+        [venv_script("tipline"), "users", "add", username, "--role", role,
+         "--bureau", bureau, "--region", region],
+        env=dict(env), input=password + "\n", capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    found = TOTP_SECRET.search(result.stdout)
+    if result.returncode != 0 or found is None:
+        raise RuntimeError(f"tipline users add failed:\n{result.stdout}\n{result.stderr}")
+    return found.group(1)
+
+
+@dataclass
+class ServedTriage:
+    """The internal site served from a ServedPortal's instance: same database, the
+    private keys and passphrase, a secret key of its own."""
+
+    env: dict[str, str]
+    server: Server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @classmethod
+    def beside(
+        cls,
+        portal: ServedPortal,
+        *,
+        workers: int = 2,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+    ) -> ServedTriage:
+        env = {**portal.init_env, "TIPLINE_SECRET_KEY": secrets.token_urlsafe(32),
+               # Triage's own database login (tipline/intake/roles.py).
+               "TIPLINE_DATABASE_URL": sqlalchemy_url(portal.database, f"{portal.database}_triage")}
+        env.update(extra_env or {})
+        port = free_port()
+        command = [
+            venv_script("tipline"), "serve", "triage",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        ]  # fmt: skip
+        server = Server(command, env, port, portal.instance / "gunicorn-triage.log")
+        server.start(ready_path="/login", timeout=timeout)
+        return cls(env, server)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> ServedTriage:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class TriageClient:
+    """One officer's browser on the internal site."""
+
+    def __init__(self, base_url: str, *, timeout: float = 60) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def sign_in(self, username: str, totp_secret: str, password: str = OFFICER_PASSWORD) -> None:
+        import pyotp
+
+        with self.session.get(self.base_url + "/login", timeout=self.timeout) as page:
+            token = csrf_token(page.text)
+        data = {"csrf_token": token, "username": username, "password": password,
+                "code": pyotp.TOTP(totp_secret).now()}  # fmt: skip
+        with self.session.post(
+            self.base_url + "/login", data=data, allow_redirects=False, timeout=self.timeout
+        ) as response:
+            if response.status_code != 302:
+                raise PortalError(response.status_code, "POST /login", response.text)
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return self.session.get(self.base_url + path, timeout=self.timeout, **kwargs)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> TriageClient:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 # --- a citizen's browser -------------------------------------------------------------

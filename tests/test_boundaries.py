@@ -149,7 +149,7 @@ def test_portal_refuses_private_key_material(
 ) -> None:
     from tipline.portal import create_app
 
-    with pytest.raises(ConfigError, match="private key files"):
+    with pytest.raises(ConfigError, match="private key material"):
         create_app(make_config(keys_dir=keys_dir, key_passphrase=None))
     with pytest.raises(ConfigError, match="passphrase"):
         create_app(make_config(keys_dir=public_keys_dir))

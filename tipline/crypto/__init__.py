@@ -28,6 +28,7 @@ from tipline.crypto.keys import (
     generate_key,
     load_private_keyring,
     load_public_keyring,
+    public_folder_problems,
     write_key_files,
 )
 from tipline.crypto.receipt import (
@@ -70,6 +71,7 @@ __all__ = [
     "new_tip_key",
     "open_sealed",
     "parse_receipt",
+    "public_folder_problems",
     "seal",
     "write_key_files",
 ]

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import struct
 import tempfile
 import unicodedata
@@ -543,6 +544,88 @@ def load_private_keyring(directory: Path, passphrase: str) -> PrivateKeyring:
             raise KeyFileError(f"{public_path} does not match {path}")
         keys.append(key)
     return PrivateKeyring(keys)
+
+
+# A public key file is a few kilobytes; anything much larger is not one.
+_MAX_PUBLIC_FILE = 64 * 1024
+# What private key material looks like in any format we or common tools write: our own
+# private key files (their format name and encrypted fields), and PEM or OpenSSH keys.
+_PRIVATE_MARKERS = (
+    _PRIVATE_FORMAT.encode(),
+    b'"ciphertext"',
+    b'"kdf"',
+    b"_private",
+    b"_seed",
+    b"PRIVATE KEY",
+)
+_PUBLIC_FIELDS = frozenset(
+    ("format", "kid", "suite", "created", "mlkem768_public", "x25519_public")
+)
+
+
+def _public_file_problem(path: Path, size: int) -> str | None:
+    """Why the file at ``path`` is not exactly a public key file; None when it is one."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_PUBLIC_FILE + 1)
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    upper = data.upper()
+    if any(marker.upper() in upper for marker in _PRIVATE_MARKERS):
+        return "holds private key material"
+    if size > _MAX_PUBLIC_FILE or len(data) > _MAX_PUBLIC_FILE:
+        return "is too large to be a public key file"
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return "is not a public key file"
+    # Exactly the public fields: a secret cannot ride along under another name.
+    if not isinstance(loaded, dict) or set(loaded) != _PUBLIC_FIELDS:
+        return "is not a public key file"
+    try:
+        document = _Document(path, _PUBLIC_FORMAT)
+        document.public_key(document.string("kid"))
+    except KeyFileError:
+        return "is not a valid public key file"
+    return None
+
+
+def public_folder_problems(directory: Path) -> list[str]:
+    """Every file in ``directory`` that is not exactly a public key file, with the reason.
+
+    The check reads contents, not names: every file at any depth, whatever its name or
+    case, symlinks followed (each directory once, so a loop ends), must be a public key
+    file and nothing else. A private key cannot always be told from other bytes (a raw
+    X25519 secret is 32 random bytes), so anything that is not a public key file is
+    reported, and files that look like private keys say so.
+    """
+    problems: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    # An explicit stack, not recursion: the depth of the folder is not ours to choose.
+    pending = [Path(directory)]
+    while pending:
+        path = pending.pop()
+        try:
+            info = path.stat()  # follows symlinks
+        except OSError as error:
+            problems.append(f"{path} cannot be read ({error.strerror})")
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            try:
+                pending.extend(sorted(path.iterdir(), reverse=True))
+            except OSError as error:
+                problems.append(f"{path} cannot be listed ({error.strerror})")
+        elif not stat.S_ISREG(info.st_mode):
+            # Never opened: a FIFO or a device could block or hand out anything.
+            problems.append(f"{path} is not a regular file")
+        else:
+            problem = _public_file_problem(path, info.st_size)
+            if problem is not None:
+                problems.append(f"{path} {problem}")
+    return problems
 
 
 def export_public(directory: Path) -> str:

@@ -83,6 +83,8 @@ class Config:
     mail_from: str = "tipline@localhost"
     default_locale: str = "zh"
     secure_cookies: bool = True
+    # A reporter's session ends this long after signing in with the receipt, however busy.
+    reporter_session_minutes: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -117,6 +119,7 @@ class Config:
             smtp_ca_file=env.get("TIPLINE_SMTP_CA_FILE") or None,
             mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
+            reporter_session_minutes=_int(env, "TIPLINE_REPORTER_SESSION_MINUTES", 120),
         )
 
     @property

@@ -17,6 +17,7 @@ from flask import (
     Request,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -33,6 +34,7 @@ from wtforms import Field, ValidationError
 
 from tipline.intake import reference
 from tipline.intake.config import Config
+from tipline.intake.headers import harden_cookies
 from tipline.intake.jsonbody import (
     MAX_JSON_BYTES,
     UNSTORABLE,
@@ -217,6 +219,7 @@ def _security_headers(response: Response) -> Response:
         headers["Pragma"] = "no-cache"
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    harden_cookies(headers, secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
 
@@ -265,9 +268,11 @@ def _change_language(code: str) -> BaseResponse:
         target = "/"
     response = redirect(target)
     if code in LOCALES:
+        # Every cookie is Secure, HttpOnly and SameSite=Strict (DESIGN.md, "Anonymity").
         response.set_cookie(
-            LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Strict", httponly=True
-        )
+            LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Strict", httponly=True,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )  # fmt: skip
     return response
 
 
@@ -279,6 +284,10 @@ def init_web(app: Flask, config: Config) -> None:
         SESSION_COOKIE_SECURE=config.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        # Flask-Login's remember-me cookie, should it ever be set, follows the same rules.
+        REMEMBER_COOKIE_SECURE=config.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Strict",
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,  # no Referer is sent (Referrer-Policy no-referrer)
         BABEL_DEFAULT_LOCALE=LOCALES[0],

@@ -15,12 +15,18 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from tipline.crypto import PublicKeyring, ReceiptKdf, load_public_keyring
+from tipline.crypto import (
+    PublicKeyring,
+    ReceiptKdf,
+    load_public_keyring,
+    public_folder_problems,
+)
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.queue import make_queue
 from tipline.intake.submit import Submitter
 from tipline.intake.web import init_web
+from tipline.portal.reporter import Clock, ReporterSessions
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 STATIC = Path(__file__).parents[1] / "static"
@@ -34,6 +40,7 @@ class Portal:
     keyring: PublicKeyring
     kdf: ReceiptKdf
     submitter: Submitter
+    reporter_sessions: ReporterSessions
 
 
 def refuse_private_keys(config: Config) -> None:
@@ -43,16 +50,23 @@ def refuse_private_keys(config: Config) -> None:
             "the portal must not be given the key passphrase: unset TIPLINE_KEY_PASSPHRASE "
             "and TIPLINE_KEY_PASSPHRASE_FILE for it"
         )
-    if any(config.keys_dir.glob("*.key.json")):
+    # By content, not by name: a private key renamed, or in a subfolder, is still one.
+    problems = public_folder_problems(config.keys_dir)
+    if problems:
         raise ConfigError(
-            f"{config.keys_dir} holds private key files: give the portal a folder with the "
-            "*.pub.json files only (tipline keys export-public)"
+            f"the portal's keys folder {config.keys_dir} must hold public key files only, "
+            "and nothing else (tipline keys export-public writes one); refused: "
+            + "; ".join(problems)
         )
 
 
-def create_app(config: Config | None = None) -> Flask:
+def create_app(config: Config | None = None, *, clock: Clock | None = None) -> Flask:
+    """The portal; ``clock`` (seconds, as time.time) lets tests move reporters' sessions
+    through time."""
     config = config or Config.from_env()
     refuse_private_keys(config)
+    if config.reporter_session_minutes < 1:
+        raise ConfigError("TIPLINE_REPORTER_SESSION_MINUTES must be at least 1")
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
     engine = make_engine(config.database_url)
@@ -71,6 +85,9 @@ def create_app(config: Config | None = None) -> Flask:
             queue=make_queue(config.redis_url, config.queue_name, engine),
             kdf=kdf,
             limits=config.limits,
+        ),
+        reporter_sessions=ReporterSessions.make(
+            config.secret_key, config.redis_url, config.reporter_session_minutes * 60, clock
         ),
     )
     app.context_processor(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -17,11 +18,28 @@ from limits import parse_many
 from tipline.crypto import derive_key
 from tipline.intake.config import Config
 
+# One subscriber gets a whole IPv6 /64 (RFC 6177), and picks any address in it at will.
+IPV6_PREFIX = 64
+
+
+def client_bucket(remote_addr: str | None) -> str:
+    """The part of a client address that one client controls as a whole: an IPv4 address
+    (also when written IPv4-mapped, ::ffff:a.b.c.d) or an IPv6 /64; else the text as is."""
+    try:
+        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return remote_addr or ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
+
 
 def client_key() -> str:
     key = current_app.extensions["portal-limit-key"]
-    address = (request.remote_addr or "").encode()
-    return hmac.new(key, address, hashlib.sha256).hexdigest()[:32]
+    bucket = client_bucket(request.remote_addr).encode()
+    return hmac.new(key, bucket, hashlib.sha256).hexdigest()[:32]
 
 
 limiter = Limiter(key_func=client_key, strategy="moving-window", headers_enabled=False)

@@ -1,24 +1,41 @@
 """A reporter signed in with a receipt: what the browser's session keeps, and for how long.
 
 The session cookie holds the tip id and the key the receipt derives, sealed under a key
-derived from the site's secret, so the cookie alone opens nothing and the server keeps no
-state. It expires after a short idle time; signing out clears it.
+derived from the site's secret, so the cookie alone opens nothing. A session ends after a
+short idle time, after an absolute lifetime however busy it is, and at sign-out, for every
+copy of the cookie (issue 7 item 10).
+
+Sign-out works by remembering the session's random id, and nothing else, until the
+session could have expired anyway: in Redis with that remaining time as its TTL, or in
+memory without Redis (the embedded default, one process). The id is drawn afresh at each
+sign-in and is not derived from the tip, so the list ties no tip to a time (DESIGN.md,
+"Least privilege": nothing in Redis ties a tip to a time). The alternative, a sign-out
+counter on the tip's row, would need the portal to update tips and would leave a trace
+on the tip of when its reporter was last active.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from flask import current_app, session
+from redis import Redis
 
 from tipline.crypto import InvalidCiphertext, derive_key, open_sealed, seal
 
 SESSION_KEY = "reporter"
 IDLE_SECONDS = 30 * 60
 _PURPOSE = "reporter-session/v1"
+_REDIS_PREFIX = "tipline-signed-out:"
+
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -27,46 +44,133 @@ class SignedIn:
     wrap_key: bytes
 
 
-def _key() -> bytes:
-    return derive_key(current_app.config["SECRET_KEY"].encode(), "portal/reporter-session")
+class SignedOut(Protocol):
+    """The ids of sessions signed out before their lifetime ran out."""
+
+    def add(self, session_id: str, seconds: int) -> None: ...
+
+    def __contains__(self, session_id: object) -> bool: ...
+
+
+class RedisSignedOut:
+    """Shared by every portal process: a key per signed-out id, gone when it would expire."""
+
+    def __init__(self, connection: Redis) -> None:
+        self.connection = connection
+
+    def add(self, session_id: str, seconds: int) -> None:
+        self.connection.set(_REDIS_PREFIX + session_id, b"", ex=max(1, seconds))
+
+    def __contains__(self, session_id: object) -> bool:
+        return bool(self.connection.exists(f"{_REDIS_PREFIX}{session_id}"))
+
+
+class MemorySignedOut:
+    """The embedded default without Redis: this process only."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session_id: str, seconds: int) -> None:
+        now = self.clock()
+        with self._lock:
+            # Forget what has expired, so the list stays as small as the sessions alive.
+            self._until = {k: v for k, v in self._until.items() if v > now}
+            self._until[session_id] = now + max(1, seconds)
+
+    def __contains__(self, session_id: object) -> bool:
+        with self._lock:
+            until = self._until.get(str(session_id))
+        return until is not None and until > self.clock()
+
+
+@dataclass(frozen=True)
+class ReporterSessions:
+    secret_key: str
+    signed_out: SignedOut
+    lifetime: int
+    idle: int = IDLE_SECONDS
+    clock: Clock = time.time
+
+    @classmethod
+    def make(cls, secret_key: str, redis_url: str | None, lifetime: int,
+             clock: Clock | None = None) -> ReporterSessions:  # fmt: skip
+        clock = clock or time.time
+        signed_out: SignedOut = (
+            RedisSignedOut(Redis.from_url(redis_url)) if redis_url else MemorySignedOut(clock)
+        )
+        return cls(secret_key, signed_out, lifetime, clock=clock)
+
+    def key(self) -> bytes:
+        return derive_key(self.secret_key.encode(), "portal/reporter-session")
+
+
+def _sessions() -> ReporterSessions:
+    sessions: ReporterSessions = current_app.extensions["portal"].reporter_sessions
+    return sessions
 
 
 def sign_in(tip_id: str, wrap_key: bytes) -> None:
+    sessions = _sessions()
     session.clear()
-    _store(SignedIn(tip_id, wrap_key))
+    now = int(sessions.clock())
+    _store(sessions, {"tip": tip_id, "key": base64.b64encode(wrap_key).decode(),
+                      "sid": secrets.token_urlsafe(16), "born": now, "at": now})  # fmt: skip
 
 
-def _store(reporter: SignedIn) -> None:
-    payload = json.dumps(
-        {
-            "tip": reporter.tip_id,
-            "key": base64.b64encode(reporter.wrap_key).decode(),
-            "at": int(time.time()),
-        }
-    ).encode()
-    sealed = seal(_key(), payload, tip_id="-", purpose=_PURPOSE)
+def _store(sessions: ReporterSessions, payload: dict[str, Any]) -> None:
+    sealed = seal(sessions.key(), json.dumps(payload).encode(), tip_id="-", purpose=_PURPOSE)
     session[SESSION_KEY] = base64.b64encode(sealed).decode()
+
+
+def _payload(sessions: ReporterSessions) -> dict[str, Any] | None:
+    """The cookie's sealed payload if it is well formed and still alive, else None."""
+    raw = session.get(SESSION_KEY)
+    if not raw or not isinstance(raw, str):
+        return None
+    try:
+        payload = json.loads(
+            open_sealed(sessions.key(), base64.b64decode(raw), tip_id="-", purpose=_PURPOSE)
+        )
+    except (InvalidCiphertext, ValueError):
+        return None
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("tip"), str)
+        and isinstance(payload.get("key"), str)
+        and isinstance(payload.get("sid"), str)
+        and isinstance(payload.get("born"), int)
+        and isinstance(payload.get("at"), int)
+    ):
+        return None  # also a cookie from before sessions had an id and a birth time
+    now = sessions.clock()
+    if now - payload["at"] > sessions.idle or now - payload["born"] > sessions.lifetime:
+        return None
+    if payload["sid"] in sessions.signed_out:
+        return None
+    return payload
 
 
 def current() -> SignedIn | None:
     """The signed-in reporter, refreshing the idle clock; None when absent or expired."""
-    raw = session.get(SESSION_KEY)
-    if not raw:
+    sessions = _sessions()
+    payload = _payload(sessions)
+    if payload is None:
+        if SESSION_KEY in session:
+            del session[SESSION_KEY]
         return None
-    try:
-        payload = json.loads(
-            open_sealed(_key(), base64.b64decode(raw), tip_id="-", purpose=_PURPOSE)
-        )
-    except (InvalidCiphertext, ValueError):
-        session.clear()
-        return None
-    if time.time() - payload["at"] > IDLE_SECONDS:
-        session.clear()
-        return None
-    reporter = SignedIn(payload["tip"], base64.b64decode(payload["key"]))
-    _store(reporter)
-    return reporter
+    payload["at"] = int(sessions.clock())  # the idle clock only; the lifetime stays
+    _store(sessions, payload)
+    return SignedIn(payload["tip"], base64.b64decode(payload["key"]))
 
 
 def sign_out() -> None:
+    """End this session for every copy of its cookie, not only for this browser."""
+    sessions = _sessions()
+    payload = _payload(sessions)
+    if payload is not None:
+        remaining = payload["born"] + sessions.lifetime - sessions.clock()
+        sessions.signed_out.add(payload["sid"], int(remaining) + 1)
     session.clear()

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
+from tipline.intake.headers import content_disposition
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
@@ -254,6 +255,13 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
         info = next((a for a in opened.attachments() if a.id == attachment_id), None)
         if info is None:
             abort(404)
+        # The whole answer is made before the reading is audited, and its headers cannot
+        # fail whatever the reporter named the file: the audit records only what is served.
+        content = opened.attachment_content(session, attachment_id)
+        response = Response(_closing(content, session), mimetype="application/octet-stream")
+        # Always a download, never rendered: a file from a reporter is not trusted markup.
+        response.headers["Content-Disposition"] = content_disposition(info.filename)
+        response.headers["Content-Length"] = str(info.size)
         record(
             session,
             "attachment.read",
@@ -262,22 +270,18 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
             attachment=attachment_id,
         )
         session.commit()
-        content = opened.attachment_content(session, attachment_id)
     except BaseException:
         session.close()
         raise
-
-    def stream() -> Iterator[bytes]:
-        try:
-            yield from content
-        finally:
-            session.close()
-
-    response = Response(stream(), mimetype="application/octet-stream")
-    # Always a download, never rendered: a file from a reporter is not trusted markup.
-    response.headers.set("Content-Disposition", "attachment", filename=info.filename)
-    response.headers["Content-Length"] = str(info.size)
     return response
+
+
+def _closing(content: Iterator[bytes], session: Session) -> Iterator[bytes]:
+    """The file's chunks, then the session closed (also when the client goes away)."""
+    try:
+        yield from content
+    finally:
+        session.close()
 
 
 @bp.route("/tips/new", methods=["GET", "POST"])
