@@ -59,9 +59,9 @@ bench: setup
 
 # Regenerate the message template after changing user-facing strings.
 extract: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --no-location --sort-output -w 100 \
 		-o tipline/translations/messages.pot tipline
-	$(BIN)/pybabel update -i tipline/translations/messages.pot -d tipline/translations -D messages --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i tipline/translations/messages.pot -d tipline/translations -D messages --no-fuzzy-matching --ignore-obsolete -w 100
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

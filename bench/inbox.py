@@ -70,6 +70,7 @@ sys.path[:0] = [str(ROOT / "tests")]
 served: Any = importlib.import_module("served")  # tests/served.py, shared with the tests
 
 from tipline.crypto import (  # noqa: E402
+    OfficerSecrets,
     PrivateKeyring,
     ReceiptKdf,
     generate_key,
@@ -92,7 +93,7 @@ from tipline.intake.rules import Facts, RuleBook, rule_book  # noqa: E402
 from tipline.intake.submit import Report, Upload, submit_tip, today  # noqa: E402
 from tipline.intake.workdays import Calendar, load_calendar  # noqa: E402
 from tipline.triage import decisions, scope, views  # noqa: E402
-from tipline.triage.accounts import add_officer  # noqa: E402
+from tipline.triage.accounts import add_officer, enrol_now  # noqa: E402
 from tipline.triage.audit import record  # noqa: E402
 
 PASSPHRASE = "bench inbox passphrase"
@@ -927,15 +928,16 @@ def main() -> int:
                 for key, role, bureau, region, label in people:
                     created = add_officer(
                         session, f"bench-{key}", PASSWORD, role=role, bureau=bureau,
-                        region=region,
+                        region=region, requested_by="bench", approved_by="bench",
                     )  # fmt: skip
                     viewers[key] = Viewer(
                         created.officer.id, role, bureau, region, f"bench-{key}", label
                     )
-                    totp[key] = created.officer.totp_secret
+                    totp[key] = enrol_now(created.officer, OfficerSecrets(keyring))
                 created = add_officer(
                     session, "bench-province", PASSWORD, role="triage_officer",
                     bureau="hrss_fund_supervision", region="440000",
+                    requested_by="bench", approved_by="bench",
                 )  # fmt: skip
                 province = Viewer(
                     created.officer.id, "triage_officer", "hrss_fund_supervision", "440000",

@@ -23,10 +23,11 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
 
-from tipline.crypto import generate_key, write_key_files
+from tipline.crypto import OfficerSecrets, generate_key, write_key_files
 from tipline.intake.config import Config
 from tipline.intake.db import (
     load_reference_data,
@@ -35,7 +36,8 @@ from tipline.intake.db import (
     migrate,
     transaction,
 )
-from tipline.intake.models import Base
+from tipline.intake.models import Base, Officer
+from tipline.triage.accounts import add_officer, enrol_now
 
 PG_HOST = os.environ.get("TIPLINE_TEST_PGHOST", "127.0.0.1")
 REDIS_URL = os.environ.get("TIPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -264,6 +266,22 @@ def tiny_pdf(text: str = "evidence") -> bytes:
 
 
 OFFICER_PASSWORD = "a long test password"
+
+
+def make_enrolled(
+    session: Session,
+    vault: OfficerSecrets,
+    name: str,
+    password: str = OFFICER_PASSWORD,
+    **account: Any,
+) -> tuple[Officer, str]:
+    """An approved account with an authenticator already enrolled, as the demo makes them
+    (the real way, through /enrol, is tested in test_accounts.py): the officer and the TOTP
+    secret."""
+    created = add_officer(
+        session, name, password, requested_by="test", approved_by="test", **account
+    )
+    return created.officer, enrol_now(created.officer, vault)
 
 
 def sign_in_officer(

@@ -14,11 +14,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, make_enrolled
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, Deadline, Officer
 from tipline.intake.submit import Report
-from tipline.triage.accounts import add_officer
 
 PASSWORD = "a long test password"
 
@@ -26,9 +25,10 @@ PASSWORD = "a long test password"
 def officer(app: Flask, name: str, role: str) -> FlaskClient:
     services = app.extensions["triage"]
     with transaction(services.sessions) as session:
-        secret = add_officer(
-            session, name, PASSWORD, role=role, bureau="hrss_fund_supervision", region="441500"
-        ).officer.totp_secret
+        _, secret = make_enrolled(
+            session, services.officer_secrets, name, PASSWORD, role=role,
+            bureau="hrss_fund_supervision", region="441500",
+        )  # fmt: skip
     client = app.test_client()
     response = client.post("/login", data={
         "csrf_token": csrf_token(client, "/login"), "username": name, "password": PASSWORD,
@@ -43,7 +43,7 @@ def actions(app: Flask) -> list[str]:
         return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-def test_admin_adds_a_user_and_sees_the_code_once(triage_app: Flask) -> None:
+def test_admin_asks_for_a_reader_account_and_sees_no_secret(triage_app: Flask) -> None:
     admin = officer(triage_app, "root", "admin")
     page = admin.post("/admin/users", data={
         "csrf_token": csrf_token(admin, "/admin/users"), "username": "li.wei",
@@ -51,12 +51,28 @@ def test_admin_adds_a_user_and_sees_the_code_once(triage_app: Flask) -> None:
         "bureau": "labor_inspection", "region": "441502", "email": "li@hrss.example",
     })  # fmt: skip
     assert page.status_code == 200
-    assert "otpauth://totp/tipline:li.wei" in page.get_data(as_text=True)
-    assert "otpauth://" not in admin.get("/admin/users").get_data(as_text=True)
-    assert "user.add" in actions(triage_app)
+    body = page.get_data(as_text=True)
+    # A reader account waits for a supervisor: no TOTP secret, not even an activation code.
+    assert "otpauth://" not in body and 'id="activation"' not in body
+    assert 'id="awaiting"' in body
+    assert "user.request" in actions(triage_app)
     with triage_app.extensions["triage"].sessions() as session:
         added = session.scalar(select(Officer).where(Officer.username == "li.wei"))
         assert added is not None and added.email == "li@hrss.example"
+        assert added.awaiting_approval and not added.active and added.totp_sealed is None
+    # An auditor account reads no contents: the administrator adds it alone, and is given
+    # its activation code (never a TOTP secret) to hand over.
+    auditor = admin.post("/admin/users", data={
+        "csrf_token": csrf_token(admin, "/admin/users"), "username": "wang.fang",
+        "password": "another long password", "role": "auditor",
+        "bureau": "hrss_fund_supervision", "region": "441500",
+    })  # fmt: skip
+    assert auditor.status_code == 200
+    shown = auditor.get_data(as_text=True)
+    assert re.search(r'id="activation">[0-9A-Z]{4}(-[0-9A-Z]{4}){3}<', shown)
+    assert "otpauth://" not in auditor.get_data(as_text=True)
+    assert 'id="activation"' not in admin.get("/admin/users").get_data(as_text=True)
+    assert "user.add" in actions(triage_app)
     refused = admin.post("/admin/users", data={
         "csrf_token": csrf_token(admin, "/admin/users"), "username": "x", "password": "short",
         "role": "admin", "bureau": "si_agency", "region": "441502",

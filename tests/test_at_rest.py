@@ -23,11 +23,10 @@ from urllib.parse import urlsplit
 import pyotp
 from flask.testing import FlaskClient
 
-from tests.conftest import PASSPHRASE, csrf_token, legacy_doc, submit_report
+from tests.conftest import PASSPHRASE, csrf_token, legacy_doc, make_enrolled, submit_report
 from tipline.intake.config import Config
 from tipline.intake.db import transaction
 from tipline.triage import create_app as create_triage
-from tipline.triage.accounts import add_officer
 
 
 def encodings(marker: str) -> list[bytes]:
@@ -132,10 +131,11 @@ def test_marker_is_nowhere_at_rest_and_opens_in_triage(
     triage_app = create_triage(make_config())
     try:
         with transaction(triage_app.extensions["triage"].sessions) as session:
-            secret = add_officer(
-                session, "reader", "a long test password", role="triage_officer",
+            _, secret = make_enrolled(
+                session, triage_app.extensions["triage"].officer_secrets, "reader",
+                "a long test password", role="triage_officer",
                 bureau="hrss_fund_supervision", region="440000",
-            ).officer.totp_secret
+            )  # fmt: skip
         client = triage_app.test_client()
         client.post(
             "/login",

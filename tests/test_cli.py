@@ -147,8 +147,16 @@ def test_users_add_reads_the_password_from_stdin(env: dict[str, str], database_u
         stdin="a long enough password\n",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("otpauth://totp/tipline:li.wei?secret=")
+    # An activation code for the officer's own enrolment; never a TOTP secret.
+    assert re.match(r"activation code: [0-9A-Z]{4}(-[0-9A-Z]{4}){3}\n", result.stdout)
+    assert "otpauth" not in result.stdout and "secret" not in result.stdout
     assert "a long enough password" not in result.stdout + result.stderr
+    # Granting a role without a second person needs the key passphrase, proven by opening
+    # the private keys.
+    wrong = run({**env, "TIPLINE_KEY_PASSPHRASE": "not it"}, "users", "add", "zhao.lei",
+                "--role", "supervisor", "--bureau", "hrss_fund_supervision", "--region",
+                "441500", stdin="a long enough password\n")  # fmt: skip
+    assert wrong.returncode == 1 and "passphrase" in wrong.stderr
     refused = run(env, "users", "add", "x.y", "--role", "admin", stdin="short\n")
     assert refused.returncode == 1 and "at least 12 characters" in refused.stderr
     bad_mail = run(
@@ -205,8 +213,8 @@ def test_demo_sets_up_an_instance_labelled_demo_only(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert "DEMO ONLY" in result.stdout
-        assert re.search(r"triage\s+triage_officer\s+password \S+\s+TOTP secret [A-Z2-7]{32}",
-                         result.stdout)  # fmt: skip
+        demo_account = r"triage\s+triage_officer\s+password \S+\s+DEMO-ONLY TOTP secret [A-Z2-7]+"
+        assert re.search(demo_account, result.stdout)
     instance = tmp_path / "demo"
     assert (instance / "DEMO-ONLY-key-passphrase.txt").stat().st_mode & 0o077 == 0
     assert len(list((instance / "keys").glob("*.key.json"))) == 1

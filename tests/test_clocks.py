@@ -85,7 +85,8 @@ def test_a_decision_meets_its_clocks(submitter: Submitter, engine: Engine, keys_
     with transaction(make_sessionmaker(engine)) as session:
         officer = add_officer(
             session, "desk", "a long test password", role="triage_officer",
-            bureau="hrss_fund_supervision", region="441500",
+            bureau="hrss_fund_supervision", region="441500", requested_by="test",
+            approved_by="test",
         ).officer  # fmt: skip
         tip = session.scalars(
             select(Tip).where(Tip.id == tip_id).options(selectinload(Tip.deadlines))
@@ -164,7 +165,14 @@ def test_the_job_notifies_who_may_see_and_says_nothing_more(
             ("desk", "triage_officer", "441502", "hrss_fund_supervision"),
         ):
             officer = add_officer(
-                session, name, "a long test password", role=role, region=region, bureau=bureau
+                session,
+                name,
+                "a long test password",
+                role=role,
+                region=region,
+                bureau=bureau,
+                requested_by="test",
+                approved_by="test",
             ).officer
             officer.email = f"{name}@hrss.example"
     monkeypatch.setenv("TIPLINE_SMTP_URL", smtp_url)

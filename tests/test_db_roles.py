@@ -22,9 +22,11 @@ from tests.conftest import (
     PG_HOST,
     cli_environment,
     csrf_token,
+    make_enrolled,
     pg_admin,
     post_multipart,
     run_cli,
+    sign_in_officer,
     submit_report,
     tiny_pdf,
     unavailable,
@@ -43,9 +45,9 @@ VALID_ID = "11010519491231002X"
 # PostgreSQL itself, whatever the portal's code says.
 PORTAL_FORBIDDEN = [
     "SELECT * FROM officer",
-    "SELECT totp_secret FROM officer",
-    "INSERT INTO officer (username, password_hash, totp_secret, role, active, failed_logins,"
-    " session_epoch) VALUES ('mallory', 'x', 'x', 'supervisor', true, 0, 0)",
+    "SELECT totp_sealed, password_hash FROM officer",
+    "INSERT INTO officer (username, password_hash, role, active, awaiting_approval,"
+    " failed_logins, session_epoch) VALUES ('mallory', 'x', 'supervisor', true, false, 0, 0)",
     "UPDATE officer SET role = 'supervisor'",
     "SELECT * FROM api_token",
     "INSERT INTO api_token (officer_id, token_hash, created_on) VALUES (1, 'x', now())",
@@ -203,10 +205,10 @@ def test_each_process_does_its_work_with_its_own_role(
     finally:
         engine.dispose()
 
-    # Triage, with its own login: an officer created by the command, the inbox, a tip.
+    # Triage, with its own login: the command creates an officer, the inbox, a tip.
     env = {**installation["env"], "TIPLINE_DATABASE_URL": url(installation, "triage")}
     created = run_cli(
-        env, "users", "add", "desk", "--role", "triage_officer",
+        env, "users", "add", "desk2", "--role", "triage_officer",
         "--bureau", "hrss_fund_supervision", "--region", "441500",
         stdin="a long test password\n",
     )  # fmt: skip
@@ -217,11 +219,17 @@ def test_each_process_does_its_work_with_its_own_role(
             key_passphrase=PASSPHRASE, **{**common, "redis_url": None},
         )
     )  # fmt: skip
+    services = triage_app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        _, secret = make_enrolled(
+            session, services.officer_secrets, "desk", role="triage_officer",
+            bureau="hrss_fund_supervision", region="441500",
+        )  # fmt: skip
     try:
         with triage_app.extensions["triage"].sessions() as session:
             tip_ids = session.scalars(select(Tip.id)).all()
         assert len(tip_ids) >= 2
-        client = _sign_in_officer(triage_app, "desk")
+        client = sign_in_officer(triage_app, "desk", secret)
         inbox = client.get("/")
         assert inbox.status_code == 200
         assert all(tip_id in inbox.get_data(as_text=True) for tip_id in tip_ids)
@@ -266,12 +274,3 @@ def _sign_in(client: Any, receipt: str) -> None:
         "/check", data={"csrf_token": csrf_token(client, "/check"), "receipt": receipt}
     )
     assert response.status_code == 302
-
-
-def _sign_in_officer(app: Any, name: str) -> Any:
-    from tests.conftest import sign_in_officer
-    from tipline.intake.models import Officer
-
-    with app.extensions["triage"].sessions() as session:
-        secret = session.scalars(select(Officer.totp_secret).where(Officer.username == name)).one()
-    return sign_in_officer(app, name, secret, "a long test password")

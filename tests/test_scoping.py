@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import csrf_token, sign_in_officer
+from tests.conftest import csrf_token, make_enrolled, sign_in_officer
 from tipline.crypto import ReceiptKdf, load_private_keyring, load_public_keyring
 from tipline.intake.db import transaction
 from tipline.intake.jobs import process_new_tips
@@ -22,7 +22,6 @@ from tipline.intake.queue import InlineQueue
 from tipline.intake.reading import open_tip
 from tipline.intake.submit import Report, Submitter
 from tipline.triage import decisions, scope
-from tipline.triage.accounts import add_officer
 
 from .conftest import PASSPHRASE
 
@@ -85,8 +84,8 @@ def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path)
     secrets: dict[str, str] = {}
     with transaction(services.sessions) as session:
         for name, (role, bureau, region) in OFFICERS.items():
-            created = add_officer(session, name, PASSWORD, role=role, bureau=bureau, region=region)
-            secrets[name] = created.officer.totp_secret
+            secrets[name] = make_enrolled(session, services.officer_secrets, name, PASSWORD,
+                                          role=role, bureau=bureau, region=region)[1]  # fmt: skip
     clients = {name: sign_in(triage_app, name, secret) for name, secret in secrets.items()}
     district, city_unit, staff, shenzhen = (
         world["district"], world["city_unit"], world["staff"], world["shenzhen"]
@@ -148,11 +147,11 @@ def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path)
 def test_admins_and_auditors_see_no_tips(triage_app: Flask, world: dict[str, str]) -> None:
     services = triage_app.extensions["triage"]
     with transaction(services.sessions) as session:
-        for role in ("admin", "auditor"):
-            add_officer(session, role, PASSWORD, role=role, bureau="hrss_fund_supervision",
-                        region="440000")  # fmt: skip
-    with services.sessions() as session:
-        secrets = {o.username: o.totp_secret for o in session.scalars(select(Officer))}
+        secrets = {
+            role: make_enrolled(session, services.officer_secrets, role, PASSWORD, role=role,
+                                bureau="hrss_fund_supervision", region="440000")[1]
+            for role in ("admin", "auditor")
+        }  # fmt: skip
     for role in ("admin", "auditor"):
         client = sign_in(triage_app, role, secrets[role])
         assert client.get("/").status_code == 403

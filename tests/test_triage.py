@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import csrf_token, submit_report, tiny_pdf
+from tests.conftest import csrf_token, make_enrolled, submit_report, tiny_pdf
 from tipline.crypto import WrongPassphrase
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import transaction
@@ -27,12 +27,12 @@ PASSWORD = "correct horse battery staple"
 
 def make_officer(app: Flask, username: str, role: str) -> str:
     """Create an officer; returns the TOTP secret."""
-    with transaction(app.extensions["triage"].sessions) as session:
-        created = add_officer(
-            session, username, PASSWORD, role=role, region="441500",
-            bureau="hrss_fund_supervision",
-        )  # fmt: skip
-        return created.officer.totp_secret
+    services = app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        return make_enrolled(
+            session, services.officer_secrets, username, PASSWORD, role=role,
+            region="441500", bureau="hrss_fund_supervision",
+        )[1]  # fmt: skip
 
 
 def sign_in(
@@ -304,7 +304,8 @@ def test_internal_notes_do_not_open_with_the_receipt(
     services = triage_app.extensions["triage"]
     with transaction(services.sessions) as session:
         officer = add_officer(session, "desk", PASSWORD, role="triage_officer",
-                              bureau="hrss_fund_supervision", region="441500").officer  # fmt: skip
+                              bureau="hrss_fund_supervision", region="441500",
+                              requested_by="test", approved_by="test").officer  # fmt: skip
         tip = session.scalars(select(Tip)).one()
         opened = open_tip(tip, load_private_keyring(keys_dir, PASSPHRASE))
         decisions.add_note(session, opened, officer, "内部意见：先核实")

@@ -20,14 +20,13 @@ from openapi_spec_validator import validate
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from tests.conftest import cli_environment, run_cli, sign_in_officer
+from tests.conftest import cli_environment, make_enrolled, run_cli, sign_in_officer
 from tipline.intake import reference
 from tipline.intake.config import Config
 from tipline.intake.db import transaction
 from tipline.intake.models import ApiToken, AuditEvent, Officer, Tip
 from tipline.intake.submit import Report, ReporterIdentity
 from tipline.triage import access, api, decisions
-from tipline.triage.accounts import add_officer
 from tipline.triage.forms import STATUS_CHOICES
 
 PASSWORD = "a long test password"
@@ -77,9 +76,12 @@ def officers(triage_app: Flask) -> dict[str, tuple[Headers, str]]:
     found = {}
     with transaction(triage_app.extensions["triage"].sessions) as session:
         for name, (role, bureau, region) in OFFICERS.items():
-            created = add_officer(session, name, PASSWORD, role=role, bureau=bureau, region=region)
+            _, secret = make_enrolled(
+                session, triage_app.extensions["triage"].officer_secrets, name, PASSWORD,
+                role=role, bureau=bureau, region=region,
+            )  # fmt: skip
             token = api.issue_token(session, name, actor="test")
-            found[name] = ({"Authorization": f"Bearer {token}"}, created.officer.totp_secret)
+            found[name] = ({"Authorization": f"Bearer {token}"}, secret)
     return found
 
 

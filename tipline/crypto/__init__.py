@@ -1,8 +1,9 @@
 """Cryptographic primitives of the tip portal: pure functions and classes, no I/O policy.
 
 Field encryption (``aead``), wrapping tip keys to the installation's key pairs and the key
-files that hold them (``keys``), receipt codes (``receipt``) and streaming encryption of
-attachments (``stream``). Nothing here imports Flask, the database or the rest of
+files that hold them (``keys``), receipt codes (``receipt``), streaming encryption of
+attachments (``stream``) and officers' sealed second factors (``officer``). Nothing here
+imports Flask, the database or the rest of
 ``tipline``; see DESIGN.md, "Encryption at rest".
 """
 
@@ -31,6 +32,7 @@ from tipline.crypto.keys import (
     public_folder_problems,
     write_key_files,
 )
+from tipline.crypto.officer import OfficerSecrets
 from tipline.crypto.receipt import (
     Receipt,
     ReceiptKdf,
@@ -49,6 +51,7 @@ __all__ = [
     "InvalidCiphertext",
     "KeyFileError",
     "MalformedReceipt",
+    "OfficerSecrets",
     "PrivateKey",
     "PrivateKeyring",
     "PublicKey",

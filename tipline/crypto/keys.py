@@ -46,6 +46,7 @@ from tipline.crypto._encoding import (
     scrypt_params_problem,
     text,
 )
+from tipline.crypto.aead import derive_key
 from tipline.crypto.errors import InvalidCiphertext, KeyFileError, WrongPassphrase
 
 SUITE_ID = "MLKEM768X25519/HKDF-SHA256/AES-256-GCM"
@@ -194,6 +195,15 @@ class PrivateKey:
         # Never show the secret parts, even in a traceback or a log line.
         return f"PrivateKey(kid={self.kid!r}, created={self.created.isoformat()!r})"
 
+    def derive(self, label: str) -> bytes:
+        """A 32-byte symmetric key for one purpose, derived from this key's secret parts.
+
+        Only a holder of the private key file and its passphrase can compute it; the
+        public half reveals nothing of it. The kid is bound in, so every key pair of a
+        key ring derives a different key.
+        """
+        return derive_key(self._secret_parts, f"private-key/{self.kid}/{label}")
+
     def unwrap(self, envelope: bytes, *, tip_id: str) -> bytes:
         """Return the tip key in an envelope wrapped to this key for ``tip_id``."""
         kid, sealed = _parse_envelope(envelope)
@@ -287,6 +297,11 @@ class PrivateKeyring:
 
     def public_keyring(self) -> PublicKeyring:
         return PublicKeyring(key.public for key in self._keys.values())
+
+    @property
+    def current(self) -> PrivateKey:
+        """The newest key, the one new tips are wrapped to."""
+        return self._keys[self.public_keyring().current.kid]
 
 
 # --- key files ---------------------------------------------------------------------------

@@ -298,13 +298,25 @@ class Officer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    totp_secret: Mapped[str] = mapped_column(String(64))
+    # The TOTP secret, sealed under a key only triage can derive (crypto/officer.py); None
+    # until the officer enrols at the first sign-in. ``totp_pending`` holds the secret shown
+    # to the officer during enrolment, until a first code confirms it.
+    totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_pending: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # SHA-256 of the one-time activation code that, with the password, lets the officer
+    # enrol; whoever set the password alone cannot (issue 7, item 8).
+    activation_hash: Mapped[str | None] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(24))
     # For notices that something is waiting; never told what.
     email: Mapped[str | None] = mapped_column(String(254))
     bureau: Mapped[str | None] = mapped_column(String(32))
     region: Mapped[str | None] = mapped_column(String(6))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Two-person rule for roles that read contents: an account an administrator asked for
+    # waits, inactive, until a supervisor of its office approves it (accounts.approve).
+    awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # The last TOTP time step accepted, so a code cannot be replayed within its window.

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipline.crypto import PrivateKeyring, ReceiptKdf, load_private_keyring
+from tipline.crypto import OfficerSecrets, PrivateKeyring, ReceiptKdf, load_private_keyring
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.jobs import process_new_tips
@@ -34,6 +34,9 @@ class Triage:
     sessions: sessionmaker[Session]
     keyring: PrivateKeyring
     submitter: Submitter
+    # Seals and opens officers' TOTP secrets; derived from the private keys, so the
+    # portal, which holds public keys only, cannot (crypto/officer.py).
+    officer_secrets: OfficerSecrets
 
 
 def load_keyring(config: Config) -> PrivateKeyring:
@@ -65,6 +68,7 @@ def create_app(config: Config | None = None) -> Flask:
             kdf=ReceiptKdf(n=config.receipt_scrypt_n),
             limits=config.limits,
         ),
+        officer_secrets=OfficerSecrets(keyring),
     )
     app.context_processor(lambda: {"site_name": _l("Tip triage"), "home_endpoint": "triage.inbox"})
     app.jinja_env.filters["reject_page"] = lambda args: {

@@ -13,8 +13,9 @@ from werkzeug.wrappers import Response
 from tipline.triage import api
 from tipline.triage.accounts import READER_ROLES, ROLES
 
-# Reachable signed out.
-PUBLIC = frozenset({"auth.login", "static", "language"})
+# Reachable signed out. The enrolment page admits only the browser that has just given a
+# password and an activation code (auth.enrol checks the marker in its session).
+PUBLIC = frozenset({"auth.login", "auth.enrol", "static", "language"})
 
 # Which tips each role sees is decided in scope.py; this table says which pages it may open.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -35,6 +36,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
+    # The second person of the two-person rule for accounts that read contents.
+    "admin.approvals": frozenset({"supervisor"}),
+    "admin.approve": frozenset({"supervisor"}),
     "admin.rules": frozenset({"admin"}),
     "admin.calendar": frozenset({"admin"}),
     "admin.audit_log": frozenset({"auditor"}),

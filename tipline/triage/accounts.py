@@ -1,13 +1,28 @@
-"""Officer accounts: creation, argon2id passwords, TOTP, lock-out after repeated failures.
+"""Officer accounts: creation, approval, argon2id passwords, TOTP, lock-out.
 
-Plain functions of a session and values; the sign-in view and the ``tipline users``
-command both use them.
+Plain functions of a session and values; the sign-in view, the admin pages and the
+``tipline users`` command all use them.
+
+Who may make whom (issue 7, item 8). An account whose role reads tip contents is granted by
+two people: an administrator asks for it (it waits, inactive), and a supervisor of the
+office it belongs to approves it; or it is created on the server by the ``tipline`` command,
+which must open the private key ring (and so hold the key passphrase) first. Nobody is ever
+shown another person's TOTP secret: an account starts with a password and a one-time
+activation code, and its owner enrols an authenticator at the first sign-in.
+
+Races (issue 7, item 7). Every change to the failure counter, the lock and the last TOTP
+step is one conditional UPDATE evaluated on the row as it is at that moment, never a value
+read earlier and written back, so parallel sign-ins cannot lose a failure or use one code
+twice, on SQLite as on PostgreSQL. On PostgreSQL the row is also locked (``FOR UPDATE``)
+while a sign-in is checked, so parallel guesses queue and the lock-out stops them at the
+threshold instead of after they were all tried.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import hmac
 import re
 import secrets
@@ -16,22 +31,28 @@ from dataclasses import dataclass
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
+from tipline.crypto import InvalidCiphertext, OfficerSecrets
 from tipline.intake import reference
 from tipline.intake.models import Officer
 
 # DESIGN.md, "Who uses it".
 ROLES = ("triage_officer", "bureau_officer", "supervisor", "admin", "auditor")
-# Roles that may open tip contents; admins and auditors never do by default.
+# Roles that may open tip contents (discipline inspection's officers among them); admins
+# and auditors never do by default.
 READER_ROLES = frozenset({"triage_officer", "bureau_officer", "supervisor"})
 MAX_FAILURES = 5
 LOCK_FOR = dt.timedelta(minutes=15)
 MIN_PASSWORD = 12
 ISSUER = "tipline"
+TOTP_PURPOSE = "totp"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$")
+# Crockford's base32: no I, L, O or U to misread; 16 characters carry 80 bits.
+_ACTIVATION_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ACTIVATION_LENGTH = 16
 
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so the answer takes as long either way.
@@ -42,14 +63,55 @@ class AccountError(Exception):
     """A user could not be created: the message says why."""
 
 
+class ApprovalRefused(Exception):
+    """This person may not approve this account: the message says why."""
+
+
 class SignInFailed(Exception):
     """Wrong name, password or code, or a locked account; never says which."""
+
+
+class CodeReplayed(SignInFailed):
+    """Name, password and one-time code were right, but the code was already used."""
 
 
 @dataclass(frozen=True)
 class NewOfficer:
     officer: Officer
+    # To hand to the officer with the password: the first sign-in needs both. None while
+    # the account waits for approval (the approver is given it).
+    activation_code: str | None
+
+
+@dataclass(frozen=True)
+class SignIn:
+    officer: Officer
+    # The password and activation code were right; the officer enrols an authenticator
+    # before the session starts.
+    must_enrol: bool
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
     provisioning_uri: str
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+
+
+def _new_activation(officer: Officer) -> str:
+    code = "".join(secrets.choice(_ACTIVATION_ALPHABET) for _ in range(_ACTIVATION_LENGTH))
+    officer.activation_hash = _activation_digest(code)
+    return "-".join(code[i : i + 4] for i in range(0, _ACTIVATION_LENGTH, 4))
+
+
+def _activation_digest(code: str) -> str:
+    # The code is random (80 bits), so a plain hash is enough: nothing to brute-force.
+    normal = re.sub(r"[\s-]", "", code).upper()
+    return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def add_officer(
@@ -61,7 +123,15 @@ def add_officer(
     bureau: str | None = None,
     region: str | None = None,
     email: str | None = None,
+    requested_by: str,
+    approved_by: str | None,
 ) -> NewOfficer:
+    """Create an account with a password and an activation code, no TOTP secret yet.
+
+    ``approved_by`` is the second person behind an account whose role reads contents: the
+    ``tipline`` command passes its operator after opening the key ring. Without one, such
+    an account waits, inactive, for a supervisor of its office (``approve``).
+    """
     if not _USERNAME.match(username):
         raise AccountError(
             "a username is 2-64 lower-case letters, digits, dots, hyphens or underscores"
@@ -72,45 +142,106 @@ def add_officer(
         raise AccountError(f"unknown bureau {bureau!r} (domain.md section 1)")
     if region is not None and region not in reference.regions():
         raise AccountError(f"unknown region code {region!r} (GB/T 2260)")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+    if role in READER_ROLES and (bureau is None or region is None):
+        raise AccountError(f"a {role} belongs to an office: give a bureau and a region")
+    _check_password(password)
     if email is not None and not _EMAIL.match(email):
         raise AccountError(f"{email!r} is not an e-mail address")
     if session.scalar(select(Officer.id).where(Officer.username == username)) is not None:
         raise AccountError(f"a user named {username!r} already exists")
-    secret = pyotp.random_base32()
+    waits = role in READER_ROLES and approved_by is None
     officer = Officer(
         username=username,
         password_hash=hasher.hash(password),
-        totp_secret=secret,
         role=role,
         bureau=bureau,
         region=region,
         email=email,
-        active=True,
+        active=not waits,
+        awaiting_approval=waits,
+        requested_by=requested_by,
+        approved_by=None if waits else approved_by,
         session_epoch=0,
         failed_logins=0,
     )
+    code = None if waits else _new_activation(officer)
     session.add(officer)
     session.flush()
-    uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
-    return NewOfficer(officer, uri)
+    return NewOfficer(officer, code)
+
+
+def _covers(approver_region: str | None, region: str | None) -> bool:
+    """Whether a jurisdiction contains a region, as scope.jurisdiction draws them."""
+    if approver_region is None or region is None or len(approver_region) != 6:
+        return False
+    if approver_region.endswith("0000"):
+        return region[:2] == approver_region[:2]
+    if approver_region.endswith("00"):
+        return region[:4] == approver_region[:4]
+    return region == approver_region
+
+
+def may_approve(approver: Officer, officer: Officer) -> str | None:
+    """Why ``approver`` may not approve ``officer``'s account, or None if they may."""
+    if not officer.awaiting_approval:
+        return "this account is not waiting for approval"
+    if approver.role != "supervisor" or not approver.active or approver.awaiting_approval:
+        return "only a supervisor approves an account that reads tips"
+    if approver.id == officer.id or approver.username == officer.requested_by:
+        return "the person who asked for an account cannot also approve it"
+    if approver.bureau != officer.bureau or not _covers(approver.region, officer.region):
+        return "only a supervisor of the account's own bureau and jurisdiction approves it"
+    return None
+
+
+def awaiting(session: Session, approver: Officer) -> list[Officer]:
+    """The accounts waiting for approval that ``approver`` may approve."""
+    waiting = session.scalars(
+        select(Officer).where(Officer.awaiting_approval.is_(True)).order_by(Officer.username)
+    )
+    return [officer for officer in waiting if may_approve(approver, officer) is None]
+
+
+def approve(session: Session, officer_id: int, approver: Officer) -> NewOfficer:
+    """Open a waiting account; returns its activation code, for the approver to hand over."""
+    officer = session.scalar(select(Officer).where(Officer.id == officer_id).with_for_update())
+    if officer is None:
+        raise ApprovalRefused("no such account")
+    reason = may_approve(approver, officer)
+    if reason is not None:
+        raise ApprovalRefused(reason)
+    officer.awaiting_approval = False
+    officer.active = True
+    officer.approved_by = approver.username
+    return NewOfficer(officer, _new_activation(officer))
 
 
 def reset_credentials(officer: Officer, password: str) -> NewOfficer:
-    """A new password and a new TOTP secret; the account is unlocked."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+    """A new password and activation code; the authenticator is enrolled again.
+
+    Only the ``tipline`` command calls this (on the server, with the key ring open).
+    """
+    _check_password(password)
     officer.password_hash = hasher.hash(password)
-    officer.totp_secret = pyotp.random_base32()
+    officer.totp_sealed = None
+    officer.totp_pending = None
     officer.failed_logins = 0
     officer.locked_until = None
     officer.last_totp_step = None
     officer.session_epoch += 1
-    uri = pyotp.TOTP(officer.totp_secret).provisioning_uri(
-        name=officer.username, issuer_name=ISSUER
+    return NewOfficer(officer, _new_activation(officer))
+
+
+def enrol_now(officer: Officer, vault: OfficerSecrets) -> str:
+    """Enrol a new TOTP secret on the spot and return it, for the demo's accounts and for
+    tests: it skips the owner's own enrolment, so nothing a real officer uses calls it."""
+    secret = pyotp.random_base32()
+    officer.totp_sealed = vault.seal(
+        secret.encode("ascii"), officer_id=officer.id, purpose=TOTP_PURPOSE
     )
-    return NewOfficer(officer, uri)
+    officer.totp_pending = None
+    officer.activation_hash = None
+    return secret
 
 
 def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
@@ -124,36 +255,207 @@ def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
     return None
 
 
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+    return moment
+
+
+def _open_now(now: dt.datetime) -> ColumnElement[bool]:
+    """SQL: the account is not locked at ``now``."""
+    return or_(Officer.locked_until.is_(None), Officer.locked_until <= now)
+
+
+def _count_failure(session: Session, officer_id: int, now: dt.datetime) -> None:
+    """One more failed attempt, counted in the database itself: parallel failures all count.
+
+    A lock that has run out starts a fresh count; the attempt that reaches the threshold
+    locks the account; attempts while it is locked are counted but do not extend it.
+    """
+    expired = and_(Officer.locked_until.is_not(None), Officer.locked_until <= now)
+    lock = literal(now + LOCK_FOR, Officer.locked_until.type)
+    session.execute(
+        update(Officer)
+        .where(Officer.id == officer_id)
+        .values(
+            failed_logins=case((expired, 1), else_=Officer.failed_logins + 1),
+            locked_until=case(
+                (expired, lock if MAX_FAILURES <= 1 else null()),
+                (
+                    and_(
+                        Officer.locked_until.is_(None),
+                        Officer.failed_logins + 1 >= MAX_FAILURES,
+                    ),
+                    lock,
+                ),
+                else_=Officer.locked_until,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _officer_for_update(session: Session, **where: object) -> Officer | None:
+    query = select(Officer).filter_by(**where).with_for_update()
+    return session.scalar(query.execution_options(populate_existing=True))
+
+
+def _password_ok(officer: Officer, password: str) -> bool:
+    try:
+        return hasher.verify(officer.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _totp_secret(officer: Officer, sealed: bytes, vault: OfficerSecrets) -> str | None:
+    try:
+        return vault.open(sealed, officer_id=officer.id, purpose=TOTP_PURPOSE).decode("ascii")
+    except (InvalidCiphertext, UnicodeDecodeError):
+        return None  # altered or copied from another row: no code will match
+
+
+def _use_step(session: Session, officer: Officer, step: int, now: dt.datetime) -> None:
+    """Record ``step`` as used, unless a parallel sign-in used it (or a later one) first."""
+    used = session.execute(
+        update(Officer)
+        .where(
+            Officer.id == officer.id,
+            or_(Officer.last_totp_step.is_(None), Officer.last_totp_step < step),
+            _open_now(now),
+        )
+        .values(last_totp_step=step, failed_logins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        last = session.scalar(select(Officer.last_totp_step).where(Officer.id == officer.id))
+        if last is not None and last >= step:
+            raise CodeReplayed
+        raise SignInFailed  # locked meanwhile by parallel failures
+
+
 def authenticate(
-    session: Session, username: str, password: str, code: str, *, now: dt.datetime | None = None
-) -> Officer:
-    """The officer, if name, password and one-time code are right and the account is open."""
+    session: Session,
+    username: str,
+    password: str,
+    code: str,
+    vault: OfficerSecrets,
+    *,
+    now: dt.datetime | None = None,
+) -> SignIn:
+    """Check a sign-in: password and one-time code, or, before enrolment, password and
+    activation code. Raises SignInFailed (counted) or CodeReplayed (not counted)."""
     now = now or dt.datetime.now(dt.UTC)
-    officer = session.scalar(select(Officer).where(Officer.username == username))
-    if officer is None or not officer.active:
+    officer = _officer_for_update(session, username=username)
+    if officer is None or not officer.active or officer.awaiting_approval:
         with contextlib.suppress(VerificationError):
             hasher.verify(_DUMMY_HASH, password)
         raise SignInFailed
-    locked_until = officer.locked_until
-    if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+    locked_until = _aware(officer.locked_until)
     if locked_until is not None and locked_until > now:
+        with contextlib.suppress(VerificationError):
+            hasher.verify(_DUMMY_HASH, password)
+        _count_failure(session, officer.id, now)
         raise SignInFailed
-    password_ok: bool
-    try:
-        password_ok = hasher.verify(officer.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        password_ok = False
-    step = _totp_step(officer.totp_secret, code, now) if password_ok else None
-    if step is None or (officer.last_totp_step is not None and step <= officer.last_totp_step):
-        officer.failed_logins += 1
-        if officer.failed_logins >= MAX_FAILURES:
-            officer.locked_until = now + LOCK_FOR
-            officer.failed_logins = 0
+    if not _password_ok(officer, password):
+        _count_failure(session, officer.id, now)
         raise SignInFailed
-    officer.failed_logins = 0
-    officer.locked_until = None
-    officer.last_totp_step = step
+    if officer.totp_sealed is None:
+        activation = officer.activation_hash
+        if activation is None or not hmac.compare_digest(activation, _activation_digest(code)):
+            _count_failure(session, officer.id, now)
+            raise SignInFailed
+        session.execute(
+            update(Officer)
+            .where(Officer.id == officer.id, _open_now(now))
+            .values(failed_logins=0)
+            .execution_options(synchronize_session=False)
+        )
+        return SignIn(officer, must_enrol=True)
+    secret = _totp_secret(officer, officer.totp_sealed, vault)
+    step = _totp_step(secret, code, now) if secret is not None else None
+    if step is None:
+        _count_failure(session, officer.id, now)
+        raise SignInFailed
+    if officer.last_totp_step is not None and step <= officer.last_totp_step:
+        raise CodeReplayed
+    _use_step(session, officer, step, now)
     if hasher.check_needs_rehash(officer.password_hash):
         officer.password_hash = hasher.hash(password)
+    return SignIn(officer, must_enrol=False)
+
+
+def _enrolling(session: Session, officer_id: int, epoch: int) -> Officer | None:
+    officer = _officer_for_update(session, id=officer_id)
+    if (
+        officer is None
+        or not officer.active
+        or officer.awaiting_approval
+        or officer.totp_sealed is not None
+        or officer.activation_hash is None
+        or officer.session_epoch != epoch
+    ):
+        return None
+    return officer
+
+
+def start_enrolment(
+    session: Session, officer_id: int, epoch: int, vault: OfficerSecrets
+) -> Enrolment | None:
+    """The secret to show its owner (who has just given password and activation code), or
+    None if that officer is not enrolling (any more)."""
+    officer = _enrolling(session, officer_id, epoch)
+    if officer is None:
+        return None
+    secret = None
+    if officer.totp_pending is not None:
+        secret = _totp_secret(officer, officer.totp_pending, vault)  # the page was reloaded
+    if secret is None:
+        secret = pyotp.random_base32()
+        officer.totp_pending = vault.seal(
+            secret.encode("ascii"), officer_id=officer.id, purpose=TOTP_PURPOSE
+        )
+    uri = pyotp.TOTP(secret).provisioning_uri(name=officer.username, issuer_name=ISSUER)
+    return Enrolment(secret, uri)
+
+
+def confirm_enrolment(
+    session: Session,
+    officer_id: int,
+    epoch: int,
+    code: str,
+    vault: OfficerSecrets,
+    *,
+    now: dt.datetime | None = None,
+) -> Officer:
+    """Make the shown secret the officer's, once a first code from it is right."""
+    now = now or dt.datetime.now(dt.UTC)
+    officer = _enrolling(session, officer_id, epoch)
+    if officer is None or officer.totp_pending is None:
+        raise SignInFailed
+    locked_until = _aware(officer.locked_until)
+    if locked_until is not None and locked_until > now:
+        _count_failure(session, officer.id, now)
+        raise SignInFailed
+    pending = officer.totp_pending
+    secret = _totp_secret(officer, pending, vault)
+    step = _totp_step(secret, code, now) if secret is not None else None
+    if step is None:
+        _count_failure(session, officer.id, now)
+        raise SignInFailed
+    done = session.execute(
+        update(Officer)
+        .where(Officer.id == officer.id, Officer.totp_sealed.is_(None), _open_now(now))
+        .where(Officer.totp_pending == pending)
+        .values(
+            totp_sealed=pending,
+            totp_pending=None,
+            activation_hash=None,
+            last_totp_step=step,
+            failed_logins=0,
+            locked_until=None,
+        )  # fmt: skip
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise CodeReplayed  # a parallel request enrolled with this code first
     return officer

@@ -31,7 +31,14 @@ from tipline.intake.models import AuditEvent, CalendarOverride, Officer, RulePac
 from tipline.intake.rules import RulePackError, load_pack
 from tipline.intake.web import query_int
 from tipline.triage import scope, triage
-from tipline.triage.accounts import ROLES, AccountError, add_officer
+from tipline.triage.accounts import (
+    ROLES,
+    AccountError,
+    ApprovalRefused,
+    add_officer,
+    awaiting,
+)
+from tipline.triage.accounts import approve as approve_officer
 from tipline.triage.audit import head, record, verify
 from tipline.triage.forms import choices
 
@@ -72,8 +79,12 @@ class OverrideForm(FlaskForm):
 
 @bp.route("/admin/users", methods=["GET", "POST"])
 def users() -> Any:
+    """Administrators add accounts alone only where the role reads no contents; any other
+    account waits for a supervisor's approval (accounts.add_officer). Nobody here ever sees
+    a TOTP secret: the owner enrols at the first sign-in."""
     form = UserForm()
-    provisioning = None
+    activation = None
+    awaiting = False
     status = 200
     if form.validate_on_submit():
         try:
@@ -81,11 +92,15 @@ def users() -> Any:
                 created = add_officer(
                     session, form.username.data.strip().lower(), form.password.data,
                     role=form.role.data, bureau=form.bureau.data, region=form.region.data,
-                    email=form.email.data or None,
+                    email=form.email.data or None, requested_by=current_user.username,
+                    approved_by=None,
                 )  # fmt: skip
-                record(session, "user.add", actor=current_user.username,
-                       username=created.officer.username, role=created.officer.role)  # fmt: skip
-                provisioning = created.provisioning_uri
+                added = created.officer
+                awaiting = added.awaiting_approval
+                record(session, "user.request" if awaiting else "user.add",
+                       actor=current_user.username, username=added.username,
+                       role=added.role, bureau=added.bureau, region=added.region)  # fmt: skip
+                activation = created.activation_code
             form = UserForm(formdata=None)
         except AccountError as error:
             form.username.errors = [str(error)]
@@ -95,8 +110,8 @@ def users() -> Any:
     with triage().sessions() as session:
         officers = session.scalars(select(Officer).order_by(Officer.username)).all()
     page = render_template(
-        "triage/admin_users.html", form=form, officers=officers, provisioning=provisioning,
-        active_form=ActiveForm(formdata=None),
+        "triage/admin_users.html", form=form, officers=officers, activation=activation,
+        awaiting=awaiting, active_form=ActiveForm(formdata=None),
     )  # fmt: skip
     return page, status
 
@@ -110,6 +125,8 @@ def set_active(officer_id: int) -> Response:
         officer = session.get(Officer, officer_id)
         if officer is None:
             abort(404)
+        if officer.awaiting_approval:
+            abort(400)  # only a supervisor's approval opens it (accounts.approve)
         officer.active = form.active.data
         officer.session_epoch += 1  # a deactivated officer's open sessions end now
         officer.locked_until = None
@@ -117,6 +134,47 @@ def set_active(officer_id: int) -> Response:
         record(session, "user.activate" if officer.active else "user.deactivate",
                actor=current_user.username, username=officer.username)  # fmt: skip
     return redirect(url_for("admin.users"))
+
+
+def _approvals_page(
+    approved: str | None = None, activation: str | None = None, error: str | None = None
+) -> str:
+    with triage().sessions() as session:
+        me = session.get(Officer, current_user.id)
+        officers = awaiting(session, me) if me is not None else []
+    return render_template(
+        "triage/admin_approvals.html", officers=officers, approved=approved,
+        activation=activation, error=error,
+    )  # fmt: skip
+
+
+@bp.get("/approvals")
+def approvals() -> str:
+    """The second person: a supervisor sees the accounts of their office that wait."""
+    return _approvals_page()
+
+
+@bp.post("/approvals/<int:officer_id>")
+def approve(officer_id: int) -> Any:
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        with transaction(triage().sessions) as session:
+            me = session.get(Officer, current_user.id)
+            if me is None:
+                abort(403)
+            opened = approve_officer(session, officer_id, me)
+            record(session, "user.approve", actor=current_user.username,
+                   username=opened.officer.username, role=opened.officer.role,
+                   requested_by=opened.officer.requested_by)  # fmt: skip
+    except ApprovalRefused as refused:
+        with transaction(triage().sessions) as session:
+            record(session, "user.approve.refused", actor=current_user.username,
+                   officer_id=officer_id, reason=str(refused))  # fmt: skip
+        # Not theirs to approve (or not waiting): the same answer as for no such account,
+        # so the page reveals nothing of other offices.
+        abort(404)
+    return _approvals_page(approved=opened.officer.username, activation=opened.activation_code)
 
 
 @bp.route("/admin/rules", methods=["GET", "POST"])

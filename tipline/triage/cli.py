@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tipline.crypto import (
     CryptoError,
+    OfficerSecrets,
     PrivateKeyring,
     ReceiptKdf,
     export_public,
@@ -48,7 +49,13 @@ from tipline.intake.queue import make_queue
 from tipline.intake.reading import open_with_keyring
 from tipline.intake.submit import Report, Submitter, validate
 from tipline.triage import load_keyring
-from tipline.triage.accounts import ROLES, AccountError, add_officer, reset_credentials
+from tipline.triage.accounts import (
+    ROLES,
+    AccountError,
+    add_officer,
+    enrol_now,
+    reset_credentials,
+)
 from tipline.triage.audit import record
 from tipline.triage.audit_cli import audit
 
@@ -191,6 +198,15 @@ def users() -> None:
     """Officer accounts."""
 
 
+def _open_keyring_or_fail(cfg: Config) -> PrivateKeyring:
+    """The private key ring: the proof that this operator is on the server with the key
+    passphrase, which the two-person rule accepts in place of a second person."""
+    try:
+        return load_keyring(cfg)
+    except (ConfigError, CryptoError) as exc:
+        fail(f"{exc} (granting an account needs the key passphrase)")
+
+
 @users.command("add")
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(ROLES))
@@ -202,20 +218,53 @@ def users_add(
 ) -> None:
     """Create an officer; the password is read from standard input.
 
-    Prints the TOTP provisioning URI once: load it into an authenticator app now.
+    Needs the key passphrase (TIPLINE_KEY_PASSPHRASE or _FILE): this command grants any
+    role, including those that read tips, without a second person. Prints a one-time
+    activation code: hand it to the officer with the password. At the first sign-in they
+    set up their authenticator themselves; nobody else ever sees its secret.
     """
     password = sys.stdin.readline().rstrip("\n")
     cfg = config()
+    _open_keyring_or_fail(cfg)
     try:
         with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
             created = add_officer(
-                session, username, password, role=role, bureau=bureau, region=region, email=email
-            )
-            record(session, "user.add", actor=cli_actor(), username=username, role=role)
-            uri = created.provisioning_uri
+                session, username, password, role=role, bureau=bureau, region=region,
+                email=email, requested_by=cli_actor(), approved_by=cli_actor(),
+            )  # fmt: skip
+            record(session, "user.add", actor=cli_actor(), username=username, role=role,
+                   bureau=bureau, region=region)  # fmt: skip
+            code = created.activation_code
     except AccountError as exc:
         fail(str(exc))
-    click.echo(uri)
+    click.echo(f"activation code: {code}")
+    click.echo(f"{username} signs in with the password and this code once, then enrols an")
+    click.echo("authenticator app; the code is shown only now.")
+
+
+@users.command("reset")
+@click.argument("username")
+def users_reset(username: str) -> None:
+    """New password (read from standard input) and activation code for USERNAME.
+
+    For a lost phone or a forgotten password: the officer's sessions end and their
+    authenticator must be enrolled again at the next sign-in. Needs the key passphrase.
+    """
+    password = sys.stdin.readline().rstrip("\n")
+    cfg = config()
+    _open_keyring_or_fail(cfg)
+    try:
+        with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+            officer = session.scalar(select(Officer).where(Officer.username == username))
+            if officer is None:
+                fail(f"no user named {username!r}")
+            if officer.awaiting_approval:
+                fail(f"{username} waits for a supervisor's approval; it has nothing to reset")
+            code = reset_credentials(officer, password).activation_code
+            record(session, "user.reset", actor=cli_actor(), username=username)
+    except AccountError as exc:
+        fail(str(exc))
+    click.echo(f"activation code: {code}")
 
 
 @users.command("token")
@@ -547,6 +596,7 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
     if not _has_keys(cfg.keys_dir):
         _new_key(cfg)
     sessions = make_sessionmaker(engine)
+    vault = OfficerSecrets(_open_keyring_or_fail(cfg))
     credentials = []
     with transaction(sessions) as session:
         load_reference_data(session)
@@ -555,12 +605,14 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
             password = secrets.token_urlsafe(12)
             if existing is None:
                 created = add_officer(
-                    session, username, password, role=role, bureau=bureau, region=region
-                )
+                    session, username, password, role=role, bureau=bureau, region=region,
+                    requested_by="demo", approved_by="demo",
+                )  # fmt: skip
             else:
                 # Kept (their messages and audit entries point at them): new credentials.
                 created = reset_credentials(existing, password)
-            credentials.append((username, role, password, created.officer.totp_secret))
+            # Pre-enrolled so the demo opens at once; a real account enrols at first sign-in.
+            credentials.append((username, role, password, enrol_now(created.officer, vault)))
         has_tips = (session.scalar(select(func.count()).select_from(Tip)) or 0) > 0
     if not has_tips:
         samples = files("tipline.demo") / "sample_tips.jsonl"
@@ -572,7 +624,9 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
         submitter(cfg).submit_many([r for r in reports if r is not None], with_receipt=False)
     click.echo("DEMO ONLY: these accounts and keys protect nothing real.\n")
     for username, role, password, totp_secret in credentials:
-        click.echo(f"  {username:<11} {role:<15} password {password}  TOTP secret {totp_secret}")
+        click.echo(
+            f"  {username:<11} {role:<15} password {password}  DEMO-ONLY TOTP secret {totp_secret}"
+        )
     click.echo(
         "\n  current one-time code: .venv/bin/python -c "
         "\"import pyotp; print(pyotp.TOTP('SECRET').now())\""
