@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,9 +18,16 @@ from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.fields import HiddenField
 from wtforms.validators import Length
 
-from tests.conftest import csrf_token, post_multipart, sign_in_officer, submit_report
+from tests.conftest import (
+    csrf_token,
+    make_enrolled,
+    post_multipart,
+    sign_in_officer,
+    submit_report,
+)
 from tipline.intake import followup, sanitize, submit
 from tipline.intake.db import transaction
+from tipline.intake.jsonbody import MAX_JSON_BYTES
 from tipline.portal import forms as portal_forms
 from tipline.triage import admin, api, auth
 from tipline.triage import forms as triage_forms
@@ -63,11 +72,13 @@ def signed_in_reporter(portal: FlaskClient) -> str:
 
 @pytest.fixture
 def officer(triage_app: Flask) -> tuple[dict[str, str], str]:
-    with transaction(triage_app.extensions["triage"].sessions) as session:
-        created = add_officer(session, "desk", "a long test password", role="triage_officer",
-                              bureau="hrss_fund_supervision", region="441500")  # fmt: skip
+    services = triage_app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        _, secret = make_enrolled(session, services.officer_secrets, "desk",
+                                  "a long test password", role="triage_officer",
+                                  bureau="hrss_fund_supervision", region="441500")  # fmt: skip
         token = api.issue_token(session, "desk", actor="test")
-    return {"Authorization": f"Bearer {token}"}, created.officer.totp_secret
+    return {"Authorization": f"Bearer {token}"}, secret
 
 
 @pytest.fixture
@@ -241,7 +252,8 @@ def test_a_huge_identity_request_id_is_404(
 ) -> None:
     with transaction(triage_app.extensions["triage"].sessions) as session:
         add_officer(session, "boss", "a long test password", role="supervisor",
-                    bureau="hrss_fund_supervision", region="441500")  # fmt: skip
+                    bureau="hrss_fund_supervision", region="441500",
+                    requested_by="test", approved_by="test")  # fmt: skip
         headers = {"Authorization": f"Bearer {api.issue_token(session, 'boss', actor='test')}"}
     response = triage.post(f"/api/v1/tips/{tip_id}/identity-requests/{2**63}",
                            json={"approve": True}, headers=headers)  # fmt: skip
@@ -306,3 +318,34 @@ def test_the_error_pages_speak_both_languages(portal: FlaskClient) -> None:
     chinese = portal.get("/check?x=%00", headers={"Accept-Language": "zh"})
     assert "NUL" in english.get_data(as_text=True)
     assert "无法保存" in chinese.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # An unterminated string of escaped quotes: the first depth check, a regular
+        # expression, restarted its scan at every quote (quadratic: minutes at 512 KiB).
+        b'{"text": "' + b'\\"' * (MAX_JSON_BYTES // 2 - 8),
+        b'"' * MAX_JSON_BYTES,
+        b"[" * MAX_JSON_BYTES,
+        b'{"a":' * (MAX_JSON_BYTES // 5),
+        b"[" * 17 + b"]" * 17,
+    ],
+    ids=["escaped-quotes", "quotes", "brackets", "objects", "depth-17"],
+)
+def test_reading_a_hostile_body_is_linear(body: bytes) -> None:
+    """Each body at the size limit is refused within a CPU budget enforced by the kernel
+    (RLIMIT_CPU in a child process), not by a timing assertion: the quadratic scan needed
+    minutes here, the linear decoder well under a second."""
+    assert len(body) <= MAX_JSON_BYTES
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (10, 10))\n"
+        "from tipline.intake.jsonbody import BadBody, loads\n"
+        "try:\n    loads(sys.stdin.buffer.read())\nexcept BadBody as exc:\n"
+        "    print(exc.problem.code)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], input=body, capture_output=True,
+                           timeout=60, check=False)  # fmt: skip
+    assert child.returncode == 0, child.stderr.decode()[-500:]
+    assert child.stdout.strip() == b"json"
