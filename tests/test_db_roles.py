@@ -6,6 +6,7 @@ job and triage then run with their own logins against it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import secrets
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ from tipline.intake.jobs import process_new_tips
 from tipline.intake.models import AuditEvent, Base, Deadline, Tip
 from tipline.intake.queue import bind_engine
 from tipline.intake.roles import GRANTS, Roles
+from tipline.intake.workdays import load_calendar
+from tipline.triage import clocks
 
 VALID_ID = "11010519491231002X"
 
@@ -202,6 +205,12 @@ def test_each_process_does_its_work_with_its_own_role(
             assert session.scalar(select(func.count()).where(Tip.processed.is_(False))) == 0
             rules = session.scalars(select(Deadline.rule).order_by(Deadline.rule)).all()
             assert rules.count("T1") >= 2 and rules.count("T2") >= 1
+        # The morning sweep, a month on: everything overdue, escalated, notices counted.
+        with transaction(make_sessionmaker(engine)) as session:
+            later = dt.date.today() + dt.timedelta(days=40)
+            result = clocks.sweep(session, later, load_calendar(session))
+            assert result.escalated
+            clocks.recipients(session, result)
     finally:
         engine.dispose()
 
@@ -236,6 +245,48 @@ def test_each_process_does_its_work_with_its_own_role(
         assert client.get(f"/tips/{tip_ids[0]}").status_code == 200
     finally:
         triage_app.extensions["triage"].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("suspect_kind", "category", "sealed_bureau"),
+    [("individual", "fake_docs", None), ("agency_staff", "fake_docs", "discipline_inspection"),
+     ("individual", "internal_embezzlement", "discipline_inspection")],
+)  # fmt: skip
+def test_a_tip_the_portal_inserts_arrives_unrouted_whatever_it_says(
+    installation: dict[str, Any], suspect_kind: str, category: str, sealed_bureau: str | None
+) -> None:
+    """A compromised portal may insert tips, but not routed, decided or unsealed ones: the
+    owner's trigger resets what only routing and decisions may set."""
+    tip_id = secrets.token_hex(8)
+    with connect(installation, "portal") as connection:
+        connection.execute(
+            "INSERT INTO tip (id, received_on, channel, category, region, suspect_kind, status,"
+            " status_detail, bureau, suggested_bureau, handling_region, handling_city,"
+            " handling_province, sealed, flags, processed, real_name, wants_notice,"
+            " format_version, key_id, key_envelope, internal_envelope, report, next_due)"
+            " VALUES (%s, current_date, 'web', %s, '441502', %s, 'closed', 'done',"
+            " 'labor_inspection', 'labor_inspection', '440300', '4403', '44', false,"
+            " 'criminal_referral_candidate', true, false, false, 1, 'k', '', '', '',"
+            " current_date)",
+            (tip_id, category, suspect_kind),
+        )
+    with psycopg.connect(host=PG_HOST, user="postgres", dbname=installation["name"]) as owner:
+        row = owner.execute(
+            "SELECT processed, status, status_detail, bureau, suggested_bureau, sealed,"
+            " handling_region, flags, next_due FROM tip WHERE id = %s", (tip_id,),
+        ).fetchone()  # fmt: skip
+    assert row == (False, "received", None, sealed_bureau, None, sealed_bureau is not None,
+                   "441502", "", None)  # fmt: skip
+
+
+def test_the_worker_reads_no_more_of_an_officer_than_a_notice_needs(
+    installation: dict[str, Any],
+) -> None:
+    with connect(installation, "worker") as connection:
+        connection.execute("SELECT id, role, email, bureau, region, active FROM officer")
+        for column in ("password_hash", "totp_sealed", "activation_hash", "username"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                connection.execute(f"SELECT {column} FROM officer")
 
 
 @pytest.mark.parametrize("process", ["triage", "worker"])

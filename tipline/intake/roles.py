@@ -56,7 +56,8 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "deadline": WORK,
         "rule_pack": READ,
         "calendar_override": READ,
-        "officer": READ,
+        # What a notice needs, not the password hash or the sealed TOTP secret.
+        "officer": ("SELECT(id, role, email, bureau, region, active)",),
         "recusal": READ,
         "audit_event": APPEND,
     },
@@ -111,6 +112,8 @@ def statements(roles: Roles, tables: list[str], sequences: list[str]) -> Iterato
     widens."""
     database = _ident(roles.database)
     yield f"REVOKE ALL ON DATABASE {database} FROM PUBLIC"
+    # PostgreSQL before 15 lets every role create tables in public.
+    yield "REVOKE CREATE ON SCHEMA public FROM PUBLIC"
     for process in PROCESSES:
         role = roles.name(process)
         literal = role.replace("'", "''")

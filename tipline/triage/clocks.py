@@ -68,8 +68,12 @@ def recipients(session: Session, result: SweepResult) -> dict[str, int]:
     is computed through the same scoping as the inbox, so no notice reveals a tip its
     reader cannot see."""
     found: dict[str, int] = {}
-    officers = session.scalars(
-        select(Officer).where(Officer.active.is_(True), Officer.email.is_not(None))
+    # Only the columns a notice needs: the worker's database role may read no more of an
+    # officer (intake/roles.py), not the password hash nor the sealed TOTP secret.
+    officers = session.execute(
+        select(Officer.id, Officer.role, Officer.bureau, Officer.region, Officer.email).where(
+            Officer.active.is_(True), Officer.email.is_not(None)
+        )
     ).all()
     for officer in officers:
         wanted = set(result.due_soon) | (
