@@ -408,7 +408,8 @@ class ServedPortal:
 # --- triage --------------------------------------------------------------------------
 
 OFFICER_PASSWORD = "a long served test password"
-TOTP_SECRET = re.compile(r"[?&]secret=([A-Z2-7]+)")
+ACTIVATION = re.compile(r"activation code: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})")
+ENROL_SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 
 
 def add_officer(
@@ -420,14 +421,15 @@ def add_officer(
     region: str = "440000",
     password: str = OFFICER_PASSWORD,
 ) -> str:
-    """`tipline users add`; returns the officer's TOTP secret (from the provisioning URI)."""
+    """`tipline users add`; returns the account's one-time activation code (the owner then
+    enrols an authenticator at first sign-in: ``TriageClient.first_sign_in``)."""
     result = subprocess.run(
         [venv_script("tipline"), "users", "add", username, "--role", role,
          "--bureau", bureau, "--region", region],
         env=dict(env), input=password + "\n", capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
-    found = TOTP_SECRET.search(result.stdout)
+    found = ACTIVATION.search(result.stdout)
     if result.returncode != 0 or found is None:
         raise RuntimeError(f"tipline users add failed:\n{result.stdout}\n{result.stderr}")
     return found.group(1)
@@ -502,6 +504,31 @@ class TriageClient:
         ) as response:
             if response.status_code != 302:
                 raise PortalError(response.status_code, "POST /login", response.text)
+
+    def first_sign_in(
+        self, username: str, activation: str, password: str = OFFICER_PASSWORD
+    ) -> str:
+        """Password and activation code, then enrol an authenticator; this client stays
+        signed in. Returns the TOTP secret the enrolment page showed."""
+        import pyotp
+
+        with self.session.get(self.base_url + "/login", timeout=self.timeout) as page:
+            token = csrf_token(page.text)
+        data = {"csrf_token": token, "username": username, "password": password,
+                "code": activation}  # fmt: skip
+        with self.session.post(self.base_url + "/login", data=data, timeout=self.timeout) as page:
+            found = ENROL_SECRET.search(page.text)
+            if found is None:
+                raise PortalError(page.status_code, "first sign-in: no enrolment", page.text)
+            token = csrf_token(page.text)
+        secret = found.group(1)
+        confirm = {"csrf_token": token, "code": pyotp.TOTP(secret).now()}
+        with self.session.post(
+            self.base_url + "/enrol", data=confirm, allow_redirects=False, timeout=self.timeout
+        ) as response:
+            if response.status_code != 302:
+                raise PortalError(response.status_code, "POST /enrol", response.text)
+        return secret
 
     def get(self, path: str, **kwargs: object) -> requests.Response:
         return self.session.get(self.base_url + path, timeout=self.timeout, **kwargs)  # type: ignore[arg-type]

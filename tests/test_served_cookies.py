@@ -135,7 +135,7 @@ def citizen_walk(url: str, recorder: Recorder) -> Iterator[str]:
         post(url + "/api/v1/reports", json={"text": "x"}, timeout=60).close()
 
 
-def officer_walk(url: str, recorder: Recorder, name: str, secret: str) -> None:
+def officer_walk(url: str, recorder: Recorder, name: str, activation: str) -> None:
     with TriageClient(url) as officer:
         recorder.watch(officer.session)
         session = officer.session
@@ -143,7 +143,7 @@ def officer_walk(url: str, recorder: Recorder, name: str, secret: str) -> None:
             token = csrf_token(page.text)
         wrong = {"csrf_token": token, "username": name, "password": "wrong", "code": "000000"}
         session.post(url + "/login", data=wrong, timeout=60).close()
-        officer.sign_in(name, secret)
+        officer.first_sign_in(name, activation)
         inbox = officer.get("/").text
         for path in ("/admin/users", "/admin/rules", "/admin/calendar", "/audit", "/stats",
                      "/no-such-page", "/language/en?next=/", "/api/v1/openapi.json"):  # fmt: skip

@@ -100,9 +100,9 @@ def test_officers_download_evidence_whatever_its_name(tmp_path: Path) -> None:
         for name, content in contents.items():
             with PortalClient(portal.url) as reporter:
                 raw_multipart_report(reporter, name, content)
-        secret = add_officer(portal.init_env, "reader")
+        activation = add_officer(portal.init_env, "reader")
         with TriageClient(internal.url) as officer:
-            officer.sign_in("reader", secret)
+            officer.first_sign_in("reader", activation)
             inbox = officer.get("/").text
             tip_ids = set(re.findall(r'href="/tips/([0-9a-f]{16})"', inbox))
             assert len(tip_ids) == len(NAMES)
@@ -125,9 +125,9 @@ def test_officers_download_evidence_whatever_its_name(tmp_path: Path) -> None:
                     assert fallback.isascii() and '"' not in fallback.strip('"')
                     served_names.append(options["filename"])
                     assert response.content in contents.values()
-            # Every name comes back as stored at intake (one clean line of at most 255
-            # characters), made fit to save as.
-            expected = {display_name(clean_line(name)[:255]) for name in NAMES}
+            # Every name comes back as stored at intake (its last 255 characters, which keep
+            # the extension, as one clean line), made fit to save as.
+            expected = {display_name(clean_line(name[-255:])[:255]) for name in NAMES}
             assert set(served_names) == expected
             assert all(len(name) <= MAX_NAME_CHARACTERS for name in served_names)
             assert any("举报证据" in name for name in served_names)
