@@ -7,6 +7,7 @@ zipfile, mutagen, wave) to open before and after scrubbing.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import html
 import io
@@ -15,6 +16,8 @@ import pathlib
 import signal
 import struct
 import tempfile
+import threading
+import time
 import wave
 import xml.etree.ElementTree as ElementTree
 import zipfile
@@ -43,8 +46,10 @@ from tipline.intake.scrub import (
     ALLOWED_EXTENSIONS,
     HEAD_SIZE,
     KINDS,
+    MAX_FRAMES,
     ZIP_MAX_ENTRIES,
     FileType,
+    PixelGate,
     Scrubbed,
     ScrubError,
     detect_type,
@@ -947,6 +952,8 @@ CATALOGUED = {
     scrub_module.TOO_LARGE,
     scrub_module.TOO_COMPLEX,
     scrub_module.ENCRYPTED_PDF,
+    scrub_module.TOO_MANY_FRAMES,
+    scrub_module.BUSY,
 }
 
 
@@ -1076,6 +1083,159 @@ def test_every_scrubbed_output_is_held_to_the_file_limit() -> None:
     for extension in ("pdf", "docx", "gif", "webp", "jpg", "mp4", "wav", "flac"):
         filename, data = samples()[extension]
         assert refusal(data, filename, max_bytes=64) == scrub_module.TOO_LARGE, extension
+
+
+# --- pages and frames: all kept, within one budget ------------------------------------------
+
+
+def pages(count: int, size: tuple[int, int], mode: str = "L") -> list[Image.Image]:
+    """Pages that differ from each other (so no writer merges them)."""
+    frames = []
+    for number in range(count):
+        frame = Image.new(mode, size, 0 if mode == "1" else (number * 37) % 200)
+        frame.putpixel((number % size[0], 0), 255 if mode != "RGB" else (255, 255, 255))
+        frames.append(frame)
+    return frames
+
+
+def multi_page(image_format: str, frames: list[Image.Image], **options: Any) -> bytes:
+    out = io.BytesIO()
+    frames[0].save(out, image_format, save_all=True, append_images=frames[1:], **options)
+    return out.getvalue()
+
+
+def fax() -> bytes:
+    """A three-page fax: 1-bit A4 pages at 200 dpi, each naming the sender in its tags."""
+    tags = {270: NAME.decode() + " fax", 305: "SecretPhone 9", 315: NAME.decode()}
+    return multi_page("TIFF", pages(3, (1728, 2200), "1"), compression="group4", tiffinfo=tags)
+
+
+def test_a_multi_page_tiff_keeps_every_page_and_loses_its_tags(alarm: None) -> None:
+    # Only the first page was kept: a faxed tip lost its other pages without a word.
+    original = fax()
+    result, data = scrubbed(original, "传真.tif")
+    assert (result.kind, result.removed) == ("image", 1)
+    assert NAME not in data and b"SecretPhone" not in data
+    with Image.open(io.BytesIO(data)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.n_frames == before.n_frames == 3
+        for number in range(3):
+            image.seek(number)
+            before.seek(number)
+            assert image.size == (1728, 2200) and image.tobytes() == before.tobytes()
+    assert refusal(original, "传真.tif", max_bytes=len(data) - 1) == scrub_module.TOO_LARGE
+
+
+@pytest.mark.parametrize("image_format", ["GIF", "WEBP"])
+def test_an_animation_keeps_every_frame_and_its_timing_but_no_metadata(
+    image_format: str,
+) -> None:
+    frames = pages(4, (64, 48), "RGB")
+    metadata: dict[str, Any] = (
+        {"comment": NAME} if image_format == "GIF" else {"exif": exif_with_gps(), "xmp": NAME}
+    )
+    original = multi_page(image_format, frames, duration=[100, 200, 300, 400], loop=0, **metadata)
+    assert NAME in original
+    result, data = scrubbed(original)
+    assert result.removed == 1 and NAME not in data
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.n_frames == 4 and image.info.get("loop") == 0
+        durations = []
+        for number in range(4):
+            image.seek(number)
+            image.load()  # WebP tells a frame's duration once it is decoded
+            durations.append(image.info["duration"])
+        assert durations == [100, 200, 300, 400]
+
+
+@pytest.mark.parametrize(
+    ("make", "filename"),
+    [
+        # 11 pages of 4 million pixels: each within the budget, together over it.
+        (lambda: multi_page("TIFF", pages(11, (2000, 2000)), compression="tiff_adobe_deflate"),
+         "scan.tif"),
+        (lambda: multi_page("GIF", pages(MAX_FRAMES + 1, (8, 8))), "a.gif"),
+        (lambda: multi_page("GIF", pages(2, (5000, 5000))), "a.gif"),
+    ],
+    ids=["tiff-11×4MP", "gif-1001-frames", "gif-2×25MP"],
+)  # fmt: skip
+def test_pages_and_frames_share_one_budget(
+    alarm: None, make: Callable[[], bytes], filename: str
+) -> None:
+    assert refusal(make(), filename) == scrub_module.TOO_MANY_FRAMES
+
+
+def test_a_single_picture_is_redrawn_without_a_copy_of_its_pixels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A copy held every redrawn picture twice (issue 7: 320 MB for 40 million pixels).
+    def no_copy(_image: Image.Image) -> Image.Image:
+        raise AssertionError("a single picture was copied")
+
+    monkeypatch.setattr(Image.Image, "copy", no_copy)
+    for extension in ("gif", "webp", "bmp", "tiff"):
+        filename, original = samples()[extension]
+        assert scrubbed(original, filename)[0].removed == 1, extension
+
+
+class TogetherGate(PixelGate):
+    """A gate whose holders meet at a barrier: only those it lets in at once can meet."""
+
+    def __init__(self, capacity: int, parties: int) -> None:
+        super().__init__(capacity)
+        self.barrier = threading.Barrier(parties, timeout=60)  # a guard against a hang
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        with super().hold(pixels):
+            assert self.held <= self.capacity
+            self.barrier.wait()
+            yield
+
+
+def redraw_in_threads(gate: PixelGate, data: bytes, count: int) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            scrub(io.BytesIO(data), "scan.tif", gate=gate)
+        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_redraws_in_one_process_share_a_pixel_budget(alarm: None) -> None:
+    # 16 threads (4 workers' worth of gthread threads) redraw 1-megapixel scans through a
+    # gate of 4 megapixels: 4 of them at once, never more (each waits its turn).
+    data = tiff(1000, 1000, zlib.compress(bytes(1000 * 1000)), compression=8)
+    gate = TogetherGate(4 * 1000 * 1000, parties=4)
+    assert redraw_in_threads(gate, data, 16) == []
+    assert gate.peak == gate.capacity and gate.held == 0
+
+
+def test_a_picture_waits_for_room_and_is_refused_only_after_the_wait(alarm: None) -> None:
+    data = tiff(1000, 1000, zlib.compress(bytes(1000 * 1000)), compression=8)
+    gate = PixelGate(capacity=1_500_000, wait=0)
+    with gate.hold(1_000_000):  # another upload is being decoded
+        with pytest.raises(ScrubError) as raised:
+            scrub(io.BytesIO(data), "scan.tif", gate=gate)
+        assert raised.value.message == scrub_module.BUSY
+        assert gate.held == 1_000_000
+    gate.wait = 30  # the same upload, waiting for the other one to finish
+    with gate.hold(1_000_000):
+        waiting = threading.Thread(target=lambda: redraw_in_threads(gate, data, 1))
+        waiting.start()
+        while not gate.waiting and waiting.is_alive():
+            time.sleep(0.01)  # until it stands in line (the alarm guards against a hang)
+        assert gate.waiting == 1
+    waiting.join()
+    assert gate.peak == 1_000_000 and gate.held == 0  # never both at once
+    assert scrubbed(data, "scan.tif")[0].removed == 1
 
 
 def heif_with_locations(iloc_payload: bytes, *, version: int = 1, tail: bytes = b"") -> bytes:
@@ -1243,6 +1403,11 @@ def test_the_seed_corpus_is_scrubbed_cleanly() -> None:
 PORTAL_CASES = {
     "heic zero-size extents": ("IMG_0004.HEIC", zero_size_extents, "文件无法读取"),
     "heic without ispe": ("IMG_0005.HEIC", lambda: heic(b"", b""), "文件无法读取"),
+    "tiff 11 pages of 4 MP": (
+        "传真.tif",
+        lambda: multi_page("TIFF", pages(11, (2000, 2000)), compression="tiff_adobe_deflate"),
+        "最多 1000 页（帧）",
+    ),
     "png 30000²": ("screenshot.png", lambda: png_header(30000, 30000), "1.2 亿像素"),
     "bmp 10000²": ("scan.bmp", lambda: rle_bmp(10000, 10000), "4000 万像素"),
     "trak 2000 deep": (
@@ -1255,6 +1420,7 @@ PORTAL_CASES = {
 PORTAL_ENGLISH = {
     "heic zero-size extents": scrub_module.DAMAGED,
     "heic without ispe": scrub_module.DAMAGED,
+    "tiff 11 pages of 4 MP": scrub_module.TOO_MANY_FRAMES,
     "png 30000²": scrub_module.TOO_MANY_PIXELS,
     "bmp 10000²": scrub_module.TOO_MANY_PIXELS_TO_REDRAW,
     "trak 2000 deep": scrub_module.TOO_COMPLEX,

@@ -13,8 +13,9 @@ image
     the JFIF thumbnail and anything after the end of a JPEG (the extra pictures of MPF and
     gain-map photos carry EXIF of their own). HEIC is cleaned in place: its Exif and XMP
     items are overwritten with empty ones padded out, and nothing else moves. GIF, WebP,
-    BMP and TIFF are redrawn from their pixels alone (first frame or page only), TIFF
-    compressed (deflate) and BMP as PNG, since Pillow writes BMP only uncompressed.
+    BMP and TIFF are redrawn from their pixels alone, every page of a TIFF and every frame
+    of an animation (with its timing), TIFF compressed (deflate) and BMP as PNG, since
+    Pillow writes BMP only uncompressed.
 pdf
     Rewritten by pikepdf (qpdf): the document information dictionary (author, creator,
     producer, dates), every /Metadata stream (XMP of the document, pages, images, fonts),
@@ -38,8 +39,11 @@ audio, video
     with zeros.
 
 Refused (ScrubError, whose ``message`` tells the citizen why), besides damaged files:
-pictures over MAX_IMAGE_PIXELS (MAX_REDRAW_PIXELS for those decoded here), read from the
-header before any pixel is decoded; outputs over the file limit; files of more than
+pictures over MAX_IMAGE_PIXELS (MAX_REDRAW_PIXELS for those decoded here, over all their
+pages or frames, of which at most MAX_FRAMES), read from the headers before any pixel is
+decoded; HEIC picture items without a declared size (ispe); pictures that found no room
+in the process's pixel gate (REDRAW_PIXELS_AT_ONCE) within REDRAW_WAIT; outputs over the
+file limit; files of more than
 MAX_ENTRIES boxes, chunks or items, or nested deeper than MAX_DEPTH; zips of more than
 ZIP_MAX_ENTRIES entries or ZIP_MAX_TOTAL bytes unpacked; PDFs with a password.
 
@@ -500,6 +504,12 @@ class PixelGate:
         self.held = self.peak = 0
         self._queue: deque[object] = deque()
         self._changed = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """How many stand in line for room."""
+        with self._changed:
+            return len(self._queue)
 
     @contextmanager
     def hold(self, pixels: int) -> Iterator[None]:
