@@ -64,7 +64,7 @@ def _catalogued() -> frozenset[str]:
     return frozenset(
         getattr(scrubber, name)
         for name in ("DAMAGED", "TOO_MANY_PIXELS", "TOO_MANY_PIXELS_TO_REDRAW", "TOO_LARGE",
-                     "TOO_COMPLEX", "ENCRYPTED_PDF")
+                     "TOO_COMPLEX", "ENCRYPTED_PDF", "TOO_MANY_FRAMES", "BUSY")
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ zipfile, mutagen, wave) to open before and after scrubbing.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import html
 import io
@@ -15,6 +16,8 @@ import pathlib
 import signal
 import struct
 import tempfile
+import threading
+import time
 import wave
 import xml.etree.ElementTree as ElementTree
 import zipfile
@@ -43,8 +46,10 @@ from tipline.intake.scrub import (
     ALLOWED_EXTENSIONS,
     HEAD_SIZE,
     KINDS,
+    MAX_FRAMES,
     ZIP_MAX_ENTRIES,
     FileType,
+    PixelGate,
     Scrubbed,
     ScrubError,
     detect_type,
@@ -107,8 +112,30 @@ HEIC_PICTURE = b"\x00\x00\x00\x20" + b"hevc coded picture stand-in" * 4
 HEIC_EXIF = b"\x00\x00\x00\x06Exif\x00\x00MM\x00*\x00\x00\x00\x08" + NAME + b" GPS 39.9N 116.4E"
 
 
-def heic() -> bytes:
-    """A HEIF file as phones write it: picture and Exif items, located by iloc in mdat."""
+def ispe(width: int, height: int) -> bytes:
+    return full_box(b"ispe", 0, struct.pack(">II", width, height))
+
+
+def ipma(*entries: tuple[int, list[int]]) -> bytes:
+    """Item property associations: (item id, [1-based property indices])."""
+    body = struct.pack(">I", len(entries)) + b"".join(
+        struct.pack(">HB", item, len(indices)) + bytes(0x80 | i for i in indices)
+        for item, indices in entries
+    )
+    return full_box(b"ipma", 0, body)
+
+
+def heic(
+    properties: bytes | None = None,
+    associations: bytes | None = None,
+    extra_items: tuple[tuple[int, bytes], ...] = (),
+) -> bytes:
+    """A HEIF file as phones write it: picture and Exif items, located by iloc in mdat, the
+    picture's size in an ispe property (by default 64 × 48, the picture being item 1)."""
+    if properties is None:
+        properties = box(b"ipco", ispe(64, 48))
+    if associations is None:
+        associations = ipma((1, [1]))
 
     def meta(picture_at: int, exif_at: int) -> bytes:
         hdlr = full_box(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\x00")
@@ -121,12 +148,11 @@ def heic() -> bytes:
             + struct.pack(">HHHII", 1, 0, 1, picture_at, len(HEIC_PICTURE))
             + struct.pack(">HHHII", 2, 0, 1, exif_at, len(HEIC_EXIF)),
         )
-        infe = [
-            full_box(b"infe", 2, struct.pack(">HH", 1, 0) + b"hvc1" + b"\x00"),
-            full_box(b"infe", 2, struct.pack(">HH", 2, 0) + b"Exif" + b"\x00"),
-        ]
-        iinf = full_box(b"iinf", 0, struct.pack(">H", 2) + b"".join(infe))
-        return full_box(b"meta", 0, hdlr + pitm + iloc + iinf)
+        items = [(1, b"hvc1"), (2, b"Exif"), *extra_items]
+        infe = [full_box(b"infe", 2, struct.pack(">HH", n, 0) + t + b"\x00") for n, t in items]
+        iinf = full_box(b"iinf", 0, struct.pack(">H", len(infe)) + b"".join(infe))
+        iprp = box(b"iprp", properties + associations) if properties or associations else b""
+        return full_box(b"meta", 0, hdlr + pitm + iloc + iinf + iprp)
 
     ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
     start = len(ftyp) + len(meta(0, 0)) + 8
@@ -643,6 +669,32 @@ def test_heic_exif_item_is_zeroed_in_place() -> None:
     assert data[exif_at + len(HEIC_EXIF) :] == original[exif_at + len(HEIC_EXIF) :]
 
 
+def ipma_wide(*entries: tuple[int, list[int]]) -> bytes:
+    """ipma version 1, flags 1: 32-bit item ids and 16-bit property indices."""
+    body = struct.pack(">I", len(entries)) + b"".join(
+        struct.pack(">IB", item, len(indices)) + b"".join(struct.pack(">H", i) for i in indices)
+        for item, indices in entries
+    )
+    return box(b"ipma", b"\x01\x00\x00\x01" + body)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: heic(associations=ipma_wide((1, [0x8001]))),
+        lambda: heic(
+            box(b"ipco", box(b"colr", b"nclx" + bytes(7)) + ispe(64, 48) + ispe(128, 96)),
+            ipma((1, [1, 2])) + ipma_wide((3, [3])),
+            extra_items=((3, b"grid"),),
+        ),
+    ],
+    ids=["ipma-v1-wide", "grid-in-second-ipma"],
+)
+def test_heic_pictures_whose_sizes_are_declared_pass(make: Callable[[], bytes]) -> None:
+    result, data = scrubbed(make(), "IMG_0002.HEIC")
+    assert (result.kind, result.removed) == ("image", 1) and NAME not in data
+
+
 # --- scrubbing: PDF and office ------------------------------------------------------------
 
 
@@ -900,6 +952,8 @@ CATALOGUED = {
     scrub_module.TOO_LARGE,
     scrub_module.TOO_COMPLEX,
     scrub_module.ENCRYPTED_PDF,
+    scrub_module.TOO_MANY_FRAMES,
+    scrub_module.BUSY,
 }
 
 
@@ -1031,13 +1085,171 @@ def test_every_scrubbed_output_is_held_to_the_file_limit() -> None:
         assert refusal(data, filename, max_bytes=64) == scrub_module.TOO_LARGE, extension
 
 
+# --- pages and frames: all kept, within one budget ------------------------------------------
+
+
+def pages(count: int, size: tuple[int, int], mode: str = "L") -> list[Image.Image]:
+    """Pages that differ from each other (so no writer merges them)."""
+    frames = []
+    for number in range(count):
+        frame = Image.new(mode, size, 0 if mode == "1" else (number * 37) % 200)
+        frame.putpixel((number % size[0], 0), 255 if mode != "RGB" else (255, 255, 255))
+        frames.append(frame)
+    return frames
+
+
+def multi_page(image_format: str, frames: list[Image.Image], **options: Any) -> bytes:
+    out = io.BytesIO()
+    frames[0].save(out, image_format, save_all=True, append_images=frames[1:], **options)
+    return out.getvalue()
+
+
+def fax() -> bytes:
+    """A three-page fax: 1-bit A4 pages at 200 dpi, each naming the sender in its tags."""
+    tags = {270: NAME.decode() + " fax", 305: "SecretPhone 9", 315: NAME.decode()}
+    return multi_page("TIFF", pages(3, (1728, 2200), "1"), compression="group4", tiffinfo=tags)
+
+
+def test_a_multi_page_tiff_keeps_every_page_and_loses_its_tags(alarm: None) -> None:
+    # Only the first page was kept: a faxed tip lost its other pages without a word.
+    original = fax()
+    result, data = scrubbed(original, "传真.tif")
+    assert (result.kind, result.removed) == ("image", 1)
+    assert NAME not in data and b"SecretPhone" not in data
+    with Image.open(io.BytesIO(data)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.n_frames == before.n_frames == 3
+        for number in range(3):
+            image.seek(number)
+            before.seek(number)
+            assert image.size == (1728, 2200) and image.tobytes() == before.tobytes()
+    assert refusal(original, "传真.tif", max_bytes=len(data) - 1) == scrub_module.TOO_LARGE
+
+
+@pytest.mark.parametrize("image_format", ["GIF", "WEBP"])
+def test_an_animation_keeps_every_frame_and_its_timing_but_no_metadata(
+    image_format: str,
+) -> None:
+    frames = pages(4, (64, 48), "RGB")
+    metadata: dict[str, Any] = (
+        {"comment": NAME} if image_format == "GIF" else {"exif": exif_with_gps(), "xmp": NAME}
+    )
+    original = multi_page(image_format, frames, duration=[100, 200, 300, 400], loop=0, **metadata)
+    assert NAME in original
+    result, data = scrubbed(original)
+    assert result.removed == 1 and NAME not in data
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.n_frames == 4 and image.info.get("loop") == 0
+        durations = []
+        for number in range(4):
+            image.seek(number)
+            image.load()  # WebP tells a frame's duration once it is decoded
+            durations.append(image.info["duration"])
+        assert durations == [100, 200, 300, 400]
+
+
+@pytest.mark.parametrize(
+    ("make", "filename"),
+    [
+        # 11 pages of 4 million pixels: each within the budget, together over it.
+        (lambda: multi_page("TIFF", pages(11, (2000, 2000)), compression="tiff_adobe_deflate"),
+         "scan.tif"),
+        (lambda: multi_page("GIF", pages(MAX_FRAMES + 1, (8, 8))), "a.gif"),
+        (lambda: multi_page("GIF", pages(2, (5000, 5000))), "a.gif"),
+    ],
+    ids=["tiff-11×4MP", "gif-1001-frames", "gif-2×25MP"],
+)  # fmt: skip
+def test_pages_and_frames_share_one_budget(
+    alarm: None, make: Callable[[], bytes], filename: str
+) -> None:
+    assert refusal(make(), filename) == scrub_module.TOO_MANY_FRAMES
+
+
+def test_a_single_picture_is_redrawn_without_a_copy_of_its_pixels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A copy held every redrawn picture twice (issue 7: 320 MB for 40 million pixels).
+    def no_copy(_image: Image.Image) -> Image.Image:
+        raise AssertionError("a single picture was copied")
+
+    monkeypatch.setattr(Image.Image, "copy", no_copy)
+    for extension in ("gif", "webp", "bmp", "tiff"):
+        filename, original = samples()[extension]
+        assert scrubbed(original, filename)[0].removed == 1, extension
+
+
+class TogetherGate(PixelGate):
+    """A gate whose holders meet at a barrier: only those it lets in at once can meet."""
+
+    def __init__(self, capacity: int, parties: int) -> None:
+        super().__init__(capacity)
+        self.barrier = threading.Barrier(parties, timeout=60)  # a guard against a hang
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        with super().hold(pixels):
+            assert self.held <= self.capacity
+            self.barrier.wait()
+            yield
+
+
+def redraw_in_threads(gate: PixelGate, data: bytes, count: int) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            scrub(io.BytesIO(data), "scan.tif", gate=gate)
+        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_redraws_in_one_process_share_a_pixel_budget(alarm: None) -> None:
+    # 16 threads (4 workers' worth of gthread threads) redraw 1-megapixel scans through a
+    # gate of 4 megapixels: 4 of them at once, never more (each waits its turn).
+    data = tiff(1000, 1000, zlib.compress(bytes(1000 * 1000)), compression=8)
+    gate = TogetherGate(4 * 1000 * 1000, parties=4)
+    assert redraw_in_threads(gate, data, 16) == []
+    assert gate.peak == gate.capacity and gate.held == 0
+
+
+def test_a_picture_waits_for_room_and_is_refused_only_after_the_wait(alarm: None) -> None:
+    data = tiff(1000, 1000, zlib.compress(bytes(1000 * 1000)), compression=8)
+    gate = PixelGate(capacity=1_500_000, wait=0)
+    with gate.hold(1_000_000):  # another upload is being decoded
+        with pytest.raises(ScrubError) as raised:
+            scrub(io.BytesIO(data), "scan.tif", gate=gate)
+        assert raised.value.message == scrub_module.BUSY
+        assert gate.held == 1_000_000
+    gate.wait = 30  # the same upload, waiting for the other one to finish
+    with gate.hold(1_000_000):
+        waiting = threading.Thread(target=lambda: redraw_in_threads(gate, data, 1))
+        waiting.start()
+        while not gate.waiting and waiting.is_alive():
+            time.sleep(0.01)  # until it stands in line (the alarm guards against a hang)
+        assert gate.waiting == 1
+    waiting.join()
+    assert gate.peak == 1_000_000 and gate.held == 0  # never both at once
+    assert scrubbed(data, "scan.tif")[0].removed == 1
+
+
 def heif_with_locations(iloc_payload: bytes, *, version: int = 1, tail: bytes = b"") -> bytes:
-    """A HEIF file with an Exif item whose locations are ``iloc_payload``."""
-    infe = full_box(b"infe", 2, struct.pack(">HH", 1, 0) + b"Exif" + b"\x00")
-    iinf = full_box(b"iinf", 0, struct.pack(">H", 1) + infe)
+    """A HEIF file with an Exif item (1) whose locations are ``iloc_payload``, and a
+    picture (item 9) of a valid size, so that the locations are what gets refused."""
+    infe = [
+        full_box(b"infe", 2, struct.pack(">HH", 1, 0) + b"Exif" + b"\x00"),
+        full_box(b"infe", 2, struct.pack(">HH", 9, 0) + b"hvc1" + b"\x00"),
+    ]
+    iinf = full_box(b"iinf", 0, struct.pack(">H", 2) + b"".join(infe))
+    iprp = box(b"iprp", box(b"ipco", ispe(64, 48)) + ipma((9, [1])))
     iloc = full_box(b"iloc", version, iloc_payload)
     ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
-    return ftyp + full_box(b"meta", 0, iloc + iinf) + tail
+    return ftyp + full_box(b"meta", 0, iloc + iinf + iprp) + tail
 
 
 def zero_size_extents() -> bytes:
@@ -1093,6 +1305,40 @@ HOSTILE = {
     "heic zero-size extents": (zero_size_extents, "", scrub_module.DAMAGED),
     "heic overlapping extents": (overlapping_extents, "", scrub_module.TOO_COMPLEX),
     "heic 30000² spatial extent": (heif_too_many_pixels, "", scrub_module.TOO_MANY_PIXELS),
+    # ISO/IEC 23008-12 requires an ispe for every picture item: without one its size is
+    # unchecked (issue 7), whatever way it is missing.
+    "heic picture of 30000² by its ispe": (
+        lambda: heic(box(b"ipco", ispe(30000, 30000))),
+        "IMG_0002.HEIC",
+        scrub_module.TOO_MANY_PIXELS,
+    ),
+    "heic without item properties": (lambda: heic(b"", b""), "", scrub_module.DAMAGED),
+    "heic ispe with no associations": (lambda: heic(associations=b""), "", scrub_module.DAMAGED),
+    "heic ispe associated with the Exif item only": (
+        lambda: heic(associations=ipma((2, [1]))),
+        "",
+        scrub_module.DAMAGED,
+    ),
+    "heic picture associated with a property that is not its ispe": (
+        lambda: heic(box(b"ipco", ispe(64, 48) + box(b"colr", b"nclx" + bytes(7))), ipma((1, [2]))),
+        "",
+        scrub_module.DAMAGED,
+    ),
+    "heic grid item without a size of its own": (
+        lambda: heic(extra_items=((3, b"grid"),)),
+        "",
+        scrub_module.DAMAGED,
+    ),
+    "heic item of an unknown type without a size": (
+        lambda: heic(extra_items=((3, b"zzzz"),)),
+        "",
+        scrub_module.DAMAGED,
+    ),
+    "heic with items but no picture": (
+        lambda: heic(associations=ipma((2, [1])), extra_items=()).replace(b"hvc1", b"mime"),
+        "",
+        scrub_module.DAMAGED,
+    ),
     "mp4 trak in trak, 2000 deep": (
         lambda: box(b"ftyp", b"mp42\0\0\0\0mp42") + box(b"moov", nested(b"trak", 2000, b"")),
         "video.mp4",
@@ -1156,6 +1402,12 @@ def test_the_seed_corpus_is_scrubbed_cleanly() -> None:
 
 PORTAL_CASES = {
     "heic zero-size extents": ("IMG_0004.HEIC", zero_size_extents, "文件无法读取"),
+    "heic without ispe": ("IMG_0005.HEIC", lambda: heic(b"", b""), "文件无法读取"),
+    "tiff 11 pages of 4 MP": (
+        "传真.tif",
+        lambda: multi_page("TIFF", pages(11, (2000, 2000)), compression="tiff_adobe_deflate"),
+        "最多 1000 页（帧）",
+    ),
     "png 30000²": ("screenshot.png", lambda: png_header(30000, 30000), "1.2 亿像素"),
     "bmp 10000²": ("scan.bmp", lambda: rle_bmp(10000, 10000), "4000 万像素"),
     "trak 2000 deep": (
@@ -1167,6 +1419,8 @@ PORTAL_CASES = {
 }
 PORTAL_ENGLISH = {
     "heic zero-size extents": scrub_module.DAMAGED,
+    "heic without ispe": scrub_module.DAMAGED,
+    "tiff 11 pages of 4 MP": scrub_module.TOO_MANY_FRAMES,
     "png 30000²": scrub_module.TOO_MANY_PIXELS,
     "bmp 10000²": scrub_module.TOO_MANY_PIXELS_TO_REDRAW,
     "trak 2000 deep": scrub_module.TOO_COMPLEX,

@@ -13,8 +13,9 @@ image
     the JFIF thumbnail and anything after the end of a JPEG (the extra pictures of MPF and
     gain-map photos carry EXIF of their own). HEIC is cleaned in place: its Exif and XMP
     items are overwritten with empty ones padded out, and nothing else moves. GIF, WebP,
-    BMP and TIFF are redrawn from their pixels alone (first frame or page only), TIFF
-    compressed (deflate) and BMP as PNG, since Pillow writes BMP only uncompressed.
+    BMP and TIFF are redrawn from their pixels alone, every page of a TIFF and every frame
+    of an animation (with its timing), TIFF compressed (deflate) and BMP as PNG, since
+    Pillow writes BMP only uncompressed.
 pdf
     Rewritten by pikepdf (qpdf): the document information dictionary (author, creator,
     producer, dates), every /Metadata stream (XMP of the document, pages, images, fonts),
@@ -38,8 +39,11 @@ audio, video
     with zeros.
 
 Refused (ScrubError, whose ``message`` tells the citizen why), besides damaged files:
-pictures over MAX_IMAGE_PIXELS (MAX_REDRAW_PIXELS for those decoded here), read from the
-header before any pixel is decoded; outputs over the file limit; files of more than
+pictures over MAX_IMAGE_PIXELS (MAX_REDRAW_PIXELS for those decoded here, over all their
+pages or frames, of which at most MAX_FRAMES), read from the headers before any pixel is
+decoded; HEIC picture items without a declared size (ispe); pictures that found no room
+in the process's pixel gate (REDRAW_PIXELS_AT_ONCE) within REDRAW_WAIT; outputs over the
+file limit; files of more than
 MAX_ENTRIES boxes, chunks or items, or nested deeper than MAX_DEPTH; zips of more than
 ZIP_MAX_ENTRIES entries or ZIP_MAX_TOTAL bytes unpacked; PDFs with a password.
 
@@ -66,11 +70,14 @@ import io
 import re
 import shutil
 import struct
+import threading
 import warnings
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, BinaryIO, Final, Literal, NamedTuple
 
 import mutagen
@@ -109,6 +116,14 @@ TOO_COMPLEX: Final = N_(
     "in a common format and attach it again."
 )
 ENCRYPTED_PDF: Final = N_("A PDF is protected by a password. Attach it without the password.")
+TOO_MANY_FRAMES: Final = N_(
+    "A multi-page TIFF or an animated GIF or WebP may have at most 1000 pages or frames and "
+    "40 million pixels over all of them together. Split it into smaller files, or save it "
+    "as PDF, and attach it again."
+)
+BUSY: Final = N_(
+    "Many pictures are being checked at this moment. Wait a minute, then attach this one again."
+)
 
 
 class ScrubError(Exception):
@@ -457,15 +472,71 @@ def _office_type(
 # or a 30000 × 30000 bomb does not. JPEG, PNG and HEIC are cleaned without decoding, so the
 # budget protects the officers' viewers, which decode them.
 MAX_IMAGE_PIXELS: Final = 120_000_000
-# Redrawn pictures (GIF, WebP, BMP, TIFF) are decoded here and held twice, at up to 4 bytes
-# a pixel: 40 million pixels keep a portal worker under about 320 MB.
+# Redrawn pictures (GIF, WebP, BMP, TIFF) are decoded here, at up to 4 bytes a pixel: 40
+# million pixels (over all pages or frames together) hold at most about 160 MB.
 MAX_REDRAW_PIXELS: Final = 40_000_000
+# Pages of a multi-page TIFF, frames of an animated GIF or WebP: each costs a decode.
+MAX_FRAMES: Final = 1000
+# Pixels decoded at once in one process, over all its threads (issue 7): a gthread worker
+# with 4 threads would otherwise hold 4 x 160 MB. One picture at the limit, or many small
+# ones side by side; the others wait their turn, in order, for at most REDRAW_WAIT seconds.
+REDRAW_PIXELS_AT_ONCE: Final = MAX_REDRAW_PIXELS
+REDRAW_WAIT: Final = 30.0
 # The portal's default file limit (TIPLINE_MAX_FILE_MB); store_upload passes the real one.
 MAX_OUTPUT_BYTES: Final = 20 * 1024 * 1024
 # Boxes, chunks, segments, items and extents one file may hold: real files have hundreds.
 MAX_ENTRIES: Final = 100_000
 # Containers inside containers: real files nest three or four deep (moov, trak, mdia).
 MAX_DEPTH: Final = 16
+
+
+class PixelGate:
+    """Lets at most ``capacity`` pixels be decoded at once in this process.
+
+    Budget bounds one file; this bounds the process, whose threads serve many uploads at
+    once. Callers are admitted first come, first served (a large picture is not starved by
+    a stream of small ones), and each waits at most ``wait`` seconds before BUSY.
+    ``peak`` is the most ever held at once, for tests and benches.
+    """
+
+    def __init__(self, capacity: int = REDRAW_PIXELS_AT_ONCE, wait: float = REDRAW_WAIT) -> None:
+        self.capacity, self.wait = capacity, wait
+        self.held = self.peak = 0
+        self._queue: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """How many stand in line for room."""
+        with self._changed:
+            return len(self._queue)
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = min(pixels, self.capacity)  # within the per-file budget, never more
+        turn = object()
+        with self._changed:
+            self._queue.append(turn)
+            admitted = self._changed.wait_for(
+                lambda: self._queue[0] is turn and self.held + pixels <= self.capacity,
+                timeout=self.wait,
+            )
+            self._queue.remove(turn)
+            self._changed.notify_all()  # the next in line may fit now
+            if not admitted:
+                raise ScrubError(f"no room for {pixels} pixels in {self.wait} s", BUSY)
+            self.held += pixels
+            self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.held -= pixels
+                self._changed.notify_all()
+
+
+# The one gate of this process: what its threads decode together.
+REDRAW_GATE: Final = PixelGate()
 
 
 @dataclass
@@ -476,6 +547,7 @@ class Budget:
     max_pixels: int = MAX_IMAGE_PIXELS
     max_redraw_pixels: int = MAX_REDRAW_PIXELS
     entries: int = MAX_ENTRIES
+    gate: PixelGate = field(default=REDRAW_GATE)
 
     def spend(self, count: int = 1) -> None:
         if count > self.entries:
@@ -489,6 +561,18 @@ class Budget:
         if width * height > limit:
             message = TOO_MANY_PIXELS_TO_REDRAW if redraw else TOO_MANY_PIXELS
             raise ScrubError(f"picture of {width} × {height} pixels", message)
+
+    def frames(self, sizes: list[tuple[int, int]]) -> int:
+        """Check the pages or frames of one picture together; returns their pixels."""
+        total = 0
+        for width, height in sizes:
+            self.pixels(width, height, redraw=True)
+            total += width * height
+        if len(sizes) > 1 and (
+            len(sizes) > MAX_FRAMES or total > min(self.max_pixels, self.max_redraw_pixels)
+        ):
+            raise ScrubError(f"{len(sizes)} frames of {total} pixels", TOO_MANY_FRAMES)
+        return total
 
     def output(self, size: int) -> None:
         if size > self.max_bytes:
@@ -574,6 +658,7 @@ def scrub(
     *,
     max_bytes: int = MAX_OUTPUT_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    gate: PixelGate = REDRAW_GATE,
 ) -> Scrubbed:
     """Return the file without its metadata; the type is decided by the content.
 
@@ -581,7 +666,8 @@ def scrub(
     whether to take it); one that claims an allowed type but cannot be read, or would cost
     more than its budget (pixels, entries, depth, ``max_bytes`` once cleaned), raises
     ScrubError, whose ``message`` says why to the citizen. The file is read whole: uploads
-    are held in memory and small.
+    are held in memory and small. Pictures that are decoded here wait for room in ``gate``,
+    the process's bound on pixels decoded at once.
     """
     data = source.read()
     file_type = detect_type(filename, data)
@@ -592,7 +678,7 @@ def scrub(
     if handler is None:
         source.seek(0)
         return Scrubbed(source, file_type.kind, 0, file_type)
-    budget = Budget(max_bytes=max_bytes, max_pixels=max_pixels)
+    budget = Budget(max_bytes=max_bytes, max_pixels=max_pixels, gate=gate)
     cleaned, removed = handler(data, budget)
     budget.output(len(cleaned))
     converted = file_type.extension in _CONVERTED
@@ -728,32 +814,79 @@ _CONVERTED: Final = {"bmp": "png"}  # extension in → extension out, where they
 
 def _redraw(image_format: str) -> Handler:
     def redraw(data: bytes, budget: Budget) -> tuple[bytes, int]:
+        target, options = _REDRAWN_AS[image_format]
+        out = _BoundedOutput(budget)
         try:
             with warnings.catch_warnings():
                 # Pillow warns of corrupt tags it skips: a note for logs, not a refusal.
                 warnings.simplefilter("ignore", UserWarning)
                 with Image.open(io.BytesIO(data), formats=(image_format,)) as image:
-                    # The size is the header's: checked before a pixel is decoded.
-                    budget.pixels(*image.size, redraw=True)
-                    image.load()
-                    # Only the pixels cross over (and the palette, and which colour is
-                    # transparent): no info dictionary, no EXIF, no XMP, no TIFF tags.
-                    clean = image.copy()
-                    transparency = image.info.get("transparency")
-            clean.info = {} if transparency is None else {"transparency": transparency}
+                    # The sizes are the headers': checked before a pixel is decoded.
+                    sizes = _frame_sizes(image)
+                    pixels = budget.frames(sizes)
+                    # Several frames are held decoded together, and one more is decoding.
+                    working = max(w * h for w, h in sizes) if len(sizes) > 1 else 0
+                    with budget.gate.hold(pixels + working):
+                        frames, extra = _clean_frames(image, len(sizes))
+                        if len(frames) > 1:
+                            options = {**options, **extra, "save_all": True}
+                            options["append_images"] = frames[1:]
+                        frames[0].save(out, format=target, **options)
+                        del frames  # before the gate lets the next picture in
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ScrubError(f"unreadable image: {exc}", TOO_MANY_PIXELS_TO_REDRAW) from exc
         except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-            raise ScrubError(f"unreadable image: {exc}") from exc  # what decoders raise
-        target, options = _REDRAWN_AS[image_format]
-        out = _BoundedOutput(budget)
-        try:
-            clean.save(out, format=target, **options)
-        except (OSError, ValueError) as exc:  # a mode the writer cannot store
-            raise ScrubError(f"cannot redraw image: {exc}") from exc
+            # What decoders raise, and writers given a mode they cannot store.
+            raise ScrubError(f"unreadable image: {exc}") from exc
         return out.getvalue(), 1
 
     return redraw
+
+
+def _frame_sizes(image: Image.Image) -> list[tuple[int, int]]:
+    """The size of every page or frame, from the headers, at most MAX_FRAMES + 1 of them.
+
+    A TIFF's pages each have their own size, read by seeking (Pillow reads the page's tags
+    then, and decodes nothing). GIF and WebP frames are drawn on one canvas, so each costs
+    the canvas; Pillow counts them from the block headers.
+    """
+    if image.format != "TIFF":
+        count = getattr(image, "n_frames", 1)
+        return [image.size] * min(count, MAX_FRAMES + 1)
+    sizes = []
+    for page in range(MAX_FRAMES + 1):
+        try:
+            image.seek(page)
+        except EOFError:
+            break
+        sizes.append(image.size)
+    image.seek(0)
+    return sizes
+
+
+def _clean_frames(image: Image.Image, count: int) -> tuple[list[Image.Image], dict[str, object]]:
+    """Every frame decoded, as bare images: only the pixels cross over (and the palette,
+    and which colour is transparent), no info dictionary, no EXIF, no XMP, no TIFF tags;
+    for an animation also how long each frame shows and how often it loops."""
+    frames, durations = [], []
+    for number in range(count):
+        image.seek(number)
+        image.load()
+        # One frame is handed over as it was decoded, without a copy (which would double
+        # the memory, issue 7); a frame of several is copied, since the decoder draws the
+        # next one over it.
+        frame = image._new(image.im) if count == 1 else image.copy()
+        transparency = image.info.get("transparency")
+        frame.info = {} if transparency is None else {"transparency": transparency}
+        durations.append(int(image.info.get("duration") or 0))
+        frames.append(frame)
+    extra: dict[str, object] = {}
+    if image.format in ("GIF", "WEBP") and count > 1:
+        extra["duration"] = durations
+        loop = image.info.get("loop")
+        if isinstance(loop, int):
+            extra["loop"] = loop
+    return frames, extra
 
 
 # ISO base media files: HEIC, MP4, M4A, MOV, 3GP --------------------------------------
@@ -888,8 +1021,9 @@ def _heif_meta(data: bytearray, meta: Box, budget: Budget) -> int:
     if b"iprp" in children:
         _heif_check_pixels(data, children[b"iprp"], budget)
     if b"iinf" not in children:
-        return 0
-    targets = _heif_metadata_items(data, children[b"iinf"], budget)
+        raise ScrubError("HEIF meta box without items")
+    targets, pictures = _heif_items(data, children[b"iinf"], budget)
+    _heif_check_extents(data, children.get(b"iprp"), pictures, budget)
     if not targets:
         return 0
     if b"iloc" not in children:
@@ -933,6 +1067,60 @@ def _heif_check_pixels(data: bytearray, iprp: Box, budget: Budget) -> None:
                 budget.pixels(reader.u32(), reader.u32())
 
 
+def _heif_check_extents(
+    data: bytearray, iprp: Box | None, pictures: Collection[int], budget: Budget
+) -> None:
+    """Every picture item has a spatial extent, so the pixel budget saw its size.
+
+    ISO/IEC 23008-12 (6.5.3) makes an ispe property mandatory for every image item: one
+    without it would reach the officers' viewers with a size nobody checked (issue 7).
+    """
+    if not pictures:
+        raise ScrubError("HEIF file without a picture item")
+    if iprp is None:
+        raise ScrubError("HEIF pictures without properties")
+    ipco, associations = None, []
+    for box in _boxes(data, iprp.start + iprp.header, iprp.end, budget):
+        if box.kind == b"ipco":
+            if ipco is not None:  # the property indices would be ambiguous
+                raise ScrubError("HEIF item properties twice")
+            ipco = box
+        elif box.kind == b"ipma":
+            associations.append(box)
+    if ipco is None:
+        raise ScrubError("HEIF pictures without properties")
+    # Property indices count from 1, in the order of the boxes in ipco.
+    properties = _boxes(data, ipco.start + ipco.header, ipco.end, budget)
+    extents = {n for n, prop in enumerate(properties, 1) if prop.kind == b"ispe"}
+    measured: set[int] = set()
+    for ipma in associations:
+        for item_id, indices in _heif_associations(data, ipma, budget):
+            if indices & extents:
+                measured.add(item_id)
+    unmeasured = set(pictures) - measured
+    if unmeasured:
+        raise ScrubError(f"HEIF pictures {sorted(unmeasured)[:5]} without a spatial extent")
+
+
+def _heif_associations(
+    data: bytearray, ipma: Box, budget: Budget
+) -> Iterator[tuple[int, set[int]]]:
+    """(item id, {property index}) of every entry of an item property association box."""
+    reader = Reader(data, ipma.start + ipma.header, ipma.end)
+    version = reader.u8()
+    flags = reader.uint(3)
+    id_size, index_size = (2 if version < 1 else 4), (2 if flags & 1 else 1)
+    count = reader.u32()
+    budget.spend(reader.count(count, id_size + 1))
+    for _ in range(count):
+        item_id = reader.uint(id_size)
+        associations = reader.u8()
+        reader.count(associations, index_size)
+        # The top bit of each says "essential"; the rest is the index (0: no property).
+        mask = (1 << (8 * index_size - 1)) - 1
+        yield item_id, {reader.uint(index_size) & mask for _ in range(associations)}
+
+
 # Readers choke on an Exif item or XMP packet of zeros (Pillow raises), so the first bytes
 # become an empty one: an Exif with a TIFF header and no entries, an XMP packet with none.
 _EMPTY_EXIF_ITEM: Final = (
@@ -941,12 +1129,15 @@ _EMPTY_EXIF_ITEM: Final = (
 _EMPTY_XMP_ITEM: Final = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'  # then spaces, not zeros
 
 
-def _heif_metadata_items(data: bytearray, iinf: Box, budget: Budget) -> dict[int, bytes]:
-    """Item id → what its first bytes become, for the items holding metadata."""
+def _heif_items(data: bytearray, iinf: Box, budget: Budget) -> tuple[dict[int, bytes], set[int]]:
+    """Item id → what its first bytes become, for the items holding metadata; and the ids
+    of every other item, which are pictures (coded, grid, overlay, tiles): any type not
+    known to be metadata counts as a picture, so its size must be declared."""
     reader = Reader(data, iinf.start + iinf.header, iinf.end)
     version = reader.u8()
     reader.skip(3 + (2 if version == 0 else 4))  # flags, entry count
     items: dict[int, bytes] = {}
+    pictures: set[int] = set()
     for box in _boxes(data, reader.at, iinf.end, budget):
         if box.kind != b"infe":
             continue
@@ -968,7 +1159,9 @@ def _heif_metadata_items(data: bytearray, iinf: Box, budget: Budget) -> dict[int
             items[item_id] = _EMPTY_XMP_ITEM if xmp else b""
         elif item_type == b"uri ":
             items[item_id] = b""
-    return items
+        else:
+            pictures.add(item_id)
+    return items, pictures - set(items)
 
 
 _ILOC_FIELD_SIZES: Final = (0, 4, 8)
