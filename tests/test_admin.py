@@ -107,6 +107,35 @@ def test_admin_loads_a_rule_pack_that_then_routes_new_tips(triage_app: Flask) ->
         assert "national@2026.1" in (tip.rule_packs or "")
 
 
+# A pasted pack is read by the bounded decoder: deep nesting (RecursionError in json and in
+# jsonschema before), broken JSON and a wrong format each get a message in the admin's
+# language, never a 500.
+BROKEN_PACKS = [
+    ('{"name": ' + "[" * 50_000 + "]" * 50_000 + "}",
+     "规则包嵌套层数过多", "The rule pack is nested too deeply"),
+    ('{"name": "x", "version": ' + "{" * 17 + "}" * 17 + "}",
+     "规则包嵌套层数过多", "The rule pack is nested too deeply"),
+    ('{"name": "x",\n "version": }',
+     "规则包不是有效的 JSON：第 2 行", "The rule pack is not JSON: line 2"),
+    ('{"name": "x"}', "规则包格式不符", "The rule pack does not follow the format at (top)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "zh", "en"), BROKEN_PACKS)
+def test_a_broken_rule_pack_is_refused_on_the_page_in_both_languages(
+    triage_app: Flask, body: str, zh: str, en: str
+) -> None:
+    admin = officer(triage_app, "root", "admin")
+    for language, expected in (("zh", zh), ("en", en)):
+        headers = {"Accept-Language": language}
+        page = admin.post("/admin/rules", headers=headers, data={
+            "csrf_token": csrf_token(admin, "/admin/rules"), "body": body,
+        })  # fmt: skip
+        assert page.status_code == 400
+        assert expected in page.get_data(as_text=True)
+    assert "rulepack.change" not in actions(triage_app)
+
+
 def test_a_calendar_correction_moves_new_deadlines(triage_app: Flask) -> None:
     admin = officer(triage_app, "root", "admin")
     response = admin.post("/admin/calendar", data={

@@ -23,7 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.intake import reference
+from tipline.intake.jsonbody import MAX_JSON_DEPTH, BadBody, loads, nesting_depth
 from tipline.intake.models import RulePack
+from tipline.intake.reference import N_
 
 _CODES = {
     "category": sorted(reference.codes(reference.CATEGORIES)),
@@ -105,7 +107,16 @@ SCHEMA: dict[str, Any] = {
 
 
 class RulePackError(Exception):
-    """A rule pack that does not validate: the message says where and why."""
+    """A rule pack that does not validate: the message says where and why.
+
+    ``message`` is an English message id (marked with ``N_``) that the admin page translates,
+    filled with ``params``; ``str()`` is the English text, for logs and the command line.
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -130,21 +141,48 @@ class Pack:
         return code[:2] if code.endswith("0000") else code[:4] if code.endswith("00") else code
 
 
-def load_pack(text: str) -> Pack:
+def _decode(text: str) -> Any:
+    """The pack's JSON, read by the bounded decoder the APIs use: deep nesting is refused
+    before the decoder (or the schema check) recurses into it, so a pasted pack cannot raise
+    RecursionError (issue 7, item 12)."""
+    data = text.encode("utf-8", errors="surrogatepass")  # a lone surrogate: not valid JSON
+    if nesting_depth(data) > MAX_JSON_DEPTH:
+        raise RulePackError(
+            N_("The rule pack is nested too deeply: at most %(depth)s levels."),
+            depth=MAX_JSON_DEPTH,
+        )
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RulePackError(f"not JSON: {exc.msg} at line {exc.lineno}") from exc
+        return loads(data)
+    except BadBody as bad:
+        cause = bad.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            raise RulePackError(
+                N_("The rule pack is not JSON: line %(line)s, column %(column)s."),
+                line=cause.lineno, column=cause.colno,
+            ) from bad  # fmt: skip
+        if bad.problem.code == "too_large":
+            raise RulePackError(N_("The rule pack is too large.")) from bad
+        if bad.problem.code == "invalid_character":
+            raise RulePackError(bad.problem.message) from bad
+        raise RulePackError(N_("The rule pack is not JSON.")) from bad
+
+
+def load_pack(text: str) -> Pack:
+    body = _decode(text)
     try:
         jsonschema.validate(body, SCHEMA)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(top)"
-        raise RulePackError(f"{where}: {exc.message}") from exc
+        raise RulePackError(
+            N_("The rule pack does not follow the format at %(where)s: %(detail)s"),
+            where=where, detail=exc.message,
+        ) from exc  # fmt: skip
     for index, rule in enumerate(body["routing"]):
         if rule.get("sealed") and rule["bureau"] != DISCIPLINE:
             raise RulePackError(
-                f"routing/{index}: a sealed tip goes to {DISCIPLINE} only (domain.md section 2)"
-            )
+                N_("routing/%(index)s: a sealed tip goes to %(bureau)s only."),  # domain.md §2
+                index=index, bureau=DISCIPLINE,
+            )  # fmt: skip
     return Pack(
         name=body["name"],
         version=body["version"],

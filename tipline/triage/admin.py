@@ -28,6 +28,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, CalendarOverride, Officer, RulePack, Tip
+from tipline.intake.reference import N_
 from tipline.intake.rules import RulePackError, load_pack
 from tipline.intake.web import query_int
 from tipline.triage import scope, triage
@@ -191,13 +192,13 @@ def rules() -> Any:
                     )
                 )
                 if exists is not None:
-                    raise RulePackError(_("This name and version are already loaded."))
+                    raise RulePackError(N_("This name and version are already loaded."))
                 session.add(RulePack(name=pack.name, version=pack.version, scope=pack.scope,
                                      body=form.body.data))  # fmt: skip
                 record(session, "rulepack.change", actor=current_user.username, pack=pack.label)
             return redirect(url_for("admin.rules"))
         except RulePackError as error:
-            form.body.errors = [str(error)]
+            form.body.errors = [_(error.message, **error.params)]
             status = 400
     elif form.is_submitted():
         status = 400
