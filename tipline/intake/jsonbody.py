@@ -29,6 +29,7 @@ MAX_JSON_BYTES = 512 * 1024
 MAX_JSON_DEPTH = 16
 
 # PostgreSQL text cannot hold NUL; a lone surrogate cannot be encoded as UTF-8 at all.
+TOO_DEEP = N_("The body is nested too deeply.")
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = N_(
     "What you sent contains a character that cannot be stored (such as NUL). Remove it and "
@@ -98,7 +99,7 @@ def loads(data: bytes) -> Any:
     """
     if len(data) > MAX_JSON_BYTES:
         raise BadBody(BodyProblem("", "too_large", N_("The body is too large.")))
-    too_deep = BadBody(BodyProblem("", "json", N_("The body is nested too deeply.")))
+    too_deep = BadBody(BodyProblem("", "json", TOO_DEEP))
     try:
         value = json.loads(data, parse_float=Decimal, parse_constant=_no_constant)
     except RecursionError as exc:

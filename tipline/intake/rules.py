@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.intake import reference
-from tipline.intake.jsonbody import MAX_JSON_DEPTH, BadBody, loads, nesting_depth
+from tipline.intake.jsonbody import MAX_JSON_DEPTH, TOO_DEEP, BadBody, loads
 from tipline.intake.models import RulePack
 from tipline.intake.reference import N_
 
@@ -146,14 +146,14 @@ def _decode(text: str) -> Any:
     before the decoder (or the schema check) recurses into it, so a pasted pack cannot raise
     RecursionError (issue 7, item 12)."""
     data = text.encode("utf-8", errors="surrogatepass")  # a lone surrogate: not valid JSON
-    if nesting_depth(data) > MAX_JSON_DEPTH:
-        raise RulePackError(
-            N_("The rule pack is nested too deeply: at most %(depth)s levels."),
-            depth=MAX_JSON_DEPTH,
-        )
     try:
         return loads(data)
     except BadBody as bad:
+        if bad.problem.message == TOO_DEEP:
+            raise RulePackError(
+                N_("The rule pack is nested too deeply: at most %(depth)s levels."),
+                depth=MAX_JSON_DEPTH,
+            ) from bad
         cause = bad.__cause__
         if isinstance(cause, json.JSONDecodeError):
             raise RulePackError(
