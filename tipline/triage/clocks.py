@@ -121,7 +121,7 @@ def mark_sent(session: Session, today: dt.date, sent: Waiting, addresses: int) -
            addresses=addresses)  # fmt: skip
 
 
-def recipients(session: Session, result: Waiting) -> dict[str, int]:
+def recipients(session: Session, result: Waiting | SweepResult) -> dict[str, int]:
     """E-mail address → how many waiting items that officer may see.
 
     Escalations go to supervisors; items due soon to everyone who may work them. The count
