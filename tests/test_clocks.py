@@ -4,6 +4,7 @@ escalated, and announced by e-mails that say only that something is waiting."""
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -211,6 +212,111 @@ def test_the_job_notifies_who_may_see_and_says_nothing_more(
     assert [m.rcpt_tos for m in sink.messages] == [["boss@hrss.example"]]
     text = sink.messages[0].content.decode()
     assert tip_id not in text and "fake_docs" not in text and "伪造" not in text
+
+
+class RefusesOnce(Sink):
+    """A server that answers its first message "451 try again later", then takes all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if not self.refused:
+            self.refused += 1
+            return "451 4.3.0 try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _run_sweep_in_worker(redis_url: str) -> None:
+    """Enqueue the sweep and let rq's worker run it, with rq's retries; a retry that rq
+    booked for later is brought forward and handed over by rq's own scheduler."""
+    from rq import Queue as RqQueue
+    from rq import SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
+    from rq.serializers import JSONSerializer
+
+    queue = RedisQueue(redis_url, "test-sweep", JOBS)
+    try:
+        job_id = queue.enqueue(jobs.sweep_deadlines)
+        declared = RqQueue(
+            "test-sweep", connection=queue.connection, serializer=JSONSerializer,
+            job_class=DeclaredJob,
+        )  # fmt: skip
+        worker = SimpleWorker(
+            [declared], connection=queue.connection, serializer=JSONSerializer,
+            job_class=DeclaredJob,
+        )  # fmt: skip
+        worker.work(burst=True)
+        registry = ScheduledJobRegistry(queue=declared)
+        if job_id in registry.get_job_ids():  # it failed, and rq booked a retry
+            job = declared.fetch_job(job_id)
+            assert job is not None
+            registry.schedule(job, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            scheduler = RQScheduler([declared], connection=queue.connection)
+            scheduler.acquire_locks()
+            scheduler.enqueue_scheduled_jobs()
+            scheduler.release_locks()
+            worker.work(burst=True)
+    finally:
+        queue.connection.close()
+
+
+@pytest.mark.parametrize("mode", ["inline", "redis"])
+def test_notices_refused_once_are_sent_by_the_retry_and_only_once(
+    mode: str,
+    submitter: Submitter,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The first run commits its escalation, then the server refuses the mail; the retry
+    finds nothing new to escalate, yet sends the notices. A later run that day sends none."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = RefusesOnce()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    request.addfinalizer(controller.stop)
+    received(submitter, dt.date(2025, 9, 30))  # long overdue: escalated on the first run
+    due_today = received(submitter, dt.date(2025, 9, 30))
+    with transaction(make_sessionmaker(engine)) as session:
+        for deadline in session.scalars(select(Deadline).where(Deadline.tip_id == due_today)):
+            deadline.due_on = jobs.today()  # due soon, not overdue
+        for name, role, region in (("boss", "supervisor", "441500"),
+                                   ("desk", "triage_officer", "441502")):  # fmt: skip
+            officer = add_officer(
+                session, name, "a long test password", role=role, region=region,
+                bureau="hrss_fund_supervision", requested_by="test", approved_by="test",
+            ).officer  # fmt: skip
+            officer.email = f"{name}@hrss.example"
+    monkeypatch.setenv("TIPLINE_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    monkeypatch.setenv("TIPLINE_DATABASE_URL", str(engine.url.render_as_string(False)))
+    bind_engine(engine)
+    if mode == "redis":
+        redis_url: str = request.getfixturevalue("redis_url")
+        monkeypatch.setenv("TIPLINE_REDIS_URL", redis_url)
+        monkeypatch.setenv("TIPLINE_QUEUE", "test-sweep")
+        _run_sweep_in_worker(redis_url)
+    else:
+        # Without Redis, cron runs `tipline deadlines sweep` again; the same function.
+        monkeypatch.delenv("TIPLINE_REDIS_URL", raising=False)
+        with pytest.raises(smtplib.SMTPDataError):
+            jobs.sweep_deadlines()
+        assert jobs.sweep_deadlines() == 2
+    assert sink.refused == 1
+    # boss: the escalated tip and the one due soon; desk: the one due soon.
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == [
+        "boss@hrss.example", "desk@hrss.example",
+    ]  # fmt: skip
+    # The next run the same day finds everything announced already.
+    if mode == "redis":
+        _run_sweep_in_worker(str(request.getfixturevalue("redis_url")))
+    else:
+        assert jobs.sweep_deadlines() == 0
+    assert len(sink.messages) == 2
 
 
 def test_next_sweep_is_the_next_morning_in_china() -> None:

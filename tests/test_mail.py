@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tipline.triage.clocks import MailError, send_notices
+from tipline.triage.clocks import MailError, send_notices, smtp_address
 
 USER, PASSWORD = "notices@hrss.example", "an smtp password"
 
@@ -125,4 +125,59 @@ def test_a_login_is_never_sent_without_tls() -> None:
         send_notices(f"smtp://127.0.0.1:{port}", "t@x", {"a@x": 1})
     finally:
         controller.stop()
+    assert [m.rcpt_tos for m in sink.messages] == [["a@x"]]
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        # A relay on this machine listens on 25, as it always did for smtp://localhost.
+        ("smtp://localhost", ("localhost", 25)),
+        ("smtp://127.0.0.1", ("127.0.0.1", 25)),
+        ("smtp://[::1]", ("::1", 25)),
+        # A remote server takes submissions on 587, or TLS from the start on 465.
+        ("smtp://mail.hrss.example", ("mail.hrss.example", 587)),
+        ("smtp://user@localhost", ("localhost", 25)),
+        ("smtps://mail.hrss.example", ("mail.hrss.example", 465)),
+        ("smtp://mail.hrss.example:2525", ("mail.hrss.example", 2525)),
+    ],
+)
+def test_default_ports(url: str, address: tuple[str, int]) -> None:
+    assert smtp_address(url) == address
+
+
+@pytest.fixture
+def self_signed_relays(tmp_path: Path) -> Iterator[tuple[int, Sink]]:
+    """A relay that requires STARTTLS with a certificate no authority signed (Debian's
+    Postfix with its snakeoil certificate), listening on 127.0.0.1 and on 127.0.0.2: the
+    same machine, but 127.0.0.2 is not a name this code knows as local."""
+    cert, key = _certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink, port = Sink(), _free_port()
+    controllers = [
+        Controller(sink, hostname=host, port=port, tls_context=context, require_starttls=True)
+        for host in ("127.0.0.1", "127.0.0.2")
+    ]
+    for controller in controllers:
+        controller.start()
+    try:
+        yield port, sink
+    finally:
+        for controller in controllers:
+            controller.stop()
+
+
+def test_a_local_relay_with_a_self_signed_certificate_takes_notices_without_a_login(
+    self_signed_relays: tuple[int, Sink],
+) -> None:
+    port, sink = self_signed_relays
+    send_notices(f"smtp://127.0.0.1:{port}", "t@x", {"a@x": 1})
+    assert [m.rcpt_tos for m in sink.messages] == [["a@x"]]
+    # Any other host must show a certificate that verifies, login or not ...
+    with pytest.raises(ssl.SSLCertVerificationError):
+        send_notices(f"smtp://127.0.0.2:{port}", "t@x", {"b@x": 1})
+    # ... and so must the local relay once a password would be sent.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        send_notices(f"smtp://someone@127.0.0.1:{port}", "t@x", {"c@x": 1}, password="p")
     assert [m.rcpt_tos for m in sink.messages] == [["a@x"]]

@@ -10,36 +10,97 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
 from tipline.crypto import derive_key
 from tipline.intake.config import Config
 
-# One subscriber gets a whole IPv6 /64 (RFC 6177), and picks any address in it at will.
-IPV6_PREFIX = 64
+# How much of the address space one subscriber holds. End sites get a /48 to a /56 (RFC
+# 6177), and Chinese broadband often delegates a /60 or a /56; a /64 key gave one of them
+# 16 to 256 budgets. So a budget is per /56 (some /60 customers then share one), and every
+# /48 has a second, wider budget, so that the 256 /56s of one site add up to at most
+# SITE_FACTOR budgets rather than 256.
+IPV6_PREFIX = 56
+IPV6_SITE_PREFIX = 48
+SITE_FACTOR = 16
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are the client's IPv4 address.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def client_address(remote_addr: str | None) -> Address | None:
+    """The client's address, as the IPv4 address it stands for when it is an IPv6 address
+    that embeds one: IPv4-mapped (::ffff:a.b.c.d), 6to4 (2002::/16, where one IPv4 address
+    owns 65,536 /64s), Teredo (2001::/32, the client's public address) and NAT64
+    (64:ff9b::/96). None when it is no address at all."""
+    try:
+        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address
 
 
 def client_bucket(remote_addr: str | None) -> str:
     """The part of a client address that one client controls as a whole: an IPv4 address
-    (also when written IPv4-mapped, ::ffff:a.b.c.d) or an IPv6 /64; else the text as is."""
-    try:
-        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
-    except ValueError:
+    (also when an IPv6 address embeds it, see ``client_address``) or an IPv6 /56; else the
+    text as is."""
+    address = client_address(remote_addr)
+    if address is None:
         return remote_addr or ""
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
     return str(address)
 
 
-def client_key() -> str:
+def site_bucket(remote_addr: str | None) -> str | None:
+    """The IPv6 /48 a client is in, which has the wider budget; None for IPv4 clients
+    (also embedded), which have the one budget of their address."""
+    address = client_address(remote_addr)
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    return str(ipaddress.IPv6Network((address, IPV6_SITE_PREFIX), strict=False))
+
+
+def scaled(limit: str, factor: int) -> str:
+    """``limit`` (as in TIPLINE_SUBMIT_LIMIT) with every amount multiplied by ``factor``,
+    so the configured limits govern the wider budgets too."""
+    return ";".join(
+        f"{item.amount * factor} per {item.multiples} {item.GRANULARITY.name}"
+        for item in parse_many(limit)
+    )
+
+
+def _hmac(bucket: str) -> str:
     key = current_app.extensions["portal-limit-key"]
-    bucket = client_bucket(request.remote_addr).encode()
-    return hmac.new(key, bucket, hashlib.sha256).hexdigest()[:32]
+    return hmac.new(key, bucket.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def client_key() -> str:
+    return _hmac(client_bucket(request.remote_addr))
+
+
+def site_key() -> str:
+    return _hmac(site_bucket(request.remote_addr) or client_bucket(request.remote_addr))
+
+
+def outside_an_ipv6_site() -> bool:
+    return site_bucket(request.remote_addr) is None
 
 
 limiter = Limiter(key_func=client_key, strategy="moving-window", headers_enabled=False)
@@ -55,6 +116,24 @@ def receipt_limit() -> str:
     return config.receipt_limit
 
 
+def site_submit_limit() -> str:
+    return scaled(submit_limit(), SITE_FACTOR)
+
+
+def site_receipt_limit() -> str:
+    return scaled(receipt_limit(), SITE_FACTOR)
+
+
+def receipt_budgets() -> list[tuple[RateLimitItem, str, str]]:
+    """Each (limit, scope, key) one receipt check counts against: the client's, then for
+    IPv6 its /48's."""
+    budgets = [(item, "receipt", client_key()) for item in parse_many(receipt_limit())]
+    if not outside_an_ipv6_site():
+        site = site_key()
+        budgets += [(item, "receipt-site", site) for item in parse_many(site_receipt_limit())]
+    return budgets
+
+
 def spend_receipt_attempt() -> bool:
     """Count one receipt check against the client's budget, before the scrypt runs; False
     when the budget is spent (the answer is then 429, even for a right receipt).
@@ -62,11 +141,22 @@ def spend_receipt_attempt() -> bool:
     Counted atomically up front, so parallel requests cannot all slip under the limit while
     their derivations run; typos caught by the check digit never get here and are free."""
     strategy = limiter.limiter
-    key = client_key()
-    return all(strategy.hit(item, "receipt", key) for item in parse_many(receipt_limit()))
+    return all(strategy.hit(item, scope, key) for item, scope, key in receipt_budgets())
 
 
-submissions = limiter.shared_limit(submit_limit, scope="submit", methods=["POST"])
+_client_submissions = limiter.shared_limit(submit_limit, scope="submit", methods=["POST"])
+_site_submissions = limiter.shared_limit(
+    site_submit_limit, scope="submit-site", key_func=site_key, methods=["POST"],
+    exempt_when=outside_an_ipv6_site,
+)  # fmt: skip
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def submissions(view: Callable[P, R]) -> Callable[P, R]:
+    """The submit budgets: the client's, and for IPv6 its /48's."""
+    return _site_submissions(_client_submissions(view))
 
 
 def init_limits(app: Flask, config: Config) -> None:

@@ -8,6 +8,7 @@ something is waiting, never what (DESIGN.md, "Anonymity").
 from __future__ import annotations
 
 import datetime as dt
+import json
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tipline.intake.models import Deadline, Officer, Tip
+from tipline.intake.models import AuditEvent, Deadline, Officer, Tip
 from tipline.intake.workdays import Calendar
 from tipline.triage import scope
 from tipline.triage.audit import record
@@ -61,7 +62,66 @@ def sweep(session: Session, today: dt.date, calendar: Calendar) -> SweepResult:
     return result
 
 
-def recipients(session: Session, result: SweepResult) -> dict[str, int]:
+@dataclass
+class Waiting:
+    """What the next notices announce, read from stored state rather than from what one
+    sweep changed, so a run whose mail failed leaves it for the retry to send."""
+
+    due_soon: set[str] = field(default_factory=set)
+    escalated: set[str] = field(default_factory=set)
+    # The newest escalation audit entry covered: the next notices start after it.
+    through: int = 0
+
+
+NOTICES_SENT = "notices.sent"
+
+
+def waiting(session: Session, today: dt.date) -> Waiting:
+    """The open items to announce: escalations not yet announced, and items due soon unless
+    notices already went out ``today`` (so the daily due-soon notice goes once a day).
+
+    Both come from what is stored, so a sweep whose e-mail failed (and was committed before
+    the send) is announced by its retry or by the next day's run; an announcement counts
+    only once ``mark_sent`` has recorded it, after a successful send."""
+    last = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == NOTICES_SENT)
+        .order_by(AuditEvent.id.desc()).limit(1)
+    ).first()  # fmt: skip
+    since, sent_on = 0, None
+    if last is not None:
+        detail = json.loads(last.detail)
+        since, sent_on = int(detail["through"]), detail["day"]
+    found = Waiting(through=since)
+    escalations = session.execute(
+        select(AuditEvent.id, AuditEvent.tip_id).where(
+            AuditEvent.action == "deadline.escalate", AuditEvent.id > since
+        )
+    ).all()
+    if escalations:
+        found.through = max(row.id for row in escalations)
+        # Only what still waits: a deadline met since its escalation needs no notice.
+        found.escalated = set(session.scalars(
+            select(Deadline.tip_id).where(
+                Deadline.tip_id.in_({row.tip_id for row in escalations}),
+                Deadline.met_on.is_(None), Deadline.escalated.is_(True),
+            )
+        ))  # fmt: skip
+    if sent_on != today.isoformat():
+        found.due_soon = set(session.scalars(
+            select(Deadline.tip_id).where(Deadline.met_on.is_(None), Deadline.state == "due_soon")
+        ))  # fmt: skip
+    return found
+
+
+def mark_sent(session: Session, today: dt.date, sent: Waiting, addresses: int) -> None:
+    """Record that the notices for ``sent`` went out; called only after the send worked.
+
+    If this commit fails after a send, the retry sends again: twice is better than never."""
+    record(session, NOTICES_SENT, actor=None, day=today.isoformat(), through=sent.through,
+           addresses=addresses)  # fmt: skip
+
+
+def recipients(session: Session, result: Waiting | SweepResult) -> dict[str, int]:
     """E-mail address → how many waiting items that officer may see.
 
     Escalations go to supervisors; items due soon to everyone who may work them. The count
@@ -96,6 +156,39 @@ class MailError(Exception):
     """The mail settings would send a password or the notices unprotected."""
 
 
+def smtp_address(smtp_url: str) -> tuple[str, int]:
+    """Host and port of ``TIPLINE_SMTP_URL``. Without a port: 465 for ``smtps://``; for
+    ``smtp://``, 25 on a relay on this machine (where a stock Postfix or Exim listens, and
+    where ``smtp://localhost`` always meant port 25), else 587 (submission, RFC 6409)."""
+    parts = urlsplit(smtp_url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise MailError(f"TIPLINE_SMTP_URL: use smtp:// or smtps://, not {parts.scheme}://")
+    host = parts.hostname or "localhost"
+    if parts.port:
+        return host, parts.port
+    if parts.scheme == "smtps":
+        return host, 465
+    return host, 25 if host in LOCAL_RELAYS else 587
+
+
+def tls_context(host: str, *, login: bool, ca_file: str | None) -> ssl.SSLContext:
+    """The TLS settings for ``host``: its certificate verified, except on one path.
+
+    A relay on this machine, spoken to without a login and with no ``ca_file`` given, may
+    show any certificate. That traffic never leaves the host, so a verified certificate
+    would protect nothing an attacker could reach: anyone who can answer on loopback
+    already runs code here. And the stock certificate of a local relay is self-signed
+    (Debian's Postfix uses the snakeoil one, named after the host), so requiring it to
+    verify made the local path fail whenever the relay offered STARTTLS. A login, or any
+    other host, needs the certificate verified: a password must reach only the server it
+    belongs to, and notices must not go to whoever sits on the network path."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if host in LOCAL_RELAYS and not login and ca_file is None:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def send_notices(
     smtp_url: str,
     sender: str,
@@ -107,21 +200,20 @@ def send_notices(
     """Send the notices through ``smtp_url``.
 
     ``smtps://[user@]host[:465]`` speaks TLS from the start; ``smtp://[user@]host[:587]``
-    must upgrade with STARTTLS, except to a relay on this machine, which may take plain
-    SMTP without a login. The server's certificate is checked against the system's
-    authorities or ``ca_file``. With a user, ``password`` logs in, only ever over TLS."""
+    must upgrade with STARTTLS, except to a relay on this machine (port 25 by default),
+    which may take plain SMTP without a login. The server's certificate is checked against
+    the system's authorities or ``ca_file`` (see ``tls_context`` for the one exception).
+    With a user, ``password`` logs in, only ever over TLS."""
     parts = urlsplit(smtp_url)
-    host = parts.hostname or "localhost"
-    if parts.scheme not in ("smtp", "smtps"):
-        raise MailError(f"TIPLINE_SMTP_URL: use smtp:// or smtps://, not {parts.scheme}://")
+    host, port = smtp_address(smtp_url)
     if parts.password:
         raise MailError("TIPLINE_SMTP_URL: give the password in TIPLINE_SMTP_PASSWORD(_FILE)")
-    context = ssl.create_default_context(cafile=ca_file)
+    context = tls_context(host, login=bool(parts.username), ca_file=ca_file)
     smtp: smtplib.SMTP
     if parts.scheme == "smtps":
-        smtp = smtplib.SMTP_SSL(host, parts.port or 465, timeout=30, context=context)
+        smtp = smtplib.SMTP_SSL(host, port, timeout=30, context=context)
     else:
-        smtp = smtplib.SMTP(host, parts.port or 587, timeout=30)
+        smtp = smtplib.SMTP(host, port, timeout=30)
     with smtp:
         if parts.scheme == "smtp":
             smtp.ehlo()

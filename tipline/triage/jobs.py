@@ -10,7 +10,7 @@ from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import Declared, JobTable, RedisQueue, job_session
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
-from tipline.triage.clocks import recipients, send_notices, sweep
+from tipline.triage.clocks import mark_sent, recipients, send_notices, sweep, waiting
 
 CHINA = ZoneInfo("Asia/Shanghai")
 SWEEP_HOUR = 7  # every morning, before the offices open
@@ -19,8 +19,9 @@ SWEEP_HOUR = 7  # every morning, before the offices open
 def sweep_deadlines() -> int:
     """Mark due-soon and overdue deadlines, escalate, notify; then book the next sweep.
 
-    Idempotent: a second sweep the same day changes nothing and escalates nothing twice.
-    Returns the number of notices sent."""
+    Idempotent: a second sweep the same day changes nothing, escalates nothing twice and
+    sends no notice twice; a retry after a failed send sends what the failed run did not
+    (all of it again, if the server took only some). Returns the number of notices sent."""
     config = Config.from_env(need_secret=False)
     if config.redis_url:
         # Booked first: a failure below (an SMTP server down) must not end the daily sweeps.
@@ -32,13 +33,23 @@ def sweep_deadlines() -> int:
     # Tips whose own job was lost (Redis down at submission) are routed first, so their
     # clocks are there to be swept.
     process_new_tips()
+    day = today()
     with job_session() as session:
-        result = sweep(session, today(), load_calendar(session))
-        addresses = recipients(session, result)
-    if config.smtp_url and addresses:
+        sweep(session, day, load_calendar(session))
+    if not config.smtp_url:
+        return 0
+    # What to announce is read back from what is stored, and counts as announced only
+    # after the send: the sweep above is already committed, so a retry after an SMTP
+    # failure finds nothing new to escalate, yet must still send these notices.
+    with job_session() as session:
+        found = waiting(session, day)
+        addresses = recipients(session, found)
+    if addresses:
         send_notices(config.smtp_url, config.mail_from, addresses,
                      password=config.smtp_password, ca_file=config.smtp_ca_file)  # fmt: skip
-    return len(addresses) if config.smtp_url else 0
+        with job_session() as session:
+            mark_sent(session, day, found, len(addresses))
+    return len(addresses)
 
 
 def next_sweep_time(now: dt.datetime) -> dt.datetime:
