@@ -16,7 +16,13 @@ from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.fields import HiddenField
 from wtforms.validators import Length
 
-from tests.conftest import csrf_token, post_multipart, sign_in_officer, submit_report
+from tests.conftest import (
+    csrf_token,
+    make_enrolled,
+    post_multipart,
+    sign_in_officer,
+    submit_report,
+)
 from tipline.intake import followup, sanitize, submit
 from tipline.intake.db import transaction
 from tipline.portal import forms as portal_forms
@@ -63,11 +69,13 @@ def signed_in_reporter(portal: FlaskClient) -> str:
 
 @pytest.fixture
 def officer(triage_app: Flask) -> tuple[dict[str, str], str]:
-    with transaction(triage_app.extensions["triage"].sessions) as session:
-        created = add_officer(session, "desk", "a long test password", role="triage_officer",
-                              bureau="hrss_fund_supervision", region="441500")  # fmt: skip
+    services = triage_app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        _, secret = make_enrolled(session, services.officer_secrets, "desk",
+                                  role="triage_officer", bureau="hrss_fund_supervision",
+                                  region="441500")  # fmt: skip
         token = api.issue_token(session, "desk", actor="test")
-    return {"Authorization": f"Bearer {token}"}, created.officer.totp_secret
+    return {"Authorization": f"Bearer {token}"}, secret
 
 
 @pytest.fixture
@@ -241,7 +249,8 @@ def test_a_huge_identity_request_id_is_404(
 ) -> None:
     with transaction(triage_app.extensions["triage"].sessions) as session:
         add_officer(session, "boss", "a long test password", role="supervisor",
-                    bureau="hrss_fund_supervision", region="441500")  # fmt: skip
+                    bureau="hrss_fund_supervision", region="441500", requested_by="test",
+                    approved_by="test")  # fmt: skip
         headers = {"Authorization": f"Bearer {api.issue_token(session, 'boss', actor='test')}"}
     response = triage.post(f"/api/v1/tips/{tip_id}/identity-requests/{2**63}",
                            json={"approve": True}, headers=headers)  # fmt: skip

@@ -129,7 +129,8 @@ def bearer(triage_app: Flask) -> str:
     services = triage_app.extensions["triage"]
     with transaction(services.sessions) as session:
         add_officer(session, "desk", "a long test password", role="supervisor",
-                    bureau="hrss_fund_supervision", region="441500")  # fmt: skip
+                    bureau="hrss_fund_supervision", region="441500", requested_by="test",
+                    approved_by="test")  # fmt: skip
         token = api.issue_token(session, "desk", actor="test")
     report = Report(category="fake_docs", region="441502", text="举报", channel="letter")
     services.submitter.submit(report, with_receipt=False)
