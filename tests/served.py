@@ -14,9 +14,9 @@ Plain functions and classes, no pytest fixtures, so tests and ``bench/`` can sha
 Triage is served from the same instance, with the private keys and the passphrase::
 
         with ServedTriage.beside(served) as internal:
-            secret = add_officer(served.init_env, "reader")
+            code = add_officer(served.init_env, "reader")  # activation code
             with TriageClient(internal.url) as officer:
-                officer.sign_in("reader", secret)
+                officer.sign_in("reader", code)  # enrols, returns the TOTP secret
 
 Everything the portal is told comes from ``TIPLINE_*`` variables (tipline/intake/config.py).
 Servers run in their own process group so that stopping one also stops its workers.
@@ -408,7 +408,8 @@ class ServedPortal:
 # --- triage --------------------------------------------------------------------------
 
 OFFICER_PASSWORD = "a long served test password"
-TOTP_SECRET = re.compile(r"[?&]secret=([A-Z2-7]+)")
+ACTIVATION = re.compile(r"activation code: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})")
+ENROL_SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 
 
 def add_officer(
@@ -420,14 +421,16 @@ def add_officer(
     region: str = "440000",
     password: str = OFFICER_PASSWORD,
 ) -> str:
-    """`tipline users add`; returns the officer's TOTP secret (from the provisioning URI)."""
+    """`tipline users add`; returns the officer's activation code. Nobody is shown an
+    officer's TOTP secret (accounts.py): ``TriageClient.sign_in`` enrols with the code at the
+    first sign-in, as the officer would."""
     result = subprocess.run(
         [venv_script("tipline"), "users", "add", username, "--role", role,
          "--bureau", bureau, "--region", region],
         env=dict(env), input=password + "\n", capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
-    found = TOTP_SECRET.search(result.stdout)
+    found = ACTIVATION.search(result.stdout)
     if result.returncode != 0 or found is None:
         raise RuntimeError(f"tipline users add failed:\n{result.stdout}\n{result.stderr}")
     return found.group(1)
@@ -490,18 +493,36 @@ class TriageClient:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def sign_in(self, username: str, totp_secret: str, password: str = OFFICER_PASSWORD) -> None:
+    def sign_in(self, username: str, credential: str, password: str = OFFICER_PASSWORD) -> str:
+        """Sign in with a TOTP secret, or, the first time, with the activation code that
+        ``add_officer`` returned: then enrol the authenticator the site shows. Returns the
+        TOTP secret, for the next sign-in."""
         import pyotp
 
+        first = ACTIVATION.fullmatch(f"activation code: {credential}") is not None
         with self.session.get(self.base_url + "/login", timeout=self.timeout) as page:
             token = csrf_token(page.text)
         data = {"csrf_token": token, "username": username, "password": password,
-                "code": pyotp.TOTP(totp_secret).now()}  # fmt: skip
+                "code": credential if first else pyotp.TOTP(credential).now()}  # fmt: skip
         with self.session.post(
             self.base_url + "/login", data=data, allow_redirects=False, timeout=self.timeout
         ) as response:
             if response.status_code != 302:
                 raise PortalError(response.status_code, "POST /login", response.text)
+        if not first:
+            return credential
+        with self.session.get(self.base_url + "/enrol", timeout=self.timeout) as page:
+            found = ENROL_SECRET.search(page.text)
+            if found is None:
+                raise PortalError(page.status_code, "GET /enrol", page.text)
+            data = {"csrf_token": csrf_token(page.text),
+                    "code": pyotp.TOTP(found.group(1)).now()}  # fmt: skip
+        with self.session.post(
+            self.base_url + "/enrol", data=data, allow_redirects=False, timeout=self.timeout
+        ) as response:
+            if response.status_code != 302:
+                raise PortalError(response.status_code, "POST /enrol", response.text)
+        return found.group(1)
 
     def get(self, path: str, **kwargs: object) -> requests.Response:
         return self.session.get(self.base_url + path, timeout=self.timeout, **kwargs)  # type: ignore[arg-type]
