@@ -27,6 +27,7 @@ from flask import (
 )
 from flask_babel import Babel, get_locale, gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from redis import RedisError
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.wrappers import Response as BaseResponse
@@ -81,6 +82,11 @@ ERROR_MESSAGES = {
     ),
     429: lazy_gettext("Too many attempts. Please wait a while and try again."),
     500: lazy_gettext("Something went wrong on our side. Nothing you sent has been kept."),
+    # A store the page needs (Redis) does not answer: nothing was lost, and it passes.
+    503: lazy_gettext(
+        "This service is temporarily unavailable. Your report is safe. Please try again "
+        "later."
+    ),
 }
 
 
@@ -253,6 +259,13 @@ def _handle_csrf(_error: CSRFError) -> tuple[str, int]:
     return render_template("error.html", code=400, message=message), 400
 
 
+def _handle_redis_down(error: RedisError) -> tuple[str | Response, int]:
+    """Redis failed where no code expected it: 503 with the page saying nothing was lost,
+    never a 500. The log names the error's type only (its text can carry a key)."""
+    current_app.logger.warning("Redis unavailable (%s): answered 503", type(error).__name__)
+    return _render_error(503)
+
+
 def _change_language(code: str) -> BaseResponse:
     target = request.args.get("next", "/")
     # Only local paths: the switch must not become an open redirect. Browsers drop tabs and
@@ -302,6 +315,7 @@ def init_web(app: Flask, config: Config) -> None:
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(CSRFError, _handle_csrf)
+    app.register_error_handler(RedisError, _handle_redis_down)
     app.add_url_rule("/language/<code>", "language", _change_language)
     app.jinja_env.globals.update(
         reference=reference,

@@ -12,6 +12,11 @@ sign-in and is not derived from the tip, so the list ties no tip to a time (DESI
 "Least privilege": nothing in Redis ties a tip to a time). The alternative, a sign-out
 counter on the tip's row, would need the portal to update tips and would leave a trace
 on the tip of when its reporter was last active.
+
+When Redis cannot be reached, the list cannot be read, so no session is honoured: a copied
+cookie whose sign-out is stored there would otherwise work again. The reporter is shown a
+503 page instead (``SessionsUnavailable``). Signing out then still clears this browser's
+cookie, and the page still answers 503, since the sign-out of other copies was not stored.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import current_app, session
-from redis import Redis
+from redis import Redis, RedisError
+from werkzeug.exceptions import ServiceUnavailable
 
 from tipline.crypto import InvalidCiphertext, derive_key, open_sealed, seal
 
@@ -36,6 +42,14 @@ _PURPOSE = "reporter-session/v1"
 _REDIS_PREFIX = "tipline-signed-out:"
 
 Clock = Callable[[], float]
+# A Redis that does not answer must not hold a portal worker for long.
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class SessionsUnavailable(ServiceUnavailable):
+    """The list of signed-out sessions cannot be read or written: answer 503, grant nothing.
+
+    The page (intake/web.py, ERROR_MESSAGES[503]) says the report is safe and to try later."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +73,17 @@ class RedisSignedOut:
         self.connection = connection
 
     def add(self, session_id: str, seconds: int) -> None:
-        self.connection.set(_REDIS_PREFIX + session_id, b"", ex=max(1, seconds))
+        try:
+            self.connection.set(_REDIS_PREFIX + session_id, b"", ex=max(1, seconds))
+        except RedisError as error:
+            raise SessionsUnavailable from error  # the sign-out is not recorded: say so
 
     def __contains__(self, session_id: object) -> bool:
-        return bool(self.connection.exists(f"{_REDIS_PREFIX}{session_id}"))
+        try:
+            return bool(self.connection.exists(f"{_REDIS_PREFIX}{session_id}"))
+        except RedisError as error:
+            # Fail closed: an id we cannot look up may have been signed out.
+            raise SessionsUnavailable from error
 
 
 class MemorySignedOut:
@@ -99,7 +120,14 @@ class ReporterSessions:
              clock: Clock | None = None) -> ReporterSessions:  # fmt: skip
         clock = clock or time.time
         signed_out: SignedOut = (
-            RedisSignedOut(Redis.from_url(redis_url)) if redis_url else MemorySignedOut(clock)
+            RedisSignedOut(
+                Redis.from_url(
+                    redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                )  # fmt: skip
+            )
+            if redis_url
+            else MemorySignedOut(clock)
         )
         return cls(secret_key, signed_out, lifetime, clock=clock)
 
@@ -169,8 +197,13 @@ def current() -> SignedIn | None:
 def sign_out() -> None:
     """End this session for every copy of its cookie, not only for this browser."""
     sessions = _sessions()
-    payload = _payload(sessions)
-    if payload is not None:
-        remaining = payload["born"] + sessions.lifetime - sessions.clock()
-        sessions.signed_out.add(payload["sid"], int(remaining) + 1)
-    session.clear()
+    try:
+        payload = _payload(sessions)
+        if payload is not None:
+            remaining = payload["born"] + sessions.lifetime - sessions.clock()
+            sessions.signed_out.add(payload["sid"], int(remaining) + 1)
+    finally:
+        # This browser is signed out whatever happens (a shared computer must not keep the
+        # session for the next person); if Redis failed, SessionsUnavailable still reaches
+        # the reporter as a 503, since copies elsewhere stay valid until their lifetime.
+        session.clear()

@@ -10,18 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.crypto import OfficerSecrets, PrivateKeyring, ReceiptKdf, load_private_keyring
+from tipline.intake import reference
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
 from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import InlineQueue, make_queue
 from tipline.intake.submit import Submitter
 from tipline.intake.web import csrf, init_web
+from tipline.triage.accounts import ROLE_TERMS
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 STATIC = Path(__file__).parents[1] / "static"
@@ -74,14 +78,16 @@ def create_app(config: Config | None = None) -> Flask:
     app.jinja_env.filters["reject_page"] = lambda args: {
         k: v for k, v in args.items() if k != "page"
     }
+    app.jinja_env.filters["role_name"] = role_name
     from tipline.triage import access, auth, views
 
     auth.login_manager.init_app(app)
+    app.before_request(access.guard)
     if not config.redis_url:
         # The embedded default has no worker: the portal, holding no private key, leaves
         # its tips unrouted, and triage routes them before it answers (intake/queue.py).
+        # After the guard, so only a request it let through can get here.
         app.before_request(_route_waiting_tips)
-    app.before_request(access.guard)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     from tipline.triage import admin
@@ -98,8 +104,25 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _route_waiting_tips() -> None:
+    """Route the tips the portal left waiting, for a signed-in officer's request only.
+
+    Routing opens tips with the private key and writes to the database, so nobody signed
+    out (the login page, the language switch, a bearer token that does not verify) and no
+    static file may set it off. Signed-in API calls do: the internal API lists the same
+    inbox, and must see the tips routed as the pages do."""
+    if request.endpoint in _NO_ROUTING or not current_user.is_authenticated:
+        return
     services = triage()
     InlineQueue(services.engine, services.keyring).enqueue(process_new_tips)
+
+
+# Endpoints that never read a tip, even signed in.
+_NO_ROUTING = frozenset({"static", "language", "auth.logout"})
+
+
+def role_name(code: str) -> str:
+    """A role's label in the reader's language (accounts.ROLE_TERMS), never its code."""
+    return gettext(reference.label(ROLE_TERMS, code))
 
 
 def triage() -> Triage:

@@ -37,9 +37,18 @@ from sqlalchemy.orm import Session
 from tipline.crypto import InvalidCiphertext, OfficerSecrets
 from tipline.intake import reference
 from tipline.intake.models import Officer
+from tipline.intake.reference import N_, Term
 
-# DESIGN.md, "Who uses it".
-ROLES = ("triage_officer", "bureau_officer", "supervisor", "admin", "auditor")
+# DESIGN.md, "Who uses it". The codes are stored and checked; pages show the labels, which
+# the catalogues translate (受理员, 承办人, 负责人 ...).
+ROLE_TERMS: tuple[Term, ...] = (
+    Term("triage_officer", N_("Triage officer")),
+    Term("bureau_officer", N_("Bureau officer")),
+    Term("supervisor", N_("Supervisor")),
+    Term("admin", N_("Administrator")),
+    Term("auditor", N_("Auditor")),
+)
+ROLES = tuple(term.code for term in ROLE_TERMS)
 # Roles that may open tip contents (discipline inspection's officers among them); admins
 # and auditors never do by default.
 READER_ROLES = frozenset({"triage_officer", "bureau_officer", "supervisor"})
@@ -60,11 +69,23 @@ _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(Exception):
-    """A user could not be created: the message says why."""
+    """A user could not be created.
+
+    ``message`` is a catalogue message id with ``%(name)s`` placeholders filled from
+    ``params``, so a page shows it in the reader's language (``gettext(message, **params)``);
+    ``field`` names the form field it is about. ``str()`` is the English text, for the
+    ``tipline`` command and the logs."""
+
+    def __init__(self, field: str, message: str, **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.field = field
+        self.message = message
+        self.params = params
 
 
 class ApprovalRefused(Exception):
-    """This person may not approve this account: the message says why."""
+    """This person may not approve this account: the message (a catalogue message id) says
+    why. The page answers 404 whatever the reason; the audit log keeps the reason."""
 
 
 class SignInFailed(Exception):
@@ -99,7 +120,9 @@ class Enrolment:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+        raise AccountError(
+            "password", N_("A password has at least %(count)d characters."), count=MIN_PASSWORD
+        )
 
 
 def _new_activation(officer: Officer) -> str:
@@ -134,21 +157,37 @@ def add_officer(
     """
     if not _USERNAME.match(username):
         raise AccountError(
-            "a username is 2-64 lower-case letters, digits, dots, hyphens or underscores"
+            "username",
+            N_("A user name is 2-64 lower-case letters, digits, dots, hyphens or underscores."),
         )
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        raise AccountError(
+            "role", N_("Unknown role %(role)s: choose one of %(roles)s."), role=repr(role),
+            roles=", ".join(ROLES),
+        )  # fmt: skip
     if bureau is not None and bureau not in reference.codes(reference.BUREAUS):
-        raise AccountError(f"unknown bureau {bureau!r} (domain.md section 1)")
+        raise AccountError(
+            "bureau", N_("Unknown bureau %(bureau)s: choose one from the list."),
+            bureau=repr(bureau),
+        )  # fmt: skip
     if region is not None and region not in reference.regions():
-        raise AccountError(f"unknown region code {region!r} (GB/T 2260)")
+        raise AccountError(
+            "region", N_("%(region)s is not a region code (six digits, GB/T 2260)."),
+            region=repr(region),
+        )  # fmt: skip
     if role in READER_ROLES and (bureau is None or region is None):
-        raise AccountError(f"a {role} belongs to an office: give a bureau and a region")
+        raise AccountError(
+            "bureau", N_("This role belongs to an office: give a bureau and a region.")
+        )
     _check_password(password)
     if email is not None and not _EMAIL.match(email):
-        raise AccountError(f"{email!r} is not an e-mail address")
+        raise AccountError(
+            "email", N_("%(email)s is not an e-mail address."), email=repr(email)
+        )
     if session.scalar(select(Officer.id).where(Officer.username == username)) is not None:
-        raise AccountError(f"a user named {username!r} already exists")
+        raise AccountError(
+            "username", N_("A user named %(name)s already exists."), name=repr(username)
+        )
     waits = role in READER_ROLES and approved_by is None
     officer = Officer(
         username=username,
@@ -184,13 +223,13 @@ def _covers(approver_region: str | None, region: str | None) -> bool:
 def may_approve(approver: Officer, officer: Officer) -> str | None:
     """Why ``approver`` may not approve ``officer``'s account, or None if they may."""
     if not officer.awaiting_approval:
-        return "this account is not waiting for approval"
+        return N_("This account is not waiting for approval.")
     if approver.role != "supervisor" or not approver.active or approver.awaiting_approval:
-        return "only a supervisor approves an account that reads tips"
+        return N_("Only a supervisor approves an account that reads tips.")
     if approver.id == officer.id or approver.username == officer.requested_by:
-        return "the person who asked for an account cannot also approve it"
+        return N_("The person who asked for an account cannot also approve it.")
     if approver.bureau != officer.bureau or not _covers(approver.region, officer.region):
-        return "only a supervisor of the account's own bureau and jurisdiction approves it"
+        return N_("Only a supervisor of the account's own bureau and jurisdiction approves it.")
     return None
 
 
@@ -206,7 +245,7 @@ def approve(session: Session, officer_id: int, approver: Officer) -> NewOfficer:
     """Open a waiting account; returns its activation code, for the approver to hand over."""
     officer = session.scalar(select(Officer).where(Officer.id == officer_id).with_for_update())
     if officer is None:
-        raise ApprovalRefused("no such account")
+        raise ApprovalRefused(N_("There is no such account."))
     reason = may_approve(approver, officer)
     if reason is not None:
         raise ApprovalRefused(reason)

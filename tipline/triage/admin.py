@@ -33,7 +33,7 @@ from tipline.intake.rules import RulePackError, load_pack
 from tipline.intake.web import query_int
 from tipline.triage import scope, triage
 from tipline.triage.accounts import (
-    ROLES,
+    ROLE_TERMS,
     AccountError,
     ApprovalRefused,
     add_officer,
@@ -50,7 +50,7 @@ PAGE = 100
 class UserForm(FlaskForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
-    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=choices(ROLE_TERMS))
     bureau = SelectField(_l("Bureau"), choices=choices(reference.BUREAUS))
     region = StringField(
         _l("Jurisdiction (region code)"), validators=[DataRequired(), Length(max=6)]
@@ -104,30 +104,45 @@ def users() -> Any:
                 activation = created.activation_code
             form = UserForm(formdata=None)
         except AccountError as error:
-            form.username.errors = [str(error)]
+            # A catalogued message with its values, on the field it is about (accounts.py).
+            target = form._fields.get(error.field, form.username)
+            target.errors = [_(error.message, **error.params)]
             status = 400
     elif form.is_submitted():
         status = 400
+    return _users_page(form, status, activation=activation, awaiting=awaiting)
+
+
+def _users_page(
+    form: UserForm, status: int, *, activation: str | None = None, awaiting: bool = False,
+    error: str | None = None,
+) -> tuple[str, int]:  # fmt: skip
     with triage().sessions() as session:
         officers = session.scalars(select(Officer).order_by(Officer.username)).all()
     page = render_template(
         "triage/admin_users.html", form=form, officers=officers, activation=activation,
-        awaiting=awaiting, active_form=ActiveForm(formdata=None),
+        awaiting=awaiting, active_form=ActiveForm(formdata=None), error=error,
     )  # fmt: skip
     return page, status
 
 
 @bp.post("/admin/users/<int:officer_id>/active")
-def set_active(officer_id: int) -> Response:
+def set_active(officer_id: int) -> Response | tuple[str, int]:
     form = ActiveForm()
-    if not form.validate_on_submit() or officer_id == current_user.id:
-        abort(400)  # nobody locks themself out (or in)
+    if not form.validate_on_submit():
+        abort(400)
+    if officer_id == current_user.id:
+        # Nobody locks themself out (or in); the page says so rather than a bare 400.
+        refused = _("You cannot deactivate or activate your own account.")
+        return _users_page(UserForm(formdata=None), 400, error=refused)
     with transaction(triage().sessions) as session:
         officer = session.get(Officer, officer_id)
         if officer is None:
             abort(404)
         if officer.awaiting_approval:
-            abort(400)  # only a supervisor's approval opens it (accounts.approve)
+            # Only a supervisor's approval opens it (accounts.approve).
+            refused = _("This account waits for a supervisor's approval; only that opens it.")
+            return _users_page(UserForm(formdata=None), 400, error=refused)
         officer.active = form.active.data
         officer.session_epoch += 1  # a deactivated officer's open sessions end now
         officer.locked_until = None
