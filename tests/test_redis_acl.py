@@ -481,3 +481,37 @@ def test_the_redis_url_can_come_from_a_file(tmp_path: Path) -> None:
     assert Config.from_env(env).redis_url == "redis://tipline-portal:s3cret@127.0.0.1:6379/0"
     with pytest.raises(ConfigError, match="not both"):
         Config.from_env({**env, "TIPLINE_REDIS_URL": "redis://127.0.0.1:6379/0"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_asking_for_the_booked_sweep_early_does_not_end_the_sweeps(
+    tmp_path: Path, database_url: str, keys_dir: Path
+) -> None:
+    """The portal may push any id onto the queue, the booked sweep's too (its id names the
+    morning). The sweep then runs early, which is work it may ask for; the sweeps after it
+    must still be booked, or the deadlines would stop being swept until a worker restart."""
+    queue_name = f"test-{secrets.token_hex(4)}"
+    with acl_redis(tmp_path, queue_name) as server:
+        triage = RedisQueue(server.url("triage"), queue_name, triage_jobs.DECLARED)
+        portal = server.connect("portal")
+        try:
+            booked = triage_jobs.schedule_next_sweep(triage)
+            portal.rpush(f"rq:queue:{queue_name}", booked)
+            env = cli_environment(tmp_path / "instance", database_url)
+            env.update(
+                TIPLINE_REDIS_URL=server.url("worker"), TIPLINE_QUEUE=queue_name,
+                TIPLINE_KEYS_DIR=str(keys_dir), TIPLINE_KEY_PASSPHRASE=PASSPHRASE,
+            )  # fmt: skip
+            result = run_cli(env, "worker", "--burst")
+            assert result.returncode == 0, result.stderr
+            assert not triage.connection.exists(f"rq:job:{booked}"), "the sweep did not run"
+            scheduled = [
+                job_id.decode()
+                for job_id in triage.connection.zrange(f"rq:scheduled:{queue_name}", 0, -1)
+                if triage.connection.exists(b"rq:job:" + job_id)
+            ]
+            assert scheduled and all(job_id > booked for job_id in scheduled), scheduled
+        finally:
+            portal.close()
+            triage.connection.close()
