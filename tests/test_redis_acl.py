@@ -8,7 +8,10 @@ deploy/redis/render_acl.py renders from deploy/redis/users.acl.in (never the sha
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +38,8 @@ from tipline.triage import jobs as triage_jobs
 ROOT = Path(__file__).resolve().parents[1]
 RENDER = ROOT / "deploy" / "redis" / "render_acl.py"
 PROCESSES = ("portal", "triage", "worker")
+# Only the tests' server has this user, to read the ACL LOG (an operator adds their own).
+ADMIN = "test-admin"
 
 
 def render(tmp_path: Path, queue: str, **overrides: str) -> subprocess.CompletedProcess[str]:
@@ -55,10 +60,21 @@ class AclRedis:
     process: subprocess.Popen[bytes]
 
     def url(self, process: str) -> str:
-        return f"redis://tipline-{process}:{self.passwords[process]}@127.0.0.1:{self.port}/0"
+        return f"redis://{process}:{self.passwords[process]}@127.0.0.1:{self.port}/0"
 
     def connect(self, process: str) -> redis.Redis:
         return redis.Redis.from_url(self.url(process), socket_timeout=10)
+
+    def refusals(self) -> list[tuple[str, str]]:
+        """What Redis refused the processes (its ACL LOG), but for the one refusal rq
+        expects and goes on without: CLIENT LIST, which the worker asks for its address."""
+        admin = self.connect(ADMIN)
+        try:
+            entries = admin.acl_log(count=1000)
+        finally:
+            admin.close()
+        refused = [(str(entry["username"]), str(entry["object"])) for entry in entries]
+        return [item for item in refused if item[1] != "client|list"]
 
 
 @contextlib.contextmanager
@@ -69,7 +85,9 @@ def acl_redis(tmp_path: Path, queue: str) -> Iterator[AclRedis]:
     rendered = render(tmp_path, queue)
     assert rendered.returncode == 0, rendered.stderr
     aclfile = tmp_path / "users.acl"
-    aclfile.write_text(rendered.stdout)
+    users = {f"tipline-{process}": password for process, password in passwords.items()}
+    users[ADMIN] = secrets.token_urlsafe(24)
+    aclfile.write_text(rendered.stdout + f"user {ADMIN} on >{users[ADMIN]} ~* &* +@all\n")
     port = free_port()
     with (tmp_path / "redis.log").open("ab") as log:
         process = subprocess.Popen(  # noqa: S603
@@ -80,7 +98,7 @@ def acl_redis(tmp_path: Path, queue: str) -> Iterator[AclRedis]:
              "--enable-debug-command", "yes", "--enable-module-command", "yes"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    server = AclRedis(port, passwords, process)
+    server = AclRedis(port, users, process)
     try:
         _wait_ready(server, tmp_path / "redis.log")
         yield server
@@ -98,7 +116,7 @@ def _wait_ready(server: AclRedis, log: Path) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"redis-server exited:\n{log.read_text(errors='replace')}")
-        connection = server.connect("worker")
+        connection = server.connect(ADMIN)
         try:
             connection.ping()
             return
@@ -162,9 +180,9 @@ def _work_as_each_user(
 ) -> None:
     # Rate limits on, counted in this Redis: low, so the test reaches them.
     config = make_config(keys_dir=public_keys_dir, key_passphrase=None, queue_name=queue_name,
-                         redis_url=server.url("portal"), submit_limit="2 per minute",
+                         redis_url=server.url("tipline-portal"), submit_limit="2 per minute",
                          receipt_limit="3 per minute")  # fmt: skip
-    watcher = server.connect("worker")
+    watcher = server.connect("tipline-worker")
     app = create_portal(config)
     try:
         client = app.test_client()
@@ -188,7 +206,7 @@ def _work_as_each_user(
     finally:
         app.extensions["portal"].engine.dispose()
     # Triage books the morning sweep as rq does it (fetch, then the scheduled registry).
-    triage = RedisQueue(server.url("triage"), queue_name, triage_jobs.DECLARED)
+    triage = RedisQueue(server.url("tipline-triage"), queue_name, triage_jobs.DECLARED)
     try:
         sweep = triage_jobs.schedule_next_sweep(triage)
         assert watcher.zscore(f"rq:scheduled:{queue_name}", sweep) is not None
@@ -196,7 +214,7 @@ def _work_as_each_user(
         triage.connection.close()
     # The worker, as an operator runs it, with its URL (and so its password) in a file.
     url_file = tmp_path / "worker.redis_url"
-    url_file.write_text(server.url("worker") + "\n")
+    url_file.write_text(server.url("tipline-worker") + "\n")
     env = cli_environment(tmp_path / "instance", database_url)
     env.update(TIPLINE_REDIS_URL_FILE=str(url_file), TIPLINE_QUEUE=queue_name,
                TIPLINE_KEYS_DIR=str(keys_dir), TIPLINE_KEY_PASSPHRASE=PASSPHRASE)  # fmt: skip
@@ -214,6 +232,7 @@ def _work_as_each_user(
         assert processed == [True, True]
     finally:
         engine.dispose()
+    assert server.refusals() == [], "a process was refused what it uses"
 
 
 @dataclass(frozen=True)
@@ -351,7 +370,8 @@ def _refused(error: redis.ResponseError) -> bool:
 def aimed_at(server: AclRedis, queue_name: str) -> Iterator[Keys]:
     """A job of the portal's, one of the worker's and the sweep triage booked, as the
     rightful users made them."""
-    made = {p: RedisQueue(server.url(p), queue_name, triage_jobs.DECLARED + intake_jobs.DECLARED,
+    table = triage_jobs.DECLARED + intake_jobs.DECLARED
+    made = {p: RedisQueue(server.url(f"tipline-{p}"), queue_name, table,
                           job_prefix=PORTAL_JOB_PREFIX if p == "portal" else "")
             for p in PROCESSES}  # fmt: skip
     try:
@@ -370,8 +390,8 @@ def aimed_at(server: AclRedis, queue_name: str) -> Iterator[Keys]:
 def test_the_portal_user_can_only_ask_for_work(
     operation: str, server: AclRedis, aimed_at: Keys
 ) -> None:
-    watcher = server.connect("worker")
-    portal = server.connect("portal")
+    watcher = server.connect("tipline-worker")
+    portal = server.connect("tipline-portal")
     try:
         before = _state(watcher, aimed_at)
         with pytest.raises(redis.ResponseError) as caught:
@@ -399,6 +419,9 @@ INTERNAL_REFUSED: dict[str, Callable[[redis.Redis], Any]] = {
     "read a rate-limit counter": lambda r: r.lrange("LIMITS:LIMITER/receipt/x", 0, -1),
     "write the signed-out list": lambda r: r.set("tipline-signed-out:x", ""),
     "PUBLISH outside rq": lambda r: r.publish("other", "x"),
+    "SCAN": lambda r: r.scan(0),
+    "RANDOMKEY": lambda r: r.randomkey(),
+    "CLIENT LIST": lambda r: r.client_list(),
     "REPLICAOF": lambda r: r.replicaof("127.0.0.1", "1"),
     "SHUTDOWN": lambda r: r.execute_command("SHUTDOWN", "NOSAVE"),
 }
@@ -409,7 +432,7 @@ INTERNAL_REFUSED: dict[str, Callable[[redis.Redis], Any]] = {
 def test_triage_and_worker_users_have_no_admin_commands(
     process: str, operation: str, server: AclRedis
 ) -> None:
-    connection = server.connect(process)
+    connection = server.connect(f"tipline-{process}")
     try:
         with pytest.raises(NoPermissionError):
             INTERNAL_REFUSED[operation](connection)
@@ -419,7 +442,8 @@ def test_triage_and_worker_users_have_no_admin_commands(
 
 def test_nobody_connects_without_a_user(server: AclRedis) -> None:
     anonymous = redis.Redis(host="127.0.0.1", port=server.port)
-    wrong = redis.Redis.from_url(server.url("portal").replace(server.passwords["portal"], "x" * 20))
+    url = server.url("tipline-portal")
+    wrong = redis.Redis.from_url(url.replace(server.passwords["tipline-portal"], "x" * 20))
     try:
         with pytest.raises(redis.AuthenticationError):
             anonymous.ping()
@@ -493,14 +517,14 @@ def test_asking_for_the_booked_sweep_early_does_not_end_the_sweeps(
     must still be booked, or the deadlines would stop being swept until a worker restart."""
     queue_name = f"test-{secrets.token_hex(4)}"
     with acl_redis(tmp_path, queue_name) as server:
-        triage = RedisQueue(server.url("triage"), queue_name, triage_jobs.DECLARED)
-        portal = server.connect("portal")
+        triage = RedisQueue(server.url("tipline-triage"), queue_name, triage_jobs.DECLARED)
+        portal = server.connect("tipline-portal")
         try:
             booked = triage_jobs.schedule_next_sweep(triage)
             portal.rpush(f"rq:queue:{queue_name}", booked)
             env = cli_environment(tmp_path / "instance", database_url)
             env.update(
-                TIPLINE_REDIS_URL=server.url("worker"), TIPLINE_QUEUE=queue_name,
+                TIPLINE_REDIS_URL=server.url("tipline-worker"), TIPLINE_QUEUE=queue_name,
                 TIPLINE_KEYS_DIR=str(keys_dir), TIPLINE_KEY_PASSPHRASE=PASSPHRASE,
             )  # fmt: skip
             result = run_cli(env, "worker", "--burst")
@@ -512,6 +536,57 @@ def test_asking_for_the_booked_sweep_early_does_not_end_the_sweeps(
                 if triage.connection.exists(b"rq:job:" + job_id)
             ]
             assert scheduled and all(job_id > booked for job_id in scheduled), scheduled
+            assert server.refusals() == []
         finally:
             portal.close()
             triage.connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_running_worker_moves_booked_jobs_with_its_user(
+    tmp_path: Path, database_url: str, keys_dir: Path
+) -> None:
+    """The worker as systemd runs it (not --burst): its scheduler, in a process of its own,
+    heartbeats with a script and moves due jobs onto the queue."""
+    queue_name = f"test-{secrets.token_hex(4)}"
+    with acl_redis(tmp_path, queue_name) as server:
+        env = cli_environment(tmp_path / "instance", database_url)
+        env.update(
+            TIPLINE_REDIS_URL=server.url("tipline-worker"), TIPLINE_QUEUE=queue_name,
+            TIPLINE_KEYS_DIR=str(keys_dir), TIPLINE_KEY_PASSPHRASE=PASSPHRASE,
+        )  # fmt: skip
+        triage = RedisQueue(
+            server.url("tipline-triage"), queue_name, triage_jobs.DECLARED + intake_jobs.DECLARED
+        )
+        watcher = server.connect(ADMIN)
+        log = tmp_path / "worker.log"
+        with log.open("wb") as out:
+            worker = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "tipline.triage.cli", "worker"],
+                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            # Booked once the scheduler runs (its record is written in its own process),
+            # so only its loop, not the worker's first pass, can move the job.
+            _wait_for(lambda: watcher.keys("rq:scheduler:*") or None, worker, log)
+            past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+            triage.enqueue_at(past, intake_jobs.process_new_tips, job_id="booked-job")
+            _wait_for(lambda: not watcher.exists("rq:job:booked-job") or None, worker, log)
+        finally:
+            triage.connection.close()
+            watcher.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        assert "Traceback" not in log.read_text(errors="replace"), log.read_text()
+        assert server.refusals() == [], "the worker was refused what it uses"
+
+
+def _wait_for(done: Callable[[], object], worker: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while done() is None:
+        assert worker.poll() is None, log.read_text(errors="replace")
+        assert time.monotonic() < deadline, "not done in 60 s:\n" + log.read_text()
+        time.sleep(0.2)
