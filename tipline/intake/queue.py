@@ -30,6 +30,9 @@ Each process reaches Redis as its own Redis user (deploy/redis/users.acl.in). Th
 may only add a job: write a hash under ``rq:job:portal-*`` (its jobs' ids start with
 ``PORTAL_JOB_PREFIX``), push onto its queue and name the queue in ``rq:queues``; it cannot
 read, change or delete any job that triage or the worker made, nor take one off the queue.
+It can push any id, so it can have a job run before its time: only declared work runs,
+and the sweep, whose id is easy to guess, then books the morning after its own
+(``tipline.triage.jobs.schedule_next_sweep``).
 
 Jobs that read contents take the private keyring bound with the engine: only triage, the
 worker and the ``tipline`` command hold one. The portal holds none, so without Redis its
