@@ -25,11 +25,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # fonts-noto-cjk lets the screenshots of Chinese pages show Chinese, not empty boxes.
 # nginx-light is the reverse proxy of deploy/, which tests/test_proxy.py runs on its own
 # ports (on a machine with systemd, Debian also starts its own nginx on port 80).
+# redis-server: tests/test_redis_acl.py runs its own, with deploy/redis/'s users.
 browser:
 	@{ command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ] \
-		&& [ -x /usr/sbin/nginx ]; } || { \
+		&& [ -x /usr/sbin/nginx ] && [ -x /usr/bin/redis-server ]; } || { \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light; }
+		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light redis-server; }
 
 demo: setup
 	$(BIN)/tipline demo

@@ -103,7 +103,8 @@ class Config:
             instance=instance,
             database_url=database_url,
             secret_key=secret_key or "",
-            redis_url=env.get("TIPLINE_REDIS_URL") or None,
+            # The URL may hold the process's Redis password (deploy/redis/users.acl.in).
+            redis_url=_read_secret(env, "TIPLINE_REDIS_URL"),
             keys_dir=Path(keys_dir).resolve() if keys_dir else instance / "keys",
             key_passphrase=_read_secret(env, "TIPLINE_KEY_PASSPHRASE"),
             receipt_scrypt_n=_int(env, "TIPLINE_RECEIPT_SCRYPT_N", 2**15),

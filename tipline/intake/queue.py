@@ -26,6 +26,14 @@ finer than the day once its job ends"):
   waits in the scheduled registry, scored by its retry time.
 - The morning sweep is booked in the scheduled registry under ``deadline-sweep-YYYYMMDD``.
 
+Each process reaches Redis as its own Redis user (deploy/redis/users.acl.in). The portal's
+may only add a job: write a hash under ``rq:job:portal-*`` (its jobs' ids start with
+``PORTAL_JOB_PREFIX``), push onto its queue and name the queue in ``rq:queues``; it cannot
+read, change or delete any job that triage or the worker made, nor take one off the queue.
+It can push any id, so it can have a job run before its time: only declared work runs,
+and the sweep, whose id is easy to guess, then books the morning after its own
+(``tipline.triage.jobs.schedule_next_sweep``).
+
 Jobs that read contents take the private keyring bound with the engine: only triage, the
 worker and the ``tipline`` command hold one. The portal holds none, so without Redis its
 tips wait for triage to route them (``InlineQueue`` without a keyring runs nothing).
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +62,14 @@ from tipline.intake.db import make_sessionmaker, transaction
 QUEUED_TTL = 24 * 3600  # a queued job older than a day is dropped (see the docstring)
 FAILURE_TTL = 7 * 24 * 3600  # a failed job stays a week for the operator, then goes
 RESULT_TTL = 0  # a finished job leaves nothing behind
+# The ids of the jobs the portal enqueues start with this: its Redis user may write job
+# hashes under rq:job:portal-* only (deploy/redis/users.acl.in), so a compromised portal
+# cannot touch the jobs triage and the worker made, such as the booked morning sweep.
+PORTAL_JOB_PREFIX = "portal-"
+# rq asks the server's version (INFO) before its first enqueue, only to pick LPOS for a
+# job's position, which this program never asks. The portal's Redis user may not run INFO,
+# so rq is told instead: the ACL needs Redis 7 anyway (key permissions, selectors).
+REDIS_VERSION = (7, 0, 0)
 
 _engine: Engine | None = None
 _keyring: PrivateKeyring | None = None
@@ -181,17 +198,25 @@ class InlineQueue:
 
 
 class RedisQueue:
-    def __init__(self, redis_url: str, name: str, table: JobTable | None = None) -> None:
+    """rq on Redis. ``job_prefix`` starts the id of every job ``enqueue`` makes (the portal
+    passes ``PORTAL_JOB_PREFIX``); the URL may name a Redis user (redis://user:password@...)."""
+
+    def __init__(
+        self, redis_url: str, name: str, table: JobTable | None = None, job_prefix: str = ""
+    ) -> None:
         self.connection = Redis.from_url(redis_url)
         self.table = table or intake_jobs()
+        self.job_prefix = job_prefix
         # JSON, never pickle: a job payload must not be able to run code in the worker.
         self.queue = RqQueue(name, connection=self.connection, serializer=JSONSerializer)
+        self.queue.redis_server_version = REDIS_VERSION
 
     def enqueue(self, func: Callable[..., Any], *args: Any) -> str:
         name = self.table.check(func, args)
         # The description is what rq logs: the function name, never the arguments.
         job = self.queue.enqueue(
-            func, *args, description=name.rpartition(".")[2],
+            func, *args, job_id=f"{self.job_prefix}{uuid.uuid4().hex}",
+            description=name.rpartition(".")[2],
             retry=Retry(max=3, interval=[10, 60, 300]),
             ttl=QUEUED_TTL, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
         )  # fmt: skip
@@ -211,8 +236,12 @@ class RedisQueue:
 
 
 def make_queue(
-    redis_url: str | None, name: str, engine: Engine, keyring: PrivateKeyring | None = None
+    redis_url: str | None,
+    name: str,
+    engine: Engine,
+    keyring: PrivateKeyring | None = None,
+    job_prefix: str = "",
 ) -> Queue:
     if redis_url:
-        return RedisQueue(redis_url, name)
+        return RedisQueue(redis_url, name, job_prefix=job_prefix)
     return InlineQueue(engine, keyring)

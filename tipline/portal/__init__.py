@@ -23,7 +23,7 @@ from tipline.crypto import (
 )
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import make_engine, make_sessionmaker
-from tipline.intake.queue import make_queue
+from tipline.intake.queue import PORTAL_JOB_PREFIX, make_queue
 from tipline.intake.submit import Submitter
 from tipline.intake.web import init_web
 from tipline.portal.reporter import Clock, ReporterSessions
@@ -82,7 +82,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
         submitter=Submitter(
             sessions,
             keyring=keyring,
-            queue=make_queue(config.redis_url, config.queue_name, engine),
+            queue=make_queue(
+                config.redis_url, config.queue_name, engine, job_prefix=PORTAL_JOB_PREFIX
+            ),
             kdf=kdf,
             limits=config.limits,
         ),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from rq import get_current_job
+
 from tipline.intake.config import Config
 from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import Declared, JobTable, RedisQueue, job_session
@@ -26,8 +28,9 @@ def sweep_deadlines() -> int:
     if config.redis_url:
         # Booked first: a failure below (an SMTP server down) must not end the daily sweeps.
         queue = RedisQueue(config.redis_url, config.queue_name, DECLARED)
+        current = get_current_job()
         try:
-            schedule_next_sweep(queue)
+            schedule_next_sweep(queue, running=current.id if current is not None else None)
         finally:
             queue.connection.close()
     # Tips whose own job was lost (Redis down at submission) are routed first, so their
@@ -60,11 +63,22 @@ def next_sweep_time(now: dt.datetime) -> dt.datetime:
     return run.astimezone(dt.UTC)
 
 
-def schedule_next_sweep(queue: RedisQueue) -> str:
+def schedule_next_sweep(queue: RedisQueue, running: str | None = None) -> str:
     """Book the next morning's sweep with rq's scheduler (the worker runs it). The job id
-    names the morning (a day, never a finer time), so booking twice keeps one job."""
+    names the morning (a day, never a finer time), so booking twice keeps one job.
+
+    ``running`` is the id of the sweep that books: when it is the next morning's own, that
+    sweep was run before its time (the portal may push any id onto the queue, and this
+    one is easy to guess), so the morning after is booked instead; otherwise the booking
+    would find the running job, keep it, and lose it when it ends."""
     when = next_sweep_time(dt.datetime.now(dt.UTC))
-    return queue.enqueue_at(when, sweep_deadlines, job_id=f"deadline-sweep-{when:%Y%m%d}")
+    if _sweep_id(when) == running:
+        when += dt.timedelta(days=1)
+    return queue.enqueue_at(when, sweep_deadlines, job_id=_sweep_id(when))
+
+
+def _sweep_id(when: dt.datetime) -> str:
+    return f"deadline-sweep-{when:%Y%m%d}"
 
 
 # The jobs of the internal side; the worker runs these and the intake's, nothing else.
