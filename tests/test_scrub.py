@@ -1457,3 +1457,20 @@ def test_the_portal_answers_a_hostile_file_with_the_reason_and_stores_nothing(
     with portal_app.extensions["portal"].sessions() as session:
         assert session.scalar(select(func.count()).select_from(Tip)) == 0
         assert session.scalar(select(func.count()).select_from(Attachment)) == 0
+
+
+def test_the_fuzzers_findings_stay_fixed() -> None:
+    """Each input the fuzzer once crashed on (tests/fuzz/findings), replayed through the
+    harness's own check: a catalogued refusal or a clean result, never another exception."""
+    import importlib.util
+
+    root = pathlib.Path(__file__).parent.parent
+    spec = importlib.util.spec_from_file_location("fuzz_scrub", root / "bench" / "fuzz_scrub.py")
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    harness.CATALOGUED = harness._catalogued()
+    findings = sorted((pathlib.Path(__file__).parent / "fuzz" / "findings").iterdir())
+    assert findings
+    for path in findings:
+        harness.one_input(path.read_bytes())

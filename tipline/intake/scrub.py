@@ -835,9 +835,13 @@ def _redraw(image_format: str) -> Handler:
                         del frames  # before the gate lets the next picture in
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ScrubError(f"unreadable image: {exc}", TOO_MANY_PIXELS_TO_REDRAW) from exc
-        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-            # What decoders raise, and writers given a mode they cannot store.
-            raise ScrubError(f"unreadable image: {exc}") from exc
+        except ScrubError:
+            raise  # a budget's own refusal, with its own message
+        except Exception as exc:
+            # Pillow's plugins parse hostile bytes and raise what their code happens to hit
+            # (OSError, ValueError, EOFError, struct.error, and IndexError from a GIF cut short
+            # while counting its frames, a fuzzer's finding): every one means unreadable.
+            raise ScrubError(f"unreadable image: {type(exc).__name__}") from exc
         return out.getvalue(), 1
 
     return redraw
