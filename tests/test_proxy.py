@@ -659,8 +659,13 @@ def test_the_triage_site_is_served_through_its_own_config(deployment: Deployment
         # a second copy from nginx.
         assert len(response.raw.headers.getlist("Strict-Transport-Security")) == 1
         assert response.headers["Server"] == "nginx"
-    access = (deployment.nginx.root / "logs" / "triage.access.log").read_text()
-    assert '"GET /login" 200' in access
+    # nginx writes the line when it finalises the request, which may be just after the
+    # client has the whole answer: wait for it a little, rather than race it.
+    log = deployment.nginx.root / "logs" / "triage.access.log"
+    deadline = time.monotonic() + 10
+    while '"GET /login" 200' not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert '"GET /login" 200' in log.read_text()
 
 
 def test_nginx_writes_no_client_address_anywhere(deployment: Deployment) -> None:

@@ -569,8 +569,9 @@ def test_openapi_codes_are_the_reference_codes(
     assert set(tip["category"]["enum"]) == reference.codes(reference.CATEGORIES)
     assert set(tip["status"]["enum"]) == reference.codes(reference.STATUSES)
     parameters = {p["name"]: p for p in document["paths"]["/tips"]["get"]["parameters"]}
-    assert set(parameters["status"]["schema"]["enum"]) == set(STATUS_CHOICES)
-    assert set(parameters["bureau"]["schema"]["enum"]) == reference.codes(reference.BUREAUS)
+    # An empty filter means "any", as in the inbox form; every other value is a code.
+    assert set(parameters["status"]["schema"]["enum"]) == {"", *STATUS_CHOICES}
+    assert set(parameters["bureau"]["schema"]["enum"]) == {"", *reference.codes(reference.BUREAUS)}
     refuse = document["paths"]["/tips/{tip_id}/refuse"]["post"]["requestBody"]
     reasons = refuse["content"]["application/json"]["schema"]["properties"]["reason"]["enum"]
     assert set(reasons) == reference.codes(reference.REFUSAL_REASONS)
