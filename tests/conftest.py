@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,22 @@ def tiny_pdf(text: str = "evidence") -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible(body: str) -> str:
+    """The text a reader sees on a page: tags and attribute values left out."""
+    parser = _Text()
+    parser.feed(body)
+    return re.sub(r"\s+", " ", " ".join(parser.parts))
 
 
 OFFICER_PASSWORD = "a long test password"

@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import psycopg
 import requests
@@ -333,8 +334,31 @@ def tipline_init(env: Mapping[str, str], timeout: float = 120) -> None:
         )
 
 
+class _ServedSite:
+    """A site served for a test: stopped when its ``with`` block ends."""
+
+    server: Server
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self: SiteT) -> SiteT:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+SiteT = TypeVar("SiteT", bound=_ServedSite)
+
+
 @dataclass
-class ServedPortal:
+class ServedPortal(_ServedSite):
     """An initialised instance and the portal served from it (public keys only).
 
     ``env`` is the portal's environment; the private key files stay in ``instance/keys``.
@@ -390,19 +414,6 @@ class ServedPortal:
         server.start(timeout=timeout)
         return cls(instance, database, env, server, init_env, worker_env)
 
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> ServedPortal:
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- triage --------------------------------------------------------------------------
@@ -436,7 +447,7 @@ def add_officer(
 
 
 @dataclass
-class ServedTriage:
+class ServedTriage(_ServedSite):
     """The internal site served from a ServedPortal's instance: same database, the
     private keys and passphrase, a secret key of its own."""
 
@@ -469,19 +480,6 @@ class ServedTriage:
         server.start(ready_path="/login", timeout=timeout)
         return cls(env, server)
 
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> ServedTriage:
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class TriageClient:
@@ -492,16 +490,21 @@ class TriageClient:
         self.timeout = timeout
         self.session = requests.Session()
 
+    def _post_login(
+        self, username: str, password: str, code: str, *, follow: bool
+    ) -> requests.Response:
+        with self.session.get(self.base_url + "/login", timeout=self.timeout) as page:
+            token = csrf_token(page.text)
+        data = {"csrf_token": token, "username": username, "password": password, "code": code}
+        return self.session.post(
+            self.base_url + "/login", data=data, allow_redirects=follow, timeout=self.timeout
+        )
+
     def sign_in(self, username: str, totp_secret: str, password: str = OFFICER_PASSWORD) -> None:
         import pyotp
 
-        with self.session.get(self.base_url + "/login", timeout=self.timeout) as page:
-            token = csrf_token(page.text)
-        data = {"csrf_token": token, "username": username, "password": password,
-                "code": pyotp.TOTP(totp_secret).now()}  # fmt: skip
-        with self.session.post(
-            self.base_url + "/login", data=data, allow_redirects=False, timeout=self.timeout
-        ) as response:
+        code = pyotp.TOTP(totp_secret).now()
+        with self._post_login(username, password, code, follow=False) as response:
             if response.status_code != 302:
                 raise PortalError(response.status_code, "POST /login", response.text)
 
@@ -512,11 +515,7 @@ class TriageClient:
         signed in. Returns the TOTP secret the enrolment page showed."""
         import pyotp
 
-        with self.session.get(self.base_url + "/login", timeout=self.timeout) as page:
-            token = csrf_token(page.text)
-        data = {"csrf_token": token, "username": username, "password": password,
-                "code": activation}  # fmt: skip
-        with self.session.post(self.base_url + "/login", data=data, timeout=self.timeout) as page:
+        with self._post_login(username, password, activation, follow=True) as page:
             found = ENROL_SECRET.search(page.text)
             if found is None:
                 raise PortalError(page.status_code, "first sign-in: no enrolment", page.text)

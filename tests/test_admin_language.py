@@ -8,7 +8,6 @@ on purpose) are ignored.
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import pyotp
@@ -17,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext
 
-from tests.conftest import OFFICER_PASSWORD, csrf_token, make_enrolled
+from tests.conftest import OFFICER_PASSWORD, csrf_token, make_enrolled, visible
 from tipline.intake.db import transaction
 from tipline.triage.accounts import ROLES, AccountError, add_officer
 
@@ -41,21 +40,6 @@ ROLE_NAMES = {
            "supervisor": "Supervisor", "admin": "Administrator", "auditor": "Auditor"},
 }  # fmt: skip
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def visible(body: str) -> str:
-    parser = _Text()
-    parser.feed(body)
-    return re.sub(r"\s+", " ", " ".join(parser.parts))
 
 
 def signed_in(app: Flask, name: str, role: str, lang: str, region: str = "441500") -> FlaskClient:

@@ -8,13 +8,11 @@ the test (the shared one on 6379 is never touched), or a port where nothing list
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from tests.conftest import csrf_token, post_multipart, submit_report
+from tests.conftest import csrf_token, post_multipart, submit_report, visible
 from tests.served import free_port
 from tipline.intake.config import Config
 from tipline.intake.models import Tip
@@ -40,21 +38,6 @@ REPORT = {
     "amount": "12000", "text": "某医院挂床住院，骗取医保基金。",
 }  # fmt: skip
 NARRATIVE = "挂床住院"
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def visible(body: str) -> str:
-    parser = _Text()
-    parser.feed(body)
-    return re.sub(r"\s+", " ", " ".join(parser.parts))
 
 
 @dataclass
