@@ -18,6 +18,7 @@ import struct
 import tempfile
 import threading
 import time
+import warnings
 import wave
 import xml.etree.ElementTree as ElementTree
 import zipfile
@@ -1473,4 +1474,19 @@ def test_the_fuzzers_findings_stay_fixed() -> None:
     findings = sorted((pathlib.Path(__file__).parent / "fuzz" / "findings").iterdir())
     assert findings
     for path in findings:
-        harness.one_input(path.read_bytes())
+        # As in the portal and the fuzzer: Pillow's bomb warning is only a warning there.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            harness.one_input(path.read_bytes())
+
+
+def test_a_gif_whose_later_frame_grows_the_canvas_is_refused_before_decoding() -> None:
+    """4 KB whose first frame is small and a later one declares 170 million pixels: the
+    budget saw only the first, and the redraw decoded the rest (the fuzzer ran out of
+    memory). Each frame's size is checked again before it is decoded."""
+    finding = pathlib.Path(__file__).parent / "fuzz" / "findings" / "gif-later-frame-grows-canvas"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(ScrubError) as refused:
+            scrub(io.BytesIO(finding.read_bytes()[1:]), "evidence.gif")
+    assert refused.value.message == scrub_module.TOO_MANY_PIXELS_TO_REDRAW
