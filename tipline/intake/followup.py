@@ -6,7 +6,9 @@ its key); the reporter's side and triage's side use the same functions.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -34,11 +36,47 @@ AUTHORS = ("reporter", "officer")
 
 
 def record_event(
-    session: Session, tip: Tip, kind: str, detail: str | None = None, *, shown: bool = True
+    session: Session,
+    tip: Tip,
+    kind: str,
+    detail: str | None = None,
+    *,
+    shown: bool = True,
+    region: str | None = None,
 ) -> None:
     session.add(
-        TipEvent(tip_id=tip.id, on=today(), kind=kind, detail=detail, shown_to_reporter=shown)
+        TipEvent(
+            tip_id=tip.id, on=today(), kind=kind, detail=detail, region=region,
+            shown_to_reporter=shown,
+        )  # fmt: skip
     )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Where a transfer sent a tip: the receiving office's region and bureau."""
+
+    on: dt.date
+    region: str
+    bureau: str
+
+
+def transfers(tip: Tip) -> list[Transfer]:
+    """Every transfer of a tip, oldest first, from its timeline (``tip_event`` rows of kind
+    ``transferred_out``: the bureau in ``detail``, the region in ``region``), which the
+    portal's database role may read: the reporter's pages can say where it went (domain.md
+    T1). A row from before the region was recorded falls back to the tip's handling region."""
+    return [
+        Transfer(event.on, event.region or tip.handling_region, event.detail)
+        for event in tip.events
+        if event.kind == "transferred_out" and event.detail and event.shown_to_reporter
+    ]
+
+
+def last_transfer(tip: Tip) -> Transfer | None:
+    """The office that received the tip last, or None if it was never transferred."""
+    found = transfers(tip)
+    return found[-1] if found else None
 
 
 def add_message(

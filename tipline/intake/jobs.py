@@ -7,15 +7,16 @@ into Redis (see ``tipline.intake.queue``).
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline.intake.models import Deadline, Tip
+from tipline.intake.models import Deadline, Tip, TipEvent
 from tipline.intake.queue import Declared, JobTable, job_keyring, job_session
 from tipline.intake.reading import open_tip
-from tipline.intake.rules import DeadlineRule, Facts, Routing, rule_book
+from tipline.intake.rules import DeadlineRule, Facts, Routing, RuleBook, rule_book
 from tipline.intake.workdays import Calendar, load_calendar
 
 # Tips routed per transaction: a backlog (the queue was down for a day) is worked off in
@@ -50,9 +51,14 @@ def process_new_tips() -> int:
                     suspect_kind=tip.suspect_kind,
                     amount=None if amount is None else Decimal(amount),
                     wants_notice=tip.wants_notice,
+                    unit_level=tip.unit_level,
                 )
-                apply_routing(tip, book.route(facts))
+                routing = book.route(facts)
+                apply_routing(tip, routing)
                 start_clocks(tip, book.deadlines(facts), calendar)
+                start_co_handling_clocks(tip, routing, book, calendar)
+                if tip.category == OUT_OF_SCOPE:
+                    not_a_fund_report(tip)
                 tip.processed = True
             done += len(tips)
 
@@ -64,6 +70,28 @@ def _take_pending(session: Session) -> list[Tip]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Tip)
     return list(session.scalars(query))
+
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+def co_bureau_list(tip: Tip) -> list[str]:
+    return [code for code in tip.co_bureaus.split(",") if code]
+
+
+def not_a_fund_report(tip: Tip) -> None:
+    """An out-of-scope tip that came by letter, phone or visit (the public site and API
+    store none: they show the advice instead) is recorded as not accepted, with the
+    redirect as its reason, so the written answer 社保法 art.82 asks for can be given
+    (domain.md sections 2 and 6). Its review is done: the clocks it meets are met."""
+    tip.status = "not_accepted"
+    tip.status_detail = OUT_OF_SCOPE
+    tip.events.append(TipEvent(on=tip.received_on, kind="not_accepted", detail=OUT_OF_SCOPE))
+    for deadline in tip.deadlines:
+        if deadline.met_on is None and "not_accepted" in deadline.met_by.split(","):
+            deadline.met_on = tip.received_on
+            deadline.state = "met"
+    tip.next_due = min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
 
 
 def apply_routing(tip: Tip, routing: Routing) -> None:
@@ -78,16 +106,29 @@ def apply_routing(tip: Tip, routing: Routing) -> None:
     tip.handling_province = routing.handling_region[:2]
     tip.flags = ",".join(routing.flags)
     tip.rule_packs = ",".join(routing.packs)
+    # domain.md section 2: never beside a sealed tip (the rules refuse such a pack).
+    codes = () if tip.sealed else routing.co_bureaus
+    tip.co_bureaus = f",{','.join(codes)}," if codes else ""
 
 
-def start_clocks(tip: Tip, rules: list[DeadlineRule], calendar: Calendar) -> None:
-    """The deadlines that run from receipt (domain.md section 3), each with its rule."""
+def start_clocks(
+    tip: Tip,
+    rules: list[DeadlineRule],
+    calendar: Calendar,
+    *,
+    starts_on: dt.date | None = None,
+    bureau: str | None = None,
+) -> None:
+    """The deadlines that run from receipt (domain.md section 3), each with its rule;
+    ``starts_on`` and ``bureau`` for a receiving office's or a co-handling bureau's own."""
+    start = starts_on or tip.received_on
     for rule in rules:
-        due = calendar.deadline(tip.received_on, rule.amount, rule.unit)
+        due = calendar.deadline(start, rule.amount, rule.unit)
         tip.deadlines.append(
             Deadline(
                 rule=rule.rule,
-                starts_on=tip.received_on,
+                bureau=bureau,
+                starts_on=start,
                 due_on=due.day,
                 unit=rule.unit,
                 amount=rule.amount,
@@ -97,7 +138,19 @@ def start_clocks(tip: Tip, rules: list[DeadlineRule], calendar: Calendar) -> Non
                 state="open",
             )
         )
-    tip.next_due = min((d.due_on for d in tip.deadlines), default=None)
+    tip.next_due = min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
+
+
+def start_co_handling_clocks(
+    tip: Tip, routing: Routing, book: RuleBook, calendar: Calendar
+) -> None:
+    """Each co-handling bureau reviews the tip within a T1 of its own, from receipt
+    (domain.md T1: 5 working days), as the pack covering the handling office defines T1."""
+    review = book.deadline(routing.handling_region, "T1")
+    if review is None:
+        return
+    for bureau in co_bureau_list(tip):
+        start_clocks(tip, [review], calendar, bureau=bureau)
 
 
 # The jobs the sites may enqueue; the worker runs these and its own, nothing else.

@@ -48,11 +48,19 @@ class Tip(Base):
     fund: Mapped[str | None] = mapped_column(String(16))
     region: Mapped[str] = mapped_column(String(6), index=True)
     suspect_kind: Mapped[str | None] = mapped_column(String(24))
+    # The administrative level of the reported unit (provincial, city, county, township;
+    # None when not known): plain because routing reads it, like the region (the Shanwei
+    # rule, domain.md section 6). It names a level, never the unit.
+    unit_level: Mapped[str | None] = mapped_column(String(16))
     amount_band: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24), default="received", index=True)
     # The bureau the routing rules suggest, and the one a triage officer assigned.
     suggested_bureau: Mapped[str | None] = mapped_column(String(32))
     bureau: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The bureaus that handle the tip beside the lead (domain.md section 2: the agency
+    # stops payment, then labour inspection; resold drugs also go to the police), as
+    # ",code,code," so that one bureau is matched exactly with LIKE; "" for none.
+    co_bureaus: Mapped[str] = mapped_column(String(160), default="")
     # The office handling the tip, by jurisdiction (属地管理): the place it happened unless
     # routing or a transfer says otherwise. Province and city prefixes are kept apart so a
     # jurisdiction is an equality test an index can serve.
@@ -153,6 +161,8 @@ class TipEvent(Base):
     on: Mapped[dt.date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(32))
+    # On a transfer, the receiving office's region (with the bureau in ``detail``).
+    region: Mapped[str | None] = mapped_column(String(6))
     shown_to_reporter: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -177,6 +187,9 @@ class Deadline(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
     rule: Mapped[str] = mapped_column(String(8))  # T1, T2, ...
+    # Whose clock: None for the tip's own (the intake desk and the lead bureau), else the
+    # co-handling bureau that must review the tip within its own T1.
+    bureau: Mapped[str | None] = mapped_column(String(32))
     starts_on: Mapped[dt.date] = mapped_column(Date)
     due_on: Mapped[dt.date] = mapped_column(Date, index=True)
     # working_days, calendar_days or hours, and the pack (id@version) it came from.

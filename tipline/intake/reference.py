@@ -144,6 +144,23 @@ SUSPECT_KINDS: tuple[Term, ...] = (
     Term("agency_staff", N_("Staff of the agency or HRSS department")),
 )
 
+# The administrative level of the reported unit (属地管理、分级负责, domain.md section 6):
+# the Shanwei rule turns on a city-level (市直) unit, which a region code cannot say, since
+# 441500 also means "somewhere in 汕尾, district unknown". Not given means unknown.
+UNIT_LEVELS: tuple[Term, ...] = (
+    Term("provincial", N_("A provincial-level unit")),
+    Term("city", N_("A city-level unit")),
+    Term("county", N_("A county or district-level unit")),
+    Term("township", N_("A township-level unit")),
+    Term("unknown", N_("Not known")),
+)
+
+# Bureaus a tip never leaves for another lead: medical and maternity insurance belong to
+# healthcare security (domain.md sections 1 and 6; 医保条例 art.35), whatever a pack says.
+MEDICAL_FUNDS = frozenset({"medical", "maternity"})
+MEDICAL_CATEGORIES = frozenset({"fake_treatment", "drug_resale", "pooled_account_swipe"})
+HEALTHCARE = "healthcare_security"
+
 # How the reporter knows: sealed with the report, since "I work there" can identify them.
 HOW_KNOWN: tuple[Term, ...] = (
     Term("witnessed", N_("I saw it myself")),

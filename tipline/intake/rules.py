@@ -31,6 +31,7 @@ _CODES = {
     "category": sorted(reference.codes(reference.CATEGORIES)),
     "fund": sorted(reference.codes(reference.FUNDS)),
     "suspect_kind": sorted(reference.codes(reference.SUSPECT_KINDS)),
+    "unit_level": sorted(reference.codes(reference.UNIT_LEVELS)),
     "kind": ["A", "B", "C", "-"],
 }
 _BUREAUS = sorted(reference.codes(reference.BUREAUS))
@@ -65,6 +66,12 @@ SCHEMA: dict[str, Any] = {
                 "properties": {
                     "when": _WHEN,
                     "bureau": {"enum": _BUREAUS},
+                    # The bureaus that handle the tip beside the lead, in order (domain.md
+                    # section 2), each with a T1 of its own.
+                    "co_bureaus": {
+                        "type": "array", "items": {"enum": _BUREAUS}, "uniqueItems": True,
+                        "maxItems": 4,
+                    },
                     "sealed": {"type": "boolean"},
                     "handling_region": _REGION,
                     "supervising_region": _REGION,
@@ -178,10 +185,20 @@ def load_pack(text: str) -> Pack:
             where=where, detail=exc.message,
         ) from exc  # fmt: skip
     for index, rule in enumerate(body["routing"]):
-        if rule.get("sealed") and rule["bureau"] != DISCIPLINE:
+        if rule.get("sealed") and (rule["bureau"] != DISCIPLINE or rule.get("co_bureaus")):
             raise RulePackError(
                 N_("routing/%(index)s: a sealed tip goes to %(bureau)s only."),  # domain.md §2
                 index=index, bureau=DISCIPLINE,
+            )  # fmt: skip
+        if rule["bureau"] in rule.get("co_bureaus", ()):
+            raise RulePackError(
+                N_("routing/%(index)s: the lead bureau cannot also be a co-handling bureau."),
+                index=index,
+            )  # fmt: skip
+        if _only_medical(rule["when"]) and rule["bureau"] != reference.HEALTHCARE:
+            raise RulePackError(
+                N_("routing/%(index)s: medical and maternity insurance go to %(bureau)s."),
+                index=index, bureau=reference.HEALTHCARE,
             )  # fmt: skip
     return Pack(
         name=body["name"],
@@ -190,6 +207,18 @@ def load_pack(text: str) -> Pack:
         routing=tuple(body["routing"]),
         flags=tuple(body["flags"]),
         deadlines=tuple(body["deadlines"]),
+    )
+
+
+def _only_medical(when: dict[str, Any]) -> bool:
+    """Whether a rule's condition can only match medical or maternity tips (domain.md
+    section 6): such a rule must lead to healthcare security, and is refused at load if not.
+    A broader rule that a medical tip also matches is passed over at routing instead."""
+    funds = when.get("fund")
+    categories = when.get("category")
+    return bool(
+        (funds and set(funds) <= reference.MEDICAL_FUNDS)
+        or (categories and set(categories) <= reference.MEDICAL_CATEGORIES)
     )
 
 
@@ -213,13 +242,25 @@ class Facts:
     suspect_kind: str | None = None
     amount: Decimal | None = None
     wants_notice: bool = False
+    # None when not known; a rule asking for "unknown" matches it too.
+    unit_level: str | None = None
 
     def value(self, name: str) -> str | None:
         if name == "kind":
             category = reference.CATEGORY_BY_CODE.get(self.category)
             return category.kind if category else None
+        if name == "unit_level":
+            return self.unit_level or "unknown"
         found: str | None = getattr(self, name)
         return found
+
+    @property
+    def is_medical(self) -> bool:
+        """Medical or maternity insurance: healthcare security's, everywhere (domain.md
+        sections 1 and 6; 医保条例 art.35)."""
+        return self.fund in reference.MEDICAL_FUNDS or self.category in (
+            reference.MEDICAL_CATEGORIES
+        )
 
 
 def matches(when: dict[str, Any], facts: Facts) -> bool:
@@ -240,6 +281,8 @@ class Routing:
     flags: tuple[str, ...]
     packs: tuple[str, ...]
     source: str
+    # The bureaus handling the tip beside the lead (domain.md section 2).
+    co_bureaus: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -290,15 +333,31 @@ class RuleBook:
                 source="domain.md section 2, internal-staff rule",
             )
         for _pack, rule in [*sealing, *ordinary]:
-            if matches(rule["when"], facts):
-                return Routing(
-                    bureau=rule["bureau"],
-                    handling_region=rule.get("handling_region", facts.region),
-                    sealed=bool(rule.get("sealed")),
-                    flags=flags,
-                    packs=labels,
-                    source=rule["source"],
-                )
+            if not matches(rule["when"], facts):
+                continue
+            if facts.is_medical and rule["bureau"] != reference.HEALTHCARE:
+                # Medical and maternity insurance are healthcare security's (domain.md
+                # sections 1 and 6): like the staff rule, this is the law, so no pack can
+                # take such a tip from it; a rule that would is passed over.
+                continue
+            return Routing(
+                bureau=rule["bureau"],
+                handling_region=rule.get("handling_region", facts.region),
+                sealed=bool(rule.get("sealed")),
+                flags=flags,
+                packs=labels,
+                source=rule["source"],
+                co_bureaus=tuple(rule.get("co_bureaus", ())),
+            )
+        if facts.is_medical:
+            return Routing(
+                bureau=reference.HEALTHCARE,
+                handling_region=facts.region,
+                sealed=False,
+                flags=flags,
+                packs=labels,
+                source="domain.md section 6: medical and maternity insurance go to 医疗保障",
+            )
         raise RulePackError("no routing rule matched: the national pack needs a catch-all rule")
 
     @staticmethod
@@ -310,6 +369,18 @@ class RuleBook:
                 if rule["flag"] not in decided:
                     decided[rule["flag"]] = matches(rule["when"], facts)
         return tuple(sorted(flag for flag, raised in decided.items() if raised))
+
+    def deadline(self, region: str, rule: str) -> DeadlineRule | None:
+        """One clock (e.g. T1) as the most specific pack covering ``region`` defines it:
+        for the receiving office of a transfer and for co-handling bureaus."""
+        for pack in self.applicable(region):
+            for found in pack.deadlines:
+                if found["rule"] == rule:
+                    return DeadlineRule(
+                        rule=found["rule"], amount=found["amount"], unit=found["unit"],
+                        met_by=tuple(found["met_by"]), source=found["source"], pack=pack.label,
+                    )  # fmt: skip
+        return None
 
     def deadlines(self, facts: Facts) -> list[DeadlineRule]:
         """The clocks that start with the tip, each from the most specific pack defining it."""

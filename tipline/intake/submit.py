@@ -98,6 +98,8 @@ class Report:
     received_on: dt.date | None = None
     fund: str | None = None
     suspect_kind: str | None = None
+    # The administrative level of the reported unit (reference.UNIT_LEVELS).
+    unit_level: str | None = None
     suspect_name: str | None = None
     happened_start: dt.date | None = None
     happened_end: dt.date | None = None
@@ -261,6 +263,12 @@ def validate(report: Report, *, limits: Limits) -> tuple[Report, list[Problem]]:
         N_("Choose who did it from the list."),
     )
     problems += _optional_code(
+        report.unit_level,
+        reference.UNIT_LEVELS,
+        "unit_level",
+        N_("Choose the level of the unit from the list."),
+    )
+    problems += _optional_code(
         report.how_known,
         reference.HOW_KNOWN,
         "how_known",
@@ -309,6 +317,8 @@ def validate(report: Report, *, limits: Limits) -> tuple[Report, list[Problem]]:
         suspect_name=suspect_name,
         received_on=report.received_on or today(),
         identity=identity,
+        # Not known is stored as nothing: a rule asking for "unknown" matches both.
+        unit_level=None if report.unit_level == "unknown" else report.unit_level,
     )
     return cleaned, problems
 
@@ -440,6 +450,7 @@ def submit_tip(
         fund=report.fund,
         region=report.region,
         suspect_kind=report.suspect_kind,
+        unit_level=report.unit_level,
         amount_band=amount_band(report.amount),
         status="received",
         processed=False,

@@ -17,10 +17,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from tipline.crypto import MalformedReceipt, Receipt, ReceiptTypo, parse_receipt
+from tipline.intake import reference
 from tipline.intake.db import transaction
-from tipline.intake.followup import add_message
+from tipline.intake.followup import add_message, last_transfer
 from tipline.intake.jsonbody import BadBodies, BodyProblem, RequestSchemas
 from tipline.intake.reading import OpenedTip, ReceiptNotFound, open_as_reporter, reporter_key
 from tipline.intake.submit import InvalidReport, Problem, Report, ReporterIdentity
@@ -81,6 +83,7 @@ def parse_report(item: dict[str, Any]) -> Report:
         channel=item.get("channel", "app"),
         fund=item.get("fund"),
         suspect_kind=item.get("suspect_kind"),
+        unit_level=item.get("unit_level"),
         suspect_name=item.get("suspect_name"),
         ongoing=item.get("ongoing", False),
         how_known=item.get("how_known"),
@@ -106,13 +109,45 @@ def service_problems(problems: list[Problem]) -> list[dict[str, str]]:
     ]
 
 
+# Where to go instead with a matter that is not fund fraud (domain.md section 2, 广东举报
+# 指引): the same words as the form's advice page (portal/_out_of_scope_advice.html).
+OUT_OF_SCOPE_SUMMARY = _l(
+    "This is not a report of fraud against the funds, but you can still get help:"
+)
+OUT_OF_SCOPE_ADVICE = (
+    ("labor_inspection_complaint", _l(
+        "Your employer did not pay your social insurance contributions: make a complaint to "
+        "the labour inspection office (劳动保障监察), in person or through the 12333 hotline."
+    )),
+    ("review_or_arbitration", _l(
+        "You disagree with a decision about your own benefits: apply for administrative "
+        "review, or bring a labour dispute to arbitration."
+    )),
+    ("reassessment", _l("You disagree with a disability assessment: ask for a re-assessment.")),
+    ("hotline_12333", _l("You have a question about your own insurance: call 12333.")),
+)  # fmt: skip
+
+
+def out_of_scope_answer() -> Response:
+    """As the form: the advice, and nothing stored (no tip, no receipt, no job)."""
+    return jsonify({
+        "stored": False,
+        "category": "out_of_scope",
+        "summary": str(OUT_OF_SCOPE_SUMMARY),
+        "advice": [{"where": where, "text": str(text)} for where, text in OUT_OF_SCOPE_ADVICE],
+    })  # fmt: skip
+
+
 @bp.post("/reports")
 @submissions
 def create_report() -> Response:
     try:
-        report = parse_report(checked_body("createReport"))
+        body = checked_body("createReport")
     except BadBodies as bad:
         return problems_response(body_problems(bad.problems))
+    if body["category"] == "out_of_scope":
+        return out_of_scope_answer()
+    report = parse_report(body)
     try:
         stored = portal().submitter.submit(report)
     except InvalidReport as error:
@@ -167,6 +202,19 @@ def _unknown_receipt() -> Response:
     return response
 
 
+def _transferred_to(tip: Any) -> dict[str, str] | None:
+    """The office that received the tip by its last transfer (domain.md T1), if any."""
+    moved = last_transfer(tip)
+    if moved is None:
+        return None
+    return {
+        "region": moved.region,
+        "region_name": reference.region_name(moved.region),
+        "bureau": moved.bureau,
+        "bureau_name": _(reference.label(reference.BUREAUS, moved.bureau)),
+    }
+
+
 def describe(opened: OpenedTip) -> dict[str, Any]:
     tip = opened.tip
     return {
@@ -177,6 +225,8 @@ def describe(opened: OpenedTip) -> dict[str, Any]:
         "region": tip.region,
         "fund": tip.fund,
         "suspect_kind": tip.suspect_kind,
+        "unit_level": tip.unit_level,
+        "transferred_to": _transferred_to(tip),
         "text": opened.text,
         "amount": opened.amount,
         "messages": [

@@ -72,6 +72,16 @@ class ReportForm(FlaskForm, IdentityFields):
         default="",
         validators=[Optional()],
     )
+    # domain.md section 6: who handles a tip depends on the level of the unit (市直 in 汕尾).
+    unit_level = RadioField(
+        _l("If it is a unit: which level of government does it belong to?"),
+        choices=choices(
+            tuple(t for t in reference.UNIT_LEVELS if t.code != "unknown"),
+            blank=_l("I do not know"),
+        ),
+        default="",
+        validators=[Optional()],
+    )
     suspect_name = StringField(
         _l("Name of the unit or person, if you know it"),
         validators=[Optional(), Length(max=200)],

@@ -128,6 +128,7 @@ def report() -> str | tuple[str, int]:
         channel="web",
         fund=form.fund.data or None,
         suspect_kind=form.suspect_kind.data or None,
+        unit_level=form.unit_level.data or None,
         suspect_name=form.suspect_name.data,
         happened_start=form.happened_start.data,
         happened_end=form.happened_end.data,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tipline.intake import reference
 from tipline.intake.db import transaction
-from tipline.intake.followup import add_message
+from tipline.intake.followup import add_message, transfers
 from tipline.intake.jsonbody import BadBodies, RequestSchemas
 from tipline.intake.models import ApiToken, IdentityRequest, Officer, Tip
 from tipline.intake.reading import OpenedTip
@@ -206,11 +206,14 @@ def summary(tip: Tip) -> dict[str, Any]:
         "category": tip.category,
         "region": tip.region,
         "bureau": tip.bureau,
+        "co_bureaus": decisions.co_bureaus(tip),
         "status": tip.status,
         "received_on": tip.received_on.isoformat(),
         "deadlines": [
             {
                 "rule": d.rule,
+                "bureau": d.bureau,
+                "starts_on": d.starts_on.isoformat(),
                 "due": d.due_on.isoformat(),
                 "met_on": d.met_on and d.met_on.isoformat(),
                 "state": d.state,
@@ -232,6 +235,7 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
         "channel": tip.channel,
         "fund": tip.fund,
         "suspect_kind": tip.suspect_kind,
+        "unit_level": tip.unit_level,
         "suspect_name": opened.details.get("suspect_name"),
         "amount": opened.amount,
         "text": opened.text,
@@ -239,6 +243,11 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
         "flags": [flag for flag in tip.flags.split(",") if flag],
         "sealed": tip.sealed,
         "handling_region": tip.handling_region,
+        "transfers": [
+            {"on": moved.on.isoformat(), "region": moved.region, "bureau": moved.bureau}
+            for moved in transfers(tip)
+        ],
+        "wants_notice": tip.wants_notice,
         "duplicate_of": tip.duplicate_of,
         "real_name": tip.real_name,
         "messages": [

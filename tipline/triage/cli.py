@@ -47,7 +47,7 @@ from tipline.intake.db import (
 from tipline.intake.models import Officer, Tip
 from tipline.intake.queue import make_queue
 from tipline.intake.reading import open_with_keyring
-from tipline.intake.submit import Report, Submitter, validate
+from tipline.intake.submit import Report, ReporterIdentity, Submitter, validate
 from tipline.triage import load_keyring
 from tipline.triage.accounts import (
     ROLES,
@@ -60,7 +60,8 @@ from tipline.triage.audit import record
 from tipline.triage.audit_cli import audit
 
 IMPORT_FIELDS = {"channel", "received_on", "category", "region", "text"}
-IMPORT_OPTIONAL = {"amount", "suspect_kind", "fund"}
+IMPORT_OPTIONAL = {"amount", "suspect_kind", "fund", "unit_level", "identity", "wants_notice"}
+IDENTITY_FIELDS = ("name", "id_number", "phone")
 
 
 def fail(message: str) -> NoReturn:
@@ -320,9 +321,14 @@ def _parse_import_line(number: int, line: str) -> tuple[Report | None, list[str]
         f"line {number}: unknown field {name!r}"
         for name in sorted(item.keys() - IMPORT_FIELDS - IMPORT_OPTIONAL)
     ]
-    for name in ("channel", "category", "region", "text", "suspect_kind", "fund"):
+    for name in ("channel", "category", "region", "text", "suspect_kind", "fund", "unit_level"):
         if name in item and item[name] is not None and not isinstance(item[name], str):
             problems.append(f"line {number}: {name!r} must be a string")
+    identity, found = _import_identity(number, item.get("identity"))
+    problems += found
+    wants_notice = item.get("wants_notice", False)
+    if not isinstance(wants_notice, bool):
+        problems.append(f"line {number}: 'wants_notice' must be true or false")
     received_on = None
     if "received_on" in item:
         try:
@@ -348,10 +354,39 @@ def _parse_import_line(number: int, line: str) -> tuple[Report | None, list[str]
             received_on=received_on,
             fund=item.get("fund"),
             suspect_kind=item.get("suspect_kind"),
+            unit_level=item.get("unit_level"),
             amount=amount,
+            identity=identity,
+            wants_notice=wants_notice,
         ),
         [],
     )
+
+
+def _import_identity(number: int, raw: object) -> tuple[ReporterIdentity | None, list[str]]:
+    """A real-name reporter who wrote, phoned or came in: name, ID number and phone, sealed
+    like the portal's (its own envelope), and checked by the same validator."""
+    if raw is None:
+        return None, []
+    if not isinstance(raw, dict):
+        return None, [f"line {number}: 'identity' must be an object with name, id_number, phone"]
+    problems = [
+        f"line {number}: identity: missing field {name!r}"
+        for name in IDENTITY_FIELDS
+        if name not in raw
+    ]
+    problems += [
+        f"line {number}: identity: unknown field {name!r}"
+        for name in sorted(raw.keys() - set(IDENTITY_FIELDS))
+    ]
+    problems += [
+        f"line {number}: identity: {name!r} must be a string"
+        for name in IDENTITY_FIELDS
+        if name in raw and not isinstance(raw[name], str)
+    ]
+    if problems:
+        return None, problems
+    return ReporterIdentity(**{name: raw[name] for name in IDENTITY_FIELDS}), []
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -399,7 +434,12 @@ def tips_import(file: Path) -> None:
     """Import tips from a JSON Lines FILE, all or none; prints one tip id per line.
 
     Each line is an object with channel, received_on (YYYY-MM-DD), category, region and
-    text, and optionally amount, suspect_kind and fund (codes from domain.md section 8).
+    text, and optionally amount, suspect_kind, fund and unit_level (provincial, city,
+    county, township or unknown; codes from domain.md section 8). A real-name reporter's
+    identity is an object {"name", "id_number", "phone"}, sealed in its own envelope; with
+    "wants_notice": true they are told within 10 working days whether it was accepted
+    (domain.md T2). An out_of_scope tip is stored as not accepted, with that reason, so the
+    written answer can be given (社保法 art.82).
     """
     cfg = config()
     reports: list[Report] = []

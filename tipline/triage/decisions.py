@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session
 from tipline.crypto import PrivateKeyring, open_sealed, seal
 from tipline.intake import reference
 from tipline.intake.followup import add_message, record_event
+from tipline.intake.jobs import start_clocks
 from tipline.intake.models import IdentityRequest, Note, Recusal, Tip
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
+from tipline.intake.rules import rule_book
 from tipline.intake.sanitize import clean_text
 from tipline.intake.submit import today
+from tipline.intake.workdays import load_calendar
 from tipline.triage import scope
 from tipline.triage.audit import record
 
@@ -62,9 +65,20 @@ def notes(opened: OpenedTip, session: Session) -> list[tuple[Note, str]]:
     ]
 
 
-def meet_deadlines(tip: Tip, status: str) -> None:
-    """Close the clocks this decision satisfies, and keep the tip's nearest due date."""
+def meet_deadlines(
+    tip: Tip, status: str, *, bureau: str | None = None, co_handlers: bool = True
+) -> None:
+    """Close the clocks this decision satisfies, and keep the tip's nearest due date.
+
+    ``bureau``: a co-handling bureau's own review, which meets its clocks only. Otherwise
+    the tip's own clocks are met, and the co-handling bureaus' too unless ``co_handlers``
+    is False (an acceptance: each of them still reviews the tip within its own T1)."""
     for deadline in tip.deadlines:
+        if bureau is not None:
+            if deadline.bureau != bureau:
+                continue
+        elif deadline.bureau is not None and not co_handlers:
+            continue
         if deadline.met_on is None and status in deadline.met_by.split(","):
             deadline.met_on = today()
             # A late decision stays on record as late.
@@ -85,7 +99,41 @@ def _decide(session: Session, tip: Tip, status: str, detail: str | None = None) 
         raise DecisionError(N_("This tip has already been decided."))
     tip.status = status
     tip.status_detail = detail
-    meet_deadlines(tip, status)
+    meet_deadlines(tip, status, co_handlers=status != "accepted")
+
+
+def co_bureaus(tip: Tip) -> list[str]:
+    """The bureaus handling the tip beside the lead (domain.md section 2)."""
+    return [code for code in tip.co_bureaus.split(",") if code]
+
+
+def _set_co_bureaus(tip: Tip, codes: list[str]) -> None:
+    tip.co_bureaus = f",{','.join(codes)}," if codes else ""
+
+
+def is_co_handler(tip: Tip, actor: scope.Viewer) -> bool:
+    """Whether ``actor`` reviews the tip as a co-handling bureau, not as the lead or the
+    intake desk."""
+    return (
+        actor.bureau is not None
+        and actor.bureau in co_bureaus(tip)
+        and actor.bureau != tip.bureau
+        and actor.bureau != scope.INTAKE_DESK
+    )
+
+
+def co_accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
+    """A co-handling bureau takes up its part (domain.md section 2): its own T1 is met; the
+    tip's status stays the lead's."""
+    tip = opened.tip
+    _lock(session, tip)
+    assert actor.bureau is not None
+    own = [d for d in tip.deadlines if d.bureau == actor.bureau and d.met_on is None]
+    if not own and any(d.bureau == actor.bureau for d in tip.deadlines):
+        raise DecisionError(N_("Your bureau has already taken up this tip."))
+    meet_deadlines(tip, "accepted", bureau=actor.bureau)
+    record_event(session, tip, "co_accepted", actor.bureau, shown=False)
+    record(session, "tip.co_accept", actor=_name(actor), tip_id=tip.id, bureau=actor.bureau)
 
 
 def add_note(session: Session, opened: OpenedTip, actor: scope.Viewer, text: str) -> None:
@@ -112,6 +160,8 @@ def confirm_routing(
     if tip.status not in UNDECIDED:
         raise DecisionError(N_("This tip has already been decided."))
     tip.bureau = bureau
+    # A co-handling bureau made the lead is no longer beside itself.
+    _set_co_bureaus(tip, [code for code in co_bureaus(tip) if code != bureau])
     tip.status = "screened"
     if changed:
         _note(session, opened, actor.id, reason)
@@ -124,6 +174,9 @@ def confirm_routing(
 
 def accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
     tip = opened.tip
+    if is_co_handler(tip, actor):
+        co_accept(session, opened, actor)
+        return
     if tip.bureau is None:
         tip.bureau = tip.suggested_bureau
     _decide(session, tip, "accepted")
@@ -155,8 +208,11 @@ def transfer(
 ) -> None:
     """Send a tip to another bureau or another region's office, recording where.
 
-    The reporter sees where it went on the timeline (domain.md T1 asks that a real-name
-    reporter be told); free text goes to the reporter as a message."""
+    The reporter sees where it went, region and bureau (domain.md T1 asks that a real-name
+    reporter be told: ``followup.last_transfer``); free text goes to the reporter as a
+    message. The receiving office reviews it within a T1 of its own, from the day it
+    received it (domain.md T1: 5 working days), as the pack covering it defines T1; so do
+    the co-handling bureaus there."""
     tip = opened.tip
     if bureau not in reference.codes(reference.BUREAUS):
         raise DecisionError(N_("Choose a bureau from the list."))
@@ -170,7 +226,14 @@ def transfer(
         tip.handling_region, tip.handling_city, tip.handling_province = (
             region, region[:4], region[:2],
         )  # fmt: skip
-    record_event(session, tip, "transferred_out", bureau)
+    _set_co_bureaus(tip, [code for code in co_bureaus(tip) if code != bureau])
+    received = today()
+    review = rule_book(session).deadline(tip.handling_region, "T1")
+    if review is not None:
+        calendar = load_calendar(session)
+        for owner in [None, *co_bureaus(tip)]:
+            start_clocks(tip, [review], calendar, starts_on=received, bureau=owner)
+    record_event(session, tip, "transferred_out", bureau, region=tip.handling_region)
     if clean_text(text):
         add_message(session, opened, text, author="officer", officer_id=actor.id)
     record(

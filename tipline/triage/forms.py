@@ -163,6 +163,12 @@ class EntryForm(FlaskForm):
         _l("Who did it"), choices=choices(reference.SUSPECT_KINDS, _l("Not known")),
         validators=[Optional()],
     )  # fmt: skip
+    unit_level = SelectField(
+        _l("Level of the unit"),
+        choices=choices(tuple(t for t in reference.UNIT_LEVELS if t.code != "unknown"),
+                        _l("Not known")),
+        validators=[Optional()],
+    )  # fmt: skip
     suspect_name = StringField(_l("Unit or person"), validators=[Optional(), Length(max=200)])
     region = StringField(
         _l("Where it happened (six-digit region code)"),
@@ -177,3 +183,17 @@ class EntryForm(FlaskForm):
     )
     text = TextAreaField(_l("What was reported"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     attachments = MultipleFileField(_l("Scanned letters and other files"))
+    # A real-name reporter who wrote, phoned or came in: the same sealed identity envelope
+    # and the same T2 clock as on the public site (domain.md T2). Raw lengths as there; the
+    # shared validator checks the values.
+    name = StringField(_l("Reporter's name"), validators=[Optional(), Length(max=50)])
+    id_number = StringField(
+        _l("Reporter's resident identity card number"), validators=[Optional(), Length(max=18)]
+    )
+    phone = StringField(_l("Reporter's telephone"), validators=[Optional(), Length(max=20)])
+    wants_notice = BooleanField(_l("The reporter asks to be told whether it is accepted"))
+
+    def has_identity(self) -> bool:
+        """Any identity field filled in: the reporter gave their name (and the validator
+        then asks for all three)."""
+        return any((f.data or "").strip() for f in (self.name, self.id_number, self.phone))

@@ -9,7 +9,8 @@ Every list, count, search, page and API answer about tips starts from ``visible_
   (441502) only there.
 - Bureau: the intake desk (基金监督机构: triage officers and supervisors of
   ``hrss_fund_supervision``) sees every tip of its jurisdiction; everyone else sees the tips
-  assigned to their own bureau.
+  assigned to their own bureau, as the lead or, once a lead is assigned, as a co-handling
+  bureau (domain.md section 2: the agency stops payment, then labour inspection).
 - Staff suspects (domain.md section 2): a sealed tip is seen only by discipline inspection,
   never by the intake desk nor by supervisors of the suspect's unit.
 - A declared conflict of interest hides the tip from that officer from then on.
@@ -64,7 +65,13 @@ def visibility(viewer: Viewer) -> ColumnElement[bool]:
     elif viewer.bureau == INTAKE_DESK and viewer.role in ("triage_officer", "supervisor"):
         bureau = Tip.sealed.is_(False)
     else:
-        bureau = and_(Tip.sealed.is_(False), Tip.bureau == viewer.bureau)
+        # Co-handling bureaus are never set on a sealed tip (intake/jobs.py); the sealed
+        # test stands here too, so that no column alone opens a staff tip.
+        co_handling = and_(
+            Tip.bureau.is_not(None),
+            Tip.co_bureaus.contains(f",{viewer.bureau},", autoescape=True),
+        )
+        bureau = and_(Tip.sealed.is_(False), or_(Tip.bureau == viewer.bureau, co_handling))
     recused = exists().where(Recusal.tip_id == Tip.id, Recusal.officer_id == viewer.id)
     # Until the post-submission job has routed a tip by the rule packs, nobody sees it: a
     # pack may yet seal it (intake/jobs.py).

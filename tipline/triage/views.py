@@ -23,7 +23,7 @@ from tipline.intake.headers import content_disposition
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
-from tipline.intake.submit import InvalidReport, Report, parse_amount, today
+from tipline.intake.submit import InvalidReport, Report, ReporterIdentity, parse_amount, today
 from tipline.intake.web import query_int, uploads_of
 from tipline.triage import decisions, scope, triage
 from tipline.triage.audit import record
@@ -117,6 +117,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             attachments=opened.attachments(),
             messages=opened.messages(),
             notes=decisions.notes(opened, session),
+            co_bureaus=decisions.co_bureaus(opened.tip),
             requests=requests,
             identity=identity,
             forms=forms,
@@ -299,10 +300,16 @@ def enter_tip() -> Any:
         received_on=form.received_on.data,
         fund=form.fund.data or None,
         suspect_kind=form.suspect_kind.data or None,
+        unit_level=form.unit_level.data or None,
         suspect_name=form.suspect_name.data,
         amount=parse_amount(form.amount.data),
+        identity=ReporterIdentity(
+            name=form.name.data or "", id_number=form.id_number.data or "",
+            phone=form.phone.data or "",
+        ) if form.has_identity() else None,
+        wants_notice=form.wants_notice.data,
         uploads=uploads_of(form.attachments.data),
-    )
+    )  # fmt: skip
     try:
         stored = triage().submitter.submit(report, with_receipt=False)
     except InvalidReport as error:
