@@ -73,7 +73,10 @@ def world(triage_app: Flask, keys_dir: Path) -> dict[str, str]:
     return {
         "district": tip("fake_docs", "441502"),
         # Shanwei rule: a city-level unit's case goes to 城区 (441502).
-        "city_unit": tip("fake_employment_backpay", "441500", suspect_kind="unit"),
+        "city_unit": tip("fake_employment_backpay", "441500", suspect_kind="unit",
+                         unit_level="city"),
+        # domain.md section 2: the agency leads (stops payment), labour inspection beside it.
+        "impostor": tip("benefit_impostor", "441502"),
         "staff": tip("benefit_impostor", "441521", suspect_kind="agency_staff"),
         "shenzhen": tip("work_injury_fraud", "440305"),
     }
@@ -87,14 +90,15 @@ def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path)
             secrets[name] = make_enrolled(session, services.officer_secrets, name, PASSWORD,
                                           role=role, bureau=bureau, region=region)[1]  # fmt: skip
     clients = {name: sign_in(triage_app, name, secret) for name, secret in secrets.items()}
-    district, city_unit, staff, shenzhen = (
-        world["district"], world["city_unit"], world["staff"], world["shenzhen"]
+    district, city_unit, staff, shenzhen, impostor = (
+        world["district"], world["city_unit"], world["staff"], world["shenzhen"],
+        world["impostor"],
     )  # fmt: skip
 
     expected = {
-        "desk_city": {district, city_unit},
-        "desk_district": {district, city_unit},
-        "desk_province": {district, city_unit, shenzhen},
+        "desk_city": {district, city_unit, impostor},
+        "desk_district": {district, city_unit, impostor},
+        "desk_province": {district, city_unit, shenzhen, impostor},
         # Bureaus see what is assigned to them: nothing yet.
         "labour_city": set(),
         "labour_shenzhen": set(),
@@ -133,6 +137,20 @@ def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path)
     agree("labour_city", {district})
     agree("labour_shenzhen", set())
 
+    # The desk confirms the agency as the lead of the impostor tip: the agency sees it, and
+    # so does labour inspection of the jurisdiction as its co-handling bureau; Shenzhen's
+    # does not, and nobody beside discipline inspection ever sees the staff tip, which has
+    # the same category but no co-handling bureau (domain.md section 2).
+    with transaction(services.sessions) as session:
+        desk = session.scalar(select(Officer).where(Officer.username == "desk_city"))
+        opened = open_tip(session.get(Tip, impostor), keyring)  # type: ignore[arg-type]
+        decisions.confirm_routing(session, opened, desk, "si_agency", "")  # type: ignore[arg-type]
+        assert session.get(Tip, staff).co_bureaus == ""  # type: ignore[union-attr]
+    agree("agency_boss", {impostor})
+    agree("labour_city", {district, impostor})
+    agree("labour_shenzhen", set())
+    agree("discipline_city", {staff})
+
     # A declared conflict of interest hides the tip from that officer from then on.
     clients["desk_city"].post(
         f"/tips/{district}/recuse",
@@ -140,8 +158,8 @@ def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path)
             "csrf_token": csrf_token(clients["desk_city"], "/"),
         },
     )
-    agree("desk_city", {city_unit})
-    agree("desk_district", {district, city_unit})
+    agree("desk_city", {city_unit, impostor})
+    agree("desk_district", {district, city_unit, impostor})
 
 
 def test_admins_and_auditors_see_no_tips(triage_app: Flask, world: dict[str, str]) -> None:
