@@ -59,7 +59,8 @@ def world(triage_app: Flask) -> dict[str, str]:
     return {
         "district": tip("fake_docs", "441502"),
         # Shanwei rule: a city-level unit's case goes to 城区 (441502).
-        "city_unit": tip("fake_employment_backpay", "441500", suspect_kind="unit"),
+        "city_unit": tip("fake_employment_backpay", "441500", suspect_kind="unit",
+                         unit_level="city"),
         "staff": tip("benefit_impostor", "441521", suspect_kind="agency_staff"),
         "shenzhen": tip("work_injury_fraud", "440305"),
         "named": tip(
@@ -328,10 +329,12 @@ def test_the_list_is_sorted_paged_and_filtered(
     body = triage.get("/api/v1/tips", headers=headers).get_json()
     assert body["total"] == 4
     item = body["tips"][0]
-    assert set(item) == {"id", "category", "region", "bureau", "status", "received_on", "deadlines"}
+    assert set(item) == {"id", "category", "region", "bureau", "co_bureaus", "status",
+                         "received_on", "deadlines"}  # fmt: skip
     assert item["received_on"] == "2025-09-30"
     assert item["deadlines"] and all(
-        set(d) == {"rule", "due", "met_on", "state"} and d["met_on"] is None
+        set(d) == {"rule", "bureau", "starts_on", "due", "met_on", "state"}
+        and d["met_on"] is None
         for d in item["deadlines"]
     )
     # Nearest open deadline first.
