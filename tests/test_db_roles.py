@@ -243,8 +243,31 @@ def test_each_process_does_its_work_with_its_own_role(
         assert inbox.status_code == 200
         assert all(tip_id in inbox.get_data(as_text=True) for tip_id in tip_ids)
         assert client.get(f"/tips/{tip_ids[0]}").status_code == 200
+        # The desk transfers the real-name tip to 城区's labour inspection.
+        with triage_app.extensions["triage"].sessions() as session:
+            named_id = session.scalars(select(Tip.id).where(Tip.wants_notice.is_(True))).first()
+        moved = client.post(f"/tips/{named_id}/transfer", data={
+            "csrf_token": csrf_token(client, f"/tips/{named_id}"),
+            "transfer-bureau": "labor_inspection", "transfer-region": "441502",
+        })  # fmt: skip
+        assert moved.status_code == 302, moved.get_data(as_text=True)
     finally:
         triage_app.extensions["triage"].engine.dispose()
+
+    # The reporter's pages, with the portal's login, can say which office received it
+    # (the tip_event row of the transfer: bureau and region; domain.md T1).
+    portal_app = create_portal(
+        Config(database_url=url(installation, "portal"), keys_dir=public_keys_dir, **common)
+    )
+    try:
+        own = portal_app.test_client().get(
+            "/api/v1/reports/self", headers={"Authorization": f"Receipt {receipt}"}
+        )
+        assert own.status_code == 200, own.get_json()
+        assert own.get_json()["transferred_to"]["region"] == "441502"
+        assert own.get_json()["transferred_to"]["bureau"] == "labor_inspection"
+    finally:
+        portal_app.extensions["portal"].engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -263,20 +286,24 @@ def test_a_tip_the_portal_inserts_arrives_unrouted_whatever_it_says(
             "INSERT INTO tip (id, received_on, channel, category, region, suspect_kind, status,"
             " status_detail, bureau, suggested_bureau, handling_region, handling_city,"
             " handling_province, sealed, flags, processed, real_name, wants_notice,"
-            " format_version, key_id, key_envelope, internal_envelope, report, next_due)"
+            " format_version, key_id, key_envelope, internal_envelope, report, next_due,"
+            " co_bureaus, unit_level)"
             " VALUES (%s, current_date, 'web', %s, '441502', %s, 'closed', 'done',"
             " 'labor_inspection', 'labor_inspection', '440300', '4403', '44', false,"
             " 'criminal_referral_candidate', true, false, false, 1, 'k', '', '', '',"
-            " current_date)",
+            " current_date, ',public_security,', 'city')",
             (tip_id, category, suspect_kind),
         )
     with psycopg.connect(host=PG_HOST, user="postgres", dbname=installation["name"]) as owner:
         row = owner.execute(
             "SELECT processed, status, status_detail, bureau, suggested_bureau, sealed,"
-            " handling_region, flags, next_due FROM tip WHERE id = %s", (tip_id,),
+            " handling_region, flags, next_due, co_bureaus, unit_level FROM tip WHERE id = %s",
+            (tip_id,),
         ).fetchone()  # fmt: skip
+    # Who handles a tip beside its lead is routing's to say too; the unit's level is the
+    # reporter's, like the region, and stays.
     assert row == (False, "received", None, sealed_bureau, None, sealed_bureau is not None,
-                   "441502", "", None)  # fmt: skip
+                   "441502", "", None, "", "city")  # fmt: skip
 
 
 def test_the_worker_reads_no_more_of_an_officer_than_a_notice_needs(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from tests.conftest import (
     run_cli,
     sign_in_officer,
     submit_report,
+    visible,
 )
 from tipline.crypto import load_private_keyring, open_sealed
 from tipline.intake.db import make_engine, transaction
@@ -138,8 +140,8 @@ def test_public_api_routing_cases(
     assert "labour inspection" in english["advice"][0]["text"]
 
     # An unknown level is refused with the field named; nothing stored.
-    bad = portal.post("/api/v1/reports",
-                      json={**REPORT, "category": "fake_docs", "unit_level": "village"})  # fmt: skip
+    unknown_level = {**REPORT, "category": "fake_docs", "unit_level": "village"}
+    bad = portal.post("/api/v1/reports", json=unknown_level)
     assert bad.status_code == 400
     assert {(p["field"], p["code"]) for p in bad.get_json()["problems"]} == {
         ("unit_level", "invalid")
@@ -239,8 +241,9 @@ def test_public_api_routing_cases(
     # Finding 5: the desk sends the "somewhere in 汕尾" tip on to 城区's labour inspection
     # on 2025-10-09. The receiving office, and the procuratorate beside it, each get a T1
     # from that day; the city office's clocks are met by the transfer.
-    moved = triage.post(f"/api/v1/tips/{reported['somewhere']}/transfer",
-                        json={"bureau": "labor_inspection", "region": "441502"}, headers=desk)  # fmt: skip
+    to_chengqu = {"bureau": "labor_inspection", "region": "441502"}
+    moved = triage.post(f"/api/v1/tips/{reported['somewhere']}/transfer", json=to_chengqu,
+                        headers=desk)  # fmt: skip
     assert moved.status_code == 200, moved.get_json()
     somewhere = detail("somewhere", bearer["labour_chengqu"])
     assert somewhere["transfers"] == [
@@ -293,9 +296,10 @@ def test_the_report_form_asks_the_level_of_the_unit(
     portal: FlaskClient, triage_app: Flask
 ) -> None:
     page = portal.get("/report").get_data(as_text=True)
-    assert 'name="unit_level" type="radio" value="city"' in page or (
-        'type="radio" name="unit_level"' in page
-    )
+    # One optional group of radio buttons (no JavaScript needed), "I do not know" first.
+    values = re.findall(r'<input[^>]*name="unit_level"[^>]*value="([a-z]*)"', page)
+    assert values == ["", "provincial", "city", "county", "township"]
+    assert "市直单位" in visible(page)
     # A city-level unit of 汕尾, reported with the district left open: 城区 handles it.
     submit_report(portal, category="fake_docs", fund="pension", suspect_kind="",
                   county="", unit_level="city", text="市直单位伪造材料骗取养老金。")  # fmt: skip
@@ -439,7 +443,8 @@ def test_import_routing_cases(env: dict[str, str], database_url: str, tmp_path: 
         assert clocks(letter) == {("T1", None, T1_FROM_RECEIPT, "2025-09-30"),
                                   ("T2", None, T2_FROM_RECEIPT, "2025-09-30")}  # fmt: skip
         assert (phone.suggested_bureau, phone.co_bureaus, phone.handling_region,
-                phone.unit_level) == ("labor_inspection", ",procuratorate,", "441502", "city")  # fmt: skip
+                phone.unit_level) == (
+            "labor_inspection", ",procuratorate,", "441502", "city")  # fmt: skip
         assert clocks(phone) == {("T1", None, T1_FROM_RECEIPT, None),
                                  ("T1", "procuratorate", T1_FROM_RECEIPT, None),
                                  ("T2", None, T2_FROM_RECEIPT, None)}  # fmt: skip
@@ -458,4 +463,5 @@ def test_import_routing_cases(env: dict[str, str], database_url: str, tmp_path: 
         assert opened == ID
     engine.dispose()
     shown = run_cli(env, "tips", "show", ids[1])
-    assert shown.returncode == 0 and "bureau:" in shown.stdout
+    assert shown.returncode == 0, shown.stderr
+    assert "unit_level:   city" in shown.stdout and "co_bureaus:   procuratorate" in shown.stdout

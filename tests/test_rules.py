@@ -128,8 +128,9 @@ def test_no_pack_takes_medical_or_maternity_from_healthcare_security(
              '{"category": ["fake_treatment"]}'],
 )  # fmt: skip
 def test_a_rule_only_for_medical_tips_must_lead_to_healthcare_security(when: str) -> None:
+    rule = f'{{"when": {when}, "bureau": "labor_inspection", "source": "s"}}'
     text = ('{"name": "x", "version": "1", "scope": "441500", "flags": [], "deadlines": [],'
-            f' "routing": [{{"when": {when}, "bureau": "labor_inspection", "source": "s"}}]}}')  # fmt: skip
+            f' "routing": [{rule}]}}')  # fmt: skip
     with pytest.raises(RulePackError, match="routing/0: medical"):
         load_pack(text)
     load_pack(text.replace("labor_inspection", "healthcare_security"))
@@ -147,8 +148,9 @@ def test_a_rule_only_for_medical_tips_must_lead_to_healthcare_security(when: str
 )  # fmt: skip
 def test_co_handling_bureaus_are_validated(rule: str, match: str) -> None:
     with pytest.raises(RulePackError, match=match):
+        body = f'{{"when": {{}}, {rule}, "source": "s"}}'
         load_pack('{"name": "x", "version": "1", "scope": "national", "flags": [],'
-                  f' "deadlines": [], "routing": [{{"when": {{}}, {rule}, "source": "s"}}]}}')  # fmt: skip
+                  f' "deadlines": [], "routing": [{body}]}}')  # fmt: skip
 
 
 def test_flags_from_the_amount() -> None:

@@ -494,9 +494,11 @@ def tips_show(tip_id: str) -> None:
     click.echo(f"fund:         {tip.fund or '-'}")
     click.echo(f"region:       {tip.region}")
     click.echo(f"suspect_kind: {tip.suspect_kind or '-'}")
+    click.echo(f"unit_level:   {tip.unit_level or '-'}")
     click.echo(f"amount:       {opened.amount or '-'}")
     click.echo(f"status:       {tip.status}")
     click.echo(f"bureau:       {tip.bureau or '-'}")
+    click.echo(f"co_bureaus:   {tip.co_bureaus.strip(',').replace(',', ' ') or '-'}")
     for attachment in attachments:
         click.echo(f"attachment:   {attachment.filename} ({attachment.size} bytes)")
     click.echo("")

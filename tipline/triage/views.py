@@ -170,7 +170,9 @@ def route(tip_id: str) -> Any:
     return _act(
         tip_id,
         "route",
-        lambda s, o, f: decisions.confirm_routing(s, o, current_user, f.bureau.data, f.reason.data),
+        lambda s, o, f: decisions.confirm_routing(
+            s, o, current_user, f.bureau.data, f.reason.data or ""
+        ),
     )
 
 
@@ -184,7 +186,8 @@ def refuse(tip_id: str) -> Any:
     return _act(
         tip_id,
         "refuse",
-        lambda s, o, f: decisions.refuse(s, o, current_user, f.reason.data, f.text.data),
+        # A form posted without its optional text field gives None: no text (never a 500).
+        lambda s, o, f: decisions.refuse(s, o, current_user, f.reason.data, f.text.data or ""),
     )
 
 
@@ -194,7 +197,7 @@ def transfer(tip_id: str) -> Any:
         tip_id,
         "transfer",
         lambda s, o, f: decisions.transfer(
-            s, o, current_user, f.bureau.data, f.region.data or None, f.text.data
+            s, o, current_user, f.bureau.data, f.region.data or None, f.text.data or ""
         ),
     )
 
