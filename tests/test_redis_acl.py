@@ -192,9 +192,9 @@ def _work_as_each_user(
         assert sign_in(client, receipt) == 302
         assert client.get("/my-report").status_code == 200
         copy = app.test_client()
-        cookie = client.get_cookie("session")
+        cookie = client.get_cookie("tipline_portal")
         assert cookie is not None
-        copy.set_cookie("session", cookie.value)
+        copy.set_cookie("tipline_portal", cookie.value)
         token = csrf_token(client, "/my-report")
         assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
         # The sign-out list is in Redis: the copied cookie is signed out too.

@@ -139,7 +139,7 @@ def test_a_signed_in_reporter_gets_503_not_500_and_no_tip_when_redis_stops(
     assert check(client, receipt).status_code == 302
     assert NARRATIVE in client.get("/my-report").get_data(as_text=True)
     copy = in_language(app.test_client(), lang)
-    copy.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
+    copy.set_cookie("tipline_portal", client.get_cookie("tipline_portal").value)  # type: ignore[union-attr]
 
     own_redis.stop()
     # Whether this session was signed out cannot be known: it grants nothing, on any page.

@@ -112,9 +112,9 @@ def test_a_copied_cookie_dies_with_sign_out(clocked_app: Flask, clock: FakeClock
     client = clocked_app.test_client()
     sign_in(client, submit_report(client))
     copy = clocked_app.test_client()
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie("tipline_portal")
     assert cookie is not None
-    copy.set_cookie("session", cookie.value)
+    copy.set_cookie("tipline_portal", cookie.value)
     assert signed_in(copy)
     clock.advance(5)
     token = csrf_token(client, "/my-report")
@@ -125,7 +125,7 @@ def test_a_copied_cookie_dies_with_sign_out(clocked_app: Flask, clock: FakeClock
     assert not signed_in(copy)
 
 
-SESSION_COOKIE = re.compile(r"^session=([^;]+)")
+SESSION_COOKIE = re.compile(r"^tipline_portal=([^;]+)")
 
 
 @pytest.mark.slow
@@ -150,13 +150,13 @@ def test_served_a_copied_cookie_dies_with_sign_out(tmp_path: Path) -> None:
     ):
         receipt = reporter.submit("复制的会话 cookie 在退出后必须失效")
         page = reporter.check(receipt)
-        copied = reporter.session.cookies.get("session")
+        copied = reporter.session.cookies.get("tipline_portal")
         assert copied
 
         def copy_signed_in() -> bool:
             with requests.get(
                 served.url + "/my-report",
-                cookies={"session": copied},
+                cookies={"tipline_portal": copied},
                 allow_redirects=False,
                 timeout=30,
             ) as response:

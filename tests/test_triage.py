@@ -265,11 +265,11 @@ def test_officer_enters_a_tip_that_came_by_letter(triage_app: Flask, triage: Fla
 
 def test_a_session_cookie_dies_with_sign_out(triage_app: Flask, triage: FlaskClient) -> None:
     sign_in(triage, "officer", make_officer(triage_app, "officer", "triage_officer"))
-    stolen = triage.get_cookie("session")
+    stolen = triage.get_cookie("tipline_triage")
     assert stolen is not None
     triage.post("/logout", data={"csrf_token": csrf_token(triage, "/")})
     replay = triage_app.test_client()
-    replay.set_cookie("session", stolen.value)
+    replay.set_cookie("tipline_triage", stolen.value)
     assert replay.get("/").status_code == 302  # back to the sign-in page
 
 

@@ -7,9 +7,13 @@ environment at import time. A missing secret is an error at start, never a fallb
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+# A cookie name is an RFC 6265 token; these characters are enough and safe everywhere.
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class ConfigError(Exception):
@@ -85,6 +89,11 @@ class Config:
     secure_cookies: bool = True
     # A reporter's session ends this long after signing in with the receipt, however busy.
     reporter_session_minutes: int = 120
+    # Each site's session cookie has its own name: browsers do not keep cookies apart by
+    # port, so two sites on one host (the demo on 127.0.0.1) would otherwise overwrite
+    # each other's session, and signing in to one would sign out of the other.
+    portal_cookie_name: str = "tipline_portal"
+    triage_cookie_name: str = "tipline_triage"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -121,7 +130,29 @@ class Config:
             mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
             reporter_session_minutes=_int(env, "TIPLINE_REPORTER_SESSION_MINUTES", 120),
+            portal_cookie_name=env.get("TIPLINE_PORTAL_COOKIE_NAME") or cls.portal_cookie_name,
+            triage_cookie_name=env.get("TIPLINE_TRIAGE_COOKIE_NAME") or cls.triage_cookie_name,
         )
+
+    def session_cookie_name(self, site: str) -> str:
+        """The session cookie's name for ``site`` ("portal" or "triage"), checked."""
+        name = self.portal_cookie_name if site == "portal" else self.triage_cookie_name
+        variable = f"TIPLINE_{site.upper()}_COOKIE_NAME"
+        if not _COOKIE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{variable} must be letters, digits and - _ . only (at most 64), not {name!r}"
+            )
+        if self.portal_cookie_name == self.triage_cookie_name:
+            raise ConfigError(
+                "TIPLINE_PORTAL_COOKIE_NAME and TIPLINE_TRIAGE_COOKIE_NAME must differ: sites "
+                "on one host would share the cookie and sign each other out"
+            )
+        if name.startswith(("__Host-", "__Secure-")) and not self.secure_cookies:
+            raise ConfigError(
+                f"{variable}: browsers refuse a {name.split('-')[0]}- cookie that is not "
+                "Secure; unset TIPLINE_INSECURE_COOKIES or choose another name"
+            )
+        return name
 
     @property
     def limits(self) -> Limits:

@@ -206,6 +206,16 @@ _ALIASES: Final = {"jpeg": "jpg", "jpe": "jpg", "tif": "tiff", "heif": "heic", "
 # For the upload form's accept attribute: ",".join(ALLOWED_EXTENSIONS).
 ALLOWED_EXTENSIONS: Final = tuple(sorted("." + ext for ext in [*_TYPES, *_ALIASES]))
 
+
+
+def extensions_by_kind() -> dict[str, list[str]]:
+    """The accepted file extensions of each kind, in KINDS order, for the upload forms."""
+    return {
+        kind: [ext for ext, file_type in _TYPES.items() if file_type.kind == kind]
+        for kind in KINDS
+    }
+
+
 HEAD_SIZE: Final = 4096  # enough of a file's start for detect_type in almost every case
 
 # Zip bombs: the declared sizes bound what is inflated (zipfile stops at the declared size

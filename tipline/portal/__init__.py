@@ -69,6 +69,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
         raise ConfigError("TIPLINE_REPORTER_SESSION_MINUTES must be at least 1")
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
+    app.config["SESSION_COOKIE_NAME"] = config.session_cookie_name("portal")
     engine = make_engine(config.database_url)
     sessions = make_sessionmaker(engine)
     keyring = load_public_keyring(config.keys_dir)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
+from typing import Any
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from tipline.intake import reference
+from tipline.intake.config import Limits
 from tipline.intake.models import Tip
+from tipline.intake.scrub import extensions_by_kind
+from tipline.intake.submit import MAX_ATTACHMENTS
 
 OUTCOMES = {
     "unfounded": _l("The facts could not be confirmed."),
@@ -39,10 +46,61 @@ _EVENTS = {
 }
 
 
+# What a reporter is told after sending something from the status page (post/redirect/get):
+# the code travels in the session cookie, the words are chosen here.
+NOTICES = {
+    "message": _l("Your message has arrived. The officers will see it with your report."),
+    "evidence": _l("Your files have arrived and were added to your report."),
+    "identity": _l("Your name has been added to your report, in a sealed envelope."),
+}
+
+# The kinds of evidence, in the words of the add-evidence box (scrub.KINDS).
+_KIND_WORDS = {
+    "image": _l("pictures"),
+    "pdf": _l("PDF documents"),
+    "office": _l("office documents"),
+    "audio": _l("sound"),
+    "video": _l("video"),
+}
+
+_TRANSFER_SPLIT = re.compile(r"[@:/|,;]")
+
+
+def transfer_target(detail: str | None) -> tuple[str | None, str | None]:
+    """The bureau and region a transfer event's ``detail`` names.
+
+    Today the detail is the bureau's code alone (triage/decisions.py, ``transfer``). A
+    detail that also names the receiving office's region ("bureau@441502", or with ":" or
+    "/") is read too, whatever the order, so the timeline names the office as soon as the
+    transfer record carries it."""
+    bureau = region = None
+    for part in _TRANSFER_SPLIT.split(detail or ""):
+        part = part.strip()
+        if part in reference.codes(reference.BUREAUS):
+            bureau = part
+        elif part in reference.regions():
+            region = part
+    return bureau, region
+
+
+def office_words(bureau: str | None, region: str | None) -> str:
+    """ "Transferred to <region> <bureau>" in the reporter's language, with what is known."""
+    bureau_name = _(reference.label(reference.BUREAUS, bureau)) if bureau else ""
+    region_name = reference.region_name(region) if region else ""
+    if bureau_name and region_name:
+        return _("Transferred to %(bureau)s in %(region)s.", bureau=bureau_name,
+                 region=region_name)  # fmt: skip
+    if bureau_name:
+        return _("Transferred to %(bureau)s.", bureau=bureau_name)
+    return _("Transferred to another office.")
+
+
 def status_words(tip: Tip) -> str:
     if tip.status == "transferred_out":
-        bureau = reference.label(reference.BUREAUS, tip.status_detail)
-        return _("Transferred to another office: %(office)s.", office=_(bureau) if bureau else "")
+        # The tip is now with the office that handles it: its region is handling_region,
+        # which a transfer to another region's office sets (decisions.transfer).
+        bureau, region = transfer_target(tip.status_detail)
+        return office_words(bureau, region or tip.handling_region)
     if tip.status == "not_accepted":
         reason = reference.label(reference.REFUSAL_REASONS, tip.status_detail)
         return _("Not accepted.") + (f" {_(reason)}" if reason else "")
@@ -60,14 +118,86 @@ class Step:
 
 def timeline(tip: Tip) -> list[Step]:
     steps = []
-    for event in tip.events:
-        if not event.shown_to_reporter:
-            continue
+    shown = [event for event in tip.events if event.shown_to_reporter]
+    last_transfer = next(
+        (event for event in reversed(shown) if event.kind == "transferred_out"), None
+    )
+    for event in shown:
         what = _EVENTS.get(event.kind)
         if what is None:
             continue
         text = str(what)
-        if event.kind == "transferred_out" and event.detail:
-            text += f": {_(reference.label(reference.BUREAUS, event.detail))}"
+        if event.kind == "transferred_out":
+            bureau, region = transfer_target(event.detail)
+            if region is None and event is last_transfer and tip.status == "transferred_out":
+                region = tip.handling_region  # where the latest transfer sent it
+            text = office_words(bureau, region)
         steps.append(Step(on=event.on.isoformat(), what=text))
     return steps
+
+
+def _day(value: Any) -> dt.date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def when_words(details: dict[str, Any]) -> str:
+    """When the conduct happened, as the reporter gave it, in plain words."""
+    start, end = _day(details.get("happened_start")), _day(details.get("happened_end"))
+    ongoing = bool(details.get("ongoing"))
+    long_start = format_date(start, "long") if start else ""
+    long_end = format_date(end, "long") if end else ""
+    if start and end:
+        words = (
+            _("On %(day)s", day=long_start)
+            if start == end
+            else _("From %(start)s to %(end)s", start=long_start, end=long_end)
+        )
+    elif start:
+        words = (
+            _("Since %(start)s", start=long_start)
+            if ongoing
+            else _("From %(start)s", start=long_start)
+        )
+    elif end:
+        words = _("Until %(end)s", end=long_end)
+    elif ongoing:
+        return _("It is still going on.")
+    else:
+        return _("You did not say.")
+    if ongoing:
+        return _("%(when)s, and it is still going on.", when=words)
+    return _("%(when)s.", when=words)
+
+
+def fund_words(tip: Tip) -> str:
+    if not tip.fund:
+        return _("You did not say.")
+    return _(reference.label(reference.FUNDS, tip.fund))
+
+
+def evidence_hint(limits: Limits, already: int) -> str:
+    """What the add-evidence box accepts, from the same figures the checks use."""
+    kinds = extensions_by_kind()
+    listed = _("; ").join(
+        _(
+            "%(kind)s (%(extensions)s)",
+            kind=_KIND_WORDS[kind],
+            extensions=", ".join(ext.upper() for ext in extensions),
+        )  # fmt: skip
+        for kind, extensions in kinds.items()
+    )
+    return _(
+        "You may add up to %(left)s more files (%(most)s in all): %(kinds)s. Each file up to "
+        "%(each)s MB, the files you add at once together up to %(total)s MB. Location and "
+        "author details are removed before the files are stored.",
+        left=max(0, MAX_ATTACHMENTS - already),
+        most=MAX_ATTACHMENTS,
+        kinds=listed,
+        each=limits.max_file_bytes // 1048576,
+        total=limits.max_total_bytes // 1048576,
+    )

@@ -8,6 +8,8 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    flash,
+    get_flashed_messages,
     jsonify,
     redirect,
     render_template,
@@ -52,7 +54,14 @@ from tipline.portal.forms import (
     region_choices,
 )
 from tipline.portal.limits import spend_receipt_attempt, submissions
-from tipline.portal.status import status_words, timeline
+from tipline.portal.status import (
+    NOTICES,
+    evidence_hint,
+    fund_words,
+    status_words,
+    timeline,
+    when_words,
+)
 
 bp = Blueprint("portal", __name__)
 
@@ -218,6 +227,12 @@ def _status_page(
     forms.setdefault("message_form", MessageForm())
     forms.setdefault("evidence_form", EvidenceForm())
     forms.setdefault("identity_form", IdentityForm())
+    # What the last post/redirect/get said arrived: shown once, never again on a reload.
+    notices = [
+        str(NOTICES[code])
+        for code in get_flashed_messages(category_filter=["arrived"])
+        if code in NOTICES
+    ]
     return render_template(
         "portal/status.html",
         tip=opened.tip,
@@ -229,6 +244,10 @@ def _status_page(
         identity=identity,
         sign_out_form=SignOutForm(),
         accept=",".join(sorted(ALLOWED_EXTENSIONS)),
+        fund=fund_words(opened.tip),
+        when=when_words(opened.details),
+        evidence_hint=evidence_hint(portal().config.limits, len(opened.tip.attachments)),
+        notices=notices,
         **forms,
     ), status
 
@@ -240,11 +259,13 @@ class _ShowInstead(Exception):
 
 def _with_reporter_tip(
     work: Callable[[Any, OpenedTip, reporter.SignedIn], tuple[str, int] | None],
+    arrived: str,
 ) -> Response | tuple[str, int]:
     """Open the signed-in reporter's tip in a transaction, run ``work``, and show the page.
 
     ``work`` returns a page to show instead (a form with errors), or None when it is done,
-    in which case the reporter is sent back to the status page (post/redirect/get).
+    in which case the reporter is sent back to the status page (post/redirect/get), where
+    the notice ``arrived`` (a key of status.NOTICES) says once that it arrived.
     """
     signed_in = _signed_in()
     services = portal()
@@ -259,7 +280,8 @@ def _with_reporter_tip(
         return redirect(url_for("portal.check"))
     except _ShowInstead as instead:
         return instead.page
-    return redirect(url_for("portal.my_report"))
+    flash(arrived, "arrived")
+    return redirect(url_for("portal.my_report", _anchor="notice"))
 
 
 @bp.get("/my-report")
@@ -288,7 +310,7 @@ def send_message() -> Response | tuple[str, int]:
         identity = reporter_identity(opened.tip, signed_in.wrap_key)
         return _status_page(opened, identity, 400, message_form=form)
 
-    return _with_reporter_tip(work)
+    return _with_reporter_tip(work, "message")
 
 
 @bp.post("/my-report/evidence")
@@ -306,7 +328,7 @@ def send_evidence() -> Response | tuple[str, int]:
         identity = reporter_identity(opened.tip, signed_in.wrap_key)
         return _status_page(opened, identity, 400, evidence_form=form)
 
-    return _with_reporter_tip(work)
+    return _with_reporter_tip(work, "evidence")
 
 
 @bp.post("/my-report/identity")
@@ -328,7 +350,7 @@ def send_identity() -> Response | tuple[str, int]:
                 show_problems(form, error.problems, "name")
         return _status_page(opened, None, 400, identity_form=form)
 
-    return _with_reporter_tip(work)
+    return _with_reporter_tip(work, "identity")
 
 
 @bp.post("/sign-out")

@@ -55,6 +55,11 @@
     if (problems) { problems.focus(); }
   }
 
+  // The status page: the error summary, else the "it arrived" notice, takes the focus, so
+  // a screen reader reads it and the page shows it first (autofocus does so without JS).
+  var summary = document.getElementById("errors") || document.getElementById("notice");
+  if (summary && !form) { summary.focus(); }
+
   var done = document.getElementById("receipt-done");
   if (done) {
     var box = document.getElementById("written_down");

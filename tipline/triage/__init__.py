@@ -57,6 +57,7 @@ def create_app(config: Config | None = None) -> Flask:
     keyring = load_keyring(config)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     init_web(app, config)
+    app.config["SESSION_COOKIE_NAME"] = config.session_cookie_name("triage")
     engine = make_engine(config.database_url)
     sessions = make_sessionmaker(engine)
     app.extensions["triage"] = Triage(

@@ -531,6 +531,10 @@ def gunicorn_command(site: str, host: str, port: int, workers: int) -> list[str]
 def serve(site: str, host: str, port: int, workers: int) -> None:
     """Serve the public portal or the internal triage site with gunicorn."""
     cfg = config(need_secret=True)
+    try:
+        cfg.session_cookie_name(site)
+    except ConfigError as exc:
+        fail(str(exc))
     if site == "triage":
         try:
             load_keyring(cfg)
@@ -688,24 +692,57 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
     portal_env.update(
         TIPLINE_KEYS_DIR=str(portal_keys), TIPLINE_SECRET_KEY=secrets.token_urlsafe(32)
     )
-    children = [
-        subprocess.Popen(gunicorn_command(site, "127.0.0.1", port, 2), env=site_env)  # noqa: S603
-        for site, port, site_env in (
-            ("portal", portal_port, portal_env),
-            ("triage", triage_port, env),
-        )
-    ]
+    serve_demo(
+        [
+            gunicorn_command("portal", "127.0.0.1", portal_port, 2),
+            gunicorn_command("triage", "127.0.0.1", triage_port, 2),
+        ],
+        [portal_env, env],
+    )
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP reached `tipline demo`: stop as Ctrl-C does."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
+# How long a site has to finish its requests after SIGTERM before it is killed.
+DEMO_STOP_SECONDS = 10
+
+
+def serve_demo(commands: list[list[str]], envs: list[dict[str, str]]) -> None:
+    """Run the demo's servers until one stops, Ctrl-C, SIGTERM or SIGHUP (a closed
+    terminal), then stop them all: `kill` of the demo must not leave servers behind."""
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    before = {signum: signal.signal(signum, _raise_stop) for signum in stops}
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        for command, site_env in zip(commands, envs, strict=True):
+            children.append(subprocess.Popen(command, env=site_env))  # noqa: S603
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stop):
         pass
     finally:
+        # A second signal while stopping must not cut the clean-up short.
+        for signum in stops:
+            signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         for child in children:
-            child.wait(timeout=10)
+            try:
+                child.wait(timeout=DEMO_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()  # gunicorn's workers die with their arbiter
+                child.wait()
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 main.add_command(audit)
