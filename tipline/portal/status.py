@@ -11,7 +11,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from tipline.intake import reference
+from tipline.intake import followup, reference
 from tipline.intake.config import Limits
 from tipline.intake.models import Tip
 from tipline.intake.scrub import extensions_by_kind
@@ -63,26 +63,6 @@ _KIND_WORDS = {
     "video": _l("video"),
 }
 
-_TRANSFER_SPLIT = re.compile(r"[@:/|,;]")
-
-
-def transfer_target(detail: str | None) -> tuple[str | None, str | None]:
-    """The bureau and region a transfer event's ``detail`` names.
-
-    Today the detail is the bureau's code alone (triage/decisions.py, ``transfer``). A
-    detail that also names the receiving office's region ("bureau@441502", or with ":" or
-    "/") is read too, whatever the order, so the timeline names the office as soon as the
-    transfer record carries it."""
-    bureau = region = None
-    for part in _TRANSFER_SPLIT.split(detail or ""):
-        part = part.strip()
-        if part in reference.codes(reference.BUREAUS):
-            bureau = part
-        elif part in reference.regions():
-            region = part
-    return bureau, region
-
-
 def office_words(bureau: str | None, region: str | None) -> str:
     """ "Transferred to <region> <bureau>" in the reporter's language, with what is known."""
     bureau_name = _(reference.label(reference.BUREAUS, bureau)) if bureau else ""
@@ -97,10 +77,11 @@ def office_words(bureau: str | None, region: str | None) -> str:
 
 def status_words(tip: Tip) -> str:
     if tip.status == "transferred_out":
-        # The tip is now with the office that handles it: its region is handling_region,
-        # which a transfer to another region's office sets (decisions.transfer).
-        bureau, region = transfer_target(tip.status_detail)
-        return office_words(bureau, region or tip.handling_region)
+        # The receiving office, region and bureau, as the transfer recorded it (domain.md T1).
+        where = followup.last_transfer(tip)
+        if where is not None:
+            return office_words(where.bureau, where.region)
+        return office_words(tip.status_detail, tip.handling_region)
     if tip.status == "not_accepted":
         reason = reference.label(reference.REFUSAL_REASONS, tip.status_detail)
         return _("Not accepted.") + (f" {_(reason)}" if reason else "")
@@ -119,19 +100,15 @@ class Step:
 def timeline(tip: Tip) -> list[Step]:
     steps = []
     shown = [event for event in tip.events if event.shown_to_reporter]
-    last_transfer = next(
-        (event for event in reversed(shown) if event.kind == "transferred_out"), None
-    )
     for event in shown:
         what = _EVENTS.get(event.kind)
         if what is None:
             continue
         text = str(what)
         if event.kind == "transferred_out":
-            bureau, region = transfer_target(event.detail)
-            if region is None and event is last_transfer and tip.status == "transferred_out":
-                region = tip.handling_region  # where the latest transfer sent it
-            text = office_words(bureau, region)
+            # Each transfer names the office it went to; a row from before the region was
+            # recorded names the bureau alone.
+            text = office_words(event.detail, event.region)
         steps.append(Step(on=event.on.isoformat(), what=text))
     return steps
 
