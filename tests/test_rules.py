@@ -42,14 +42,14 @@ def test_shanwei_city_units_go_to_chengqu_labour_inspection() -> None:
         Facts(category="fake_employment_backpay", region="441500", suspect_kind="unit")
     )
     assert (routing.bureau, routing.handling_region) == ("labor_inspection", "441502")
-    assert routing.packs == ("shanwei@2025.1", "national@2025.1")
+    assert routing.packs == ("shanwei@2025.1", "national@2025.2")
     # A unit of a county (海丰县) is not a city-level unit: the national rule applies.
     other = BOOK.route(
         Facts(category="fake_employment_backpay", region="441521", suspect_kind="unit")
     )
     assert other.handling_region == "441521"
     # Elsewhere the Shanwei pack does not apply at all.
-    assert BOOK.route(Facts(category="fake_docs", region="110101")).packs == ("national@2025.1",)
+    assert BOOK.route(Facts(category="fake_docs", region="110101")).packs == ("national@2025.2",)
 
 
 def test_flags_from_the_amount() -> None:
@@ -68,8 +68,8 @@ def test_flags_from_the_amount() -> None:
 def test_deadlines_come_from_the_pack() -> None:
     rules = BOOK.deadlines(Facts(category="fake_docs", region="441502", wants_notice=True))
     assert [(d.rule, d.amount, d.unit, d.pack) for d in rules] == [
-        ("T1", 5, "working_days", "national@2025.1"),
-        ("T2", 10, "working_days", "national@2025.1"),
+        ("T1", 5, "working_days", "national@2025.2"),
+        ("T2", 10, "working_days", "national@2025.2"),
     ]
     assert [d.rule for d in BOOK.deadlines(Facts(category="fake_docs", region="441502"))] == ["T1"]
 

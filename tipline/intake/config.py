@@ -43,6 +43,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _folder(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    path = Path(raw).resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{name}: {path} is not a folder")
+    return path
+
+
 @dataclass(frozen=True)
 class Limits:
     """Evidence size limits: per file, and all files of one submission together."""
@@ -85,6 +95,9 @@ class Config:
     secure_cookies: bool = True
     # A reporter's session ends this long after signing in with the receipt, however busy.
     reporter_session_minutes: int = 120
+    # A folder of the locality's own statutory document templates (告知书 ...): a template
+    # found there replaces the one under tipline/templates/documents/ of the same name.
+    document_templates: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -121,6 +134,7 @@ class Config:
             mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
             reporter_session_minutes=_int(env, "TIPLINE_REPORTER_SESSION_MINUTES", 120),
+            document_templates=_folder(env, "TIPLINE_DOCUMENT_TEMPLATES"),
         )
 
     @property
