@@ -181,7 +181,9 @@ def route(tip_id: str) -> Any:
     return _act(
         tip_id,
         "route",
-        lambda s, o, f: decisions.confirm_routing(s, o, current_user, f.bureau.data, f.reason.data),
+        lambda s, o, f: decisions.confirm_routing(
+            s, o, current_user, f.bureau.data, f.reason.data or ""
+        ),
     )
 
 
@@ -195,7 +197,8 @@ def refuse(tip_id: str) -> Any:
     return _act(
         tip_id,
         "refuse",
-        lambda s, o, f: decisions.refuse(s, o, current_user, f.reason.data, f.text.data),
+        # A field left out of the request is None, not "" (it was a 500).
+        lambda s, o, f: decisions.refuse(s, o, current_user, f.reason.data, f.text.data or ""),
     )
 
 
@@ -205,7 +208,7 @@ def transfer(tip_id: str) -> Any:
         tip_id,
         "transfer",
         lambda s, o, f: decisions.transfer(
-            s, o, current_user, f.bureau.data, f.region.data or None, f.text.data
+            s, o, current_user, f.bureau.data, f.region.data or None, f.text.data or ""
         ),
     )
 
