@@ -204,9 +204,11 @@ def give(
         raise NoticeRefused(N_("The reporter cannot have been told before the decision."))
     message_id = None
     if tip.reporter_locator is not None:
-        message_id = add_message(
+        message = add_message(
             session, opened, message_text(doc), author="officer", officer_id=actor.id
-        ).id
+        )
+        session.flush()  # on PostgreSQL the id is reserved before the row is written
+        message_id = message.id
     notice = Notice(
         tip_id=tip.id, rule=RULE, decision=doc.decision, detail=doc.detail,
         decided_on=doc.decided_on, office=doc.office_region, bureau=doc.office_bureau,
