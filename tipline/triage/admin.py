@@ -80,7 +80,11 @@ class OverrideForm(FlaskForm):
 
 
 class NoticeForm(FlaskForm):
-    year = StringField(_l("Year"), validators=[DataRequired(), Length(max=8)])
+    # Each November the next year's notice is published (the default is next year).
+    year = StringField(
+        _l("Year"), default=lambda: str(today().year + 1),
+        validators=[DataRequired(), Length(max=8)],
+    )  # fmt: skip
     reference = StringField(
         _l("The notice's number or title"), validators=[Optional(), Length(max=200)]
     )

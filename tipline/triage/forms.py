@@ -19,7 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from tipline.intake import reference
-from tipline.intake.submit import MAX_TEXT
+from tipline.intake.submit import MAX_TEXT, today
 from tipline.intake.web import valid_amount
 from tipline.triage.notices import CHANNELS as NOTICE_CHANNELS
 
@@ -123,8 +123,9 @@ class NoticeForm(FlaskForm):
         choices=[SelectChoice(t.code, _l(t.label)) for t in NOTICE_CHANNELS],
     )
     given_on = DateField(
-        _l("On"), validators=[DataRequired(_l("Give the day the reporter was told."))]
-    )
+        _l("On"), default=today,
+        validators=[DataRequired(_l("Give the day the reporter was told."))],
+    )  # fmt: skip
 
 
 FORMS: dict[str, type[FlaskForm]] = {

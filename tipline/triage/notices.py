@@ -113,24 +113,6 @@ def due_notices(
     return [(row[0], row[1]) for row in rows]
 
 
-def count_due(session: Session, viewer: scope.Viewer) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Tip)
-            .join(Deadline, Deadline.tip_id == Tip.id)
-            .where(
-                scope.visibility(viewer),
-                Tip.status.in_(DECISIONS),
-                Deadline.rule == RULE,
-                Deadline.met_on.is_(None),
-                Deadline.met_by.contains(MET_BY),
-            )  # fmt: skip
-        )
-        or 0
-    )
-
-
 def _decided_on(session: Session, tip: Tip) -> dt.date:
     found = session.scalar(
         select(func.max(TipEvent.on)).where(TipEvent.tip_id == tip.id, TipEvent.kind == tip.status)
