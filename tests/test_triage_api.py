@@ -331,7 +331,8 @@ def test_the_list_is_sorted_paged_and_filtered(
     assert set(item) == {"id", "category", "region", "bureau", "status", "received_on", "deadlines"}
     assert item["received_on"] == "2025-09-30"
     assert item["deadlines"] and all(
-        set(d) == {"rule", "due", "met_on", "state"} and d["met_on"] is None
+        set(d) == {"rule", "due", "calendar_fallback", "met_on", "state"}
+        and d["met_on"] is None and d["calendar_fallback"] is False  # 2025 is known
         for d in item["deadlines"]
     )
     # Nearest open deadline first.
