@@ -252,12 +252,13 @@ def test_public_api_routing_cases(
     assert deadlines(somewhere) == {
         ("T1", None, T1_FROM_RECEIPT, "2025-10-09"),
         ("T1", "procuratorate", T1_FROM_RECEIPT, "2025-10-09"),
-        ("T2", None, T2_FROM_RECEIPT, "2025-10-09"),
+        # T2 is met when the reporter is told (domain.md T2), not by the transfer.
+        ("T2", None, T2_FROM_RECEIPT, None),
         ("T1", None, T1_FROM_TRANSFER, None),
         ("T1", "procuratorate", T1_FROM_TRANSFER, None),
     }
     starts = {(d["rule"], d["starts_on"]) for d in somewhere["deadlines"] if not d["met_on"]}
-    assert starts == {("T1", "2025-10-09")}
+    assert starts == {("T1", "2025-10-09"), ("T2", "2025-09-30")}
     # The city labour inspectors see it still (441502 is in their city), the district's now.
     assert triage.get(f"/api/v1/tips/{reported['somewhere']}",
                       headers=bearer["labour_city"]).status_code == 200  # fmt: skip
@@ -439,9 +440,10 @@ def test_import_routing_cases(env: dict[str, str], database_url: str, tmp_path: 
                      d.met_on and d.met_on.isoformat()) for d in rows}  # fmt: skip
 
         assert (letter.status, letter.status_detail) == ("not_accepted", "out_of_scope")
-        # Decided at intake, on the day it was received: both clocks met then.
+        # Decided at intake, on the day it was received: T1 is met then; T2 stays open until
+        # the written answer of 社保法 art.82 is given (domain.md T2: met by the notice).
         assert clocks(letter) == {("T1", None, T1_FROM_RECEIPT, "2025-09-30"),
-                                  ("T2", None, T2_FROM_RECEIPT, "2025-09-30")}  # fmt: skip
+                                  ("T2", None, T2_FROM_RECEIPT, None)}  # fmt: skip
         assert (phone.suggested_bureau, phone.co_bureaus, phone.handling_region,
                 phone.unit_level) == (
             "labor_inspection", ",procuratorate,", "441502", "city")  # fmt: skip

@@ -268,16 +268,16 @@ def test_a_transfer_names_the_office(
     assert "another office" not in body and "其他部门" not in body
 
 
-def test_a_transfer_record_naming_the_region_is_read(
+def test_each_transfer_names_the_office_it_recorded(
     portal_app: Flask, portal: FlaskClient
 ) -> None:
-    """The hook for a transfer event whose detail also names the region (issue 8 item 5):
-    an earlier transfer keeps the office it went to, whatever the tip's region is now."""
+    """A transfer event records the receiving office's region (tip_event.region): an earlier
+    transfer keeps the office it went to, whatever the tip's region is now."""
     signed_in(portal)
     with transaction(portal_app.extensions["portal"].sessions) as session:
         tip = session.scalars(select(Tip)).one()
         session.add(TipEvent(tip_id=tip.id, on=tip.received_on, kind="transferred_out",
-                             detail="labor_inspection@441581"))  # fmt: skip
+                             detail="labor_inspection", region="441581"))  # fmt: skip
         tip.status, tip.status_detail = "screened", None
     body = page_of(portal, "zh")
     assert "已转交至广东省汕尾市陆丰市劳动保障监察机构。" in body

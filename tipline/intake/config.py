@@ -47,6 +47,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _folder(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    path = Path(raw).resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{name}: {path} is not a folder")
+    return path
+
+
 @dataclass(frozen=True)
 class Limits:
     """Evidence size limits: per file, and all files of one submission together."""
@@ -94,6 +104,9 @@ class Config:
     # each other's session, and signing in to one would sign out of the other.
     portal_cookie_name: str = "tipline_portal"
     triage_cookie_name: str = "tipline_triage"
+    # A folder of the locality's own statutory document templates (告知书 ...): a template
+    # found there replaces the one under tipline/templates/documents/ of the same name.
+    document_templates: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -132,6 +145,7 @@ class Config:
             reporter_session_minutes=_int(env, "TIPLINE_REPORTER_SESSION_MINUTES", 120),
             portal_cookie_name=env.get("TIPLINE_PORTAL_COOKIE_NAME") or cls.portal_cookie_name,
             triage_cookie_name=env.get("TIPLINE_TRIAGE_COOKIE_NAME") or cls.triage_cookie_name,
+            document_templates=_folder(env, "TIPLINE_DOCUMENT_TEMPLATES"),
         )
 
     def session_cookie_name(self, site: str) -> str:

@@ -262,6 +262,52 @@ class CalendarOverride(Base):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     workday: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(String(200), default="")
+    # Set on the days a year's State Council holiday notice gave (CalendarNotice), so that
+    # entering the notice again replaces them and leaves the other corrections alone.
+    notice_year: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class CalendarNotice(Base):
+    """A year's State Council holiday notice (国务院办公厅关于放假安排的通知), entered by an
+    administrator: its days off and make-up working days are CalendarOverride rows, and
+    every other day of the year is Monday-Friday *by that notice*, no longer a fallback."""
+
+    __tablename__ = "calendar_notice"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entered_on: Mapped[dt.date] = mapped_column(Date)
+    entered_by: Mapped[str] = mapped_column(String(64))
+    # The notice's number or title, e.g. 国办发明电〔2026〕7号.
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    days_off: Mapped[int] = mapped_column(Integer)
+    working_days: Mapped[int] = mapped_column(Integer)
+
+
+class Notice(Base):
+    """The notice a real-name reporter who asked for it is given of a decision (domain.md T2):
+    as a message on the portal, and on the channel the reporter chose, which an officer
+    records by hand (the system sends no post and makes no calls). T2 is met when both are
+    done. Only codes and dates here: the wording is the sealed message, and the printed
+    告知书 is made from a template on demand, never stored."""
+
+    __tablename__ = "notice"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(8))
+    # The tip's status the decision set, and its detail (refusal reason, bureau sent to).
+    decision: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str | None] = mapped_column(String(32))
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    # The office that decided (a transfer moves the tip's handling office afterwards).
+    office: Mapped[str] = mapped_column(String(6))
+    bureau: Mapped[str | None] = mapped_column(String(32))
+    # The portal message that carried it; None where the reporter has no receipt.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    # The other channel: phone, letter, sms, email or in_person, the day, who recorded it.
+    channel: Mapped[str | None] = mapped_column(String(16))
+    given_on: Mapped[dt.date | None] = mapped_column(Date)
+    given_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class RulePack(Base):

@@ -56,6 +56,7 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "deadline": WORK,
         "rule_pack": READ,
         "calendar_override": READ,
+        "calendar_notice": READ,
         # What a notice needs, not the password hash or the sealed TOTP secret.
         "officer": ("SELECT(id, role, email, bureau, region, active)",),
         "recusal": READ,
@@ -75,6 +76,8 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "identity_request": WORK,
         "api_token": ALL,
         "calendar_override": ALL,
+        "calendar_notice": ALL,
+        "notice": WORK,
         "rule_pack": WORK,
         "officer": WORK,
         "audit_event": APPEND,

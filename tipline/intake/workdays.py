@@ -8,7 +8,9 @@ The working-day calendar is chinesecalendar's (statutory holidays and 调休 mak
 days), corrected by the admins' ``CalendarOverride`` rows (a local holiday, a notice the
 installed package predates). For a year the package does not know, Monday-Friday is assumed
 and the result says so, so a deadline can be flagged and recomputed once the calendar is
-updated.
+updated. A year whose State Council holiday notice an administrator entered
+(``CalendarNotice``, ``parse_notice``) is known: its days off and make-up working days are
+overrides, and its other days are Monday-Friday by that notice, not by a guess.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib.metadata
+import re
 from calendar import monthrange
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +28,8 @@ import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline.intake.models import CalendarOverride
+from tipline.intake.models import CalendarNotice, CalendarOverride
+from tipline.intake.reference import N_
 
 UNITS = frozenset({"working_days", "calendar_days", "months", "hours"})
 _ONE_DAY = dt.timedelta(days=1)
@@ -51,6 +55,11 @@ def _base_workday(day: dt.date) -> tuple[bool, bool]:
         return day.weekday() < 5, True
 
 
+def package_knows(year: int) -> bool:
+    """Whether the installed chinesecalendar has the State Council's notice for ``year``."""
+    return not _base_workday(dt.date(year, 1, 1))[1]
+
+
 @functools.cache
 def _calendar_source() -> str:
     return f"chinesecalendar {importlib.metadata.version('chinesecalendar')}"
@@ -71,9 +80,22 @@ class Calendar:
     # Admin corrections: date -> is a working day. Copied into a read-only view so the
     # caller's dict cannot change a Calendar after the fact.
     overrides: Mapping[dt.date, bool] = field(default_factory=dict)
+    # Years whose holiday notice an administrator entered: no fallback there.
+    notice_years: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
+        object.__setattr__(self, "notice_years", frozenset(self.notice_years))
+
+    def _base(self, day: dt.date) -> tuple[bool, bool]:
+        workday, fell_back = _base_workday(day)
+        if fell_back and day.year in self.notice_years:
+            return workday, False  # Monday-Friday, as the entered notice says
+        return workday, fell_back
+
+    def knows(self, year: int) -> bool:
+        """Whether ``year`` has an official calendar (the package's or an entered notice)."""
+        return year in self.notice_years or package_knows(year)
 
     @property
     def source(self) -> str:
@@ -86,7 +108,7 @@ class Calendar:
         override = self.overrides.get(day)
         if override is not None:
             return override, False
-        return _base_workday(day)
+        return self._base(day)
 
     def _roll_forward(self, day: dt.date, fallback: bool) -> DueDate:
         # 刑诉法 art.105: a period ending on a holiday ends on the next working day.
@@ -96,7 +118,7 @@ class Calendar:
             if override is not None:
                 workday = override
             else:
-                workday, fell_back = _base_workday(day)
+                workday, fell_back = self._base(day)
                 fallback = fallback or fell_back
             if workday:
                 return DueDate(day, fallback)
@@ -115,7 +137,7 @@ class Calendar:
             if override is not None:
                 workday = override
             else:
-                workday, fell_back = _base_workday(day)
+                workday, fell_back = self._base(day)
                 fallback = fallback or fell_back
             if workday:
                 count -= 1
@@ -166,6 +188,143 @@ class Calendar:
 
 
 def load_calendar(session: Session) -> Calendar:
-    """The calendar with every admin override applied."""
+    """The calendar with every admin override and every entered year's notice applied."""
     rows = session.scalars(select(CalendarOverride))
-    return Calendar(overrides={row.day: row.workday for row in rows})
+    years = frozenset(session.scalars(select(CalendarNotice.year)))
+    return Calendar(overrides={row.day: row.workday for row in rows}, notice_years=years)
+
+
+# A year's holiday notice, as an administrator types it from the State Council's text.
+FIRST_YEAR, LAST_YEAR = 2004, 2100
+# 13 statutory holiday days (国务院令第798号) plus the weekdays 调休 moves: well under this.
+MAX_WEEKDAYS_OFF = 40
+_DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})"
+_RANGE = re.compile(rf"^{_DATE}(?:(?:\.\.|~|～|至){_DATE})?$")
+_SEPARATORS = re.compile(r"[\s,，、;；]+")
+
+
+class NoticeError(Exception):
+    """A holiday notice that does not validate; each problem is an English message id with
+    its values, shown in the reader's language."""
+
+    def __init__(self, problems: list[tuple[str, str, dict[str, str]]]) -> None:
+        super().__init__(problems)
+        # (field: "year", "days_off" or "working_days"; message id; values)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class YearNotice:
+    year: int
+    days_off: tuple[dt.date, ...]
+    working_days: tuple[dt.date, ...]
+
+    def overrides(self) -> dict[dt.date, bool]:
+        """What the notice says, as calendar corrections."""
+        found = {day: False for day in self.days_off}
+        found.update({day: True for day in self.working_days})
+        return found
+
+
+Problems = list[tuple[str, str, dict[str, str]]]
+
+
+def _days(text: str, year: int, name: str, problems: Problems) -> set[dt.date]:
+    found: set[dt.date] = set()
+    for token in _SEPARATORS.split(text.strip()):
+        if not token:
+            continue
+        match = _RANGE.match(token)
+        try:
+            if match is None:
+                raise ValueError(token)
+            parts = [int(p) for p in match.groups() if p is not None]
+            first = dt.date(*parts[:3])
+            last = dt.date(*parts[3:]) if len(parts) == 6 else first
+        except ValueError:
+            problems.append((name, N_(
+                "“%(token)s” is not a date. Write a day as 2027-01-01 and a range as "
+                "2027-01-01..2027-01-03."
+            ), {"token": token[:40]}))  # fmt: skip
+            continue
+        if last < first:
+            problems.append(
+                (name, N_("The range %(token)s ends before it starts."), {"token": token})
+            )
+            continue
+        for day in (first, last):
+            if day.year != year:
+                problems.append((name, N_("%(day)s is not in %(year)s."),
+                                 {"day": day.isoformat(), "year": str(year)}))  # fmt: skip
+                break
+        else:
+            day = first
+            while day <= last:
+                found.add(day)
+                day += _ONE_DAY
+    return found
+
+
+def parse_notice(year: int | str, days_off: str, working_days: str) -> YearNotice:
+    """A year's holiday notice from its days off (放假) and make-up working days (调休上班):
+    days or ranges separated by spaces, commas or new lines. Raises ``NoticeError``."""
+    problems: Problems = []
+    try:
+        number = int(str(year).strip())
+    except ValueError:
+        number = 0
+    if not FIRST_YEAR <= number <= LAST_YEAR:
+        raise NoticeError([("year", N_("Give the year of the notice, from %(first)s to %(last)s."),
+                            {"first": str(FIRST_YEAR), "last": str(LAST_YEAR)})])  # fmt: skip
+    off = _days(days_off, number, "days_off", problems)
+    work = _days(working_days, number, "working_days", problems)
+    for day in sorted(off & work):
+        problems.append(("working_days", N_(
+            "%(day)s is given both as a day off and as a working day."
+        ), {"day": day.isoformat()}))  # fmt: skip
+    for day in sorted(work):
+        if day.weekday() < 5:
+            # A weekday is a working day anyway; 调休 moves work onto a weekend.
+            problems.append(("working_days", N_(
+                "%(day)s is a weekday: a make-up working day falls on a Saturday or Sunday."
+            ), {"day": day.isoformat()}))  # fmt: skip
+    if sum(day.weekday() < 5 for day in off) > MAX_WEEKDAYS_OFF:
+        problems.append(("days_off", N_(
+            "More than %(count)s weekdays off: no holiday notice gives so many; check the ranges."
+        ), {"count": str(MAX_WEEKDAYS_OFF)}))  # fmt: skip
+    if not off and not problems:
+        problems.append(("days_off", N_("List the notice's days off."), {}))
+    elif off and all(day.weekday() >= 5 for day in off):
+        problems.append(("days_off", N_(
+            "None of these days off is a weekday: check the dates against the notice."
+        ), {}))  # fmt: skip
+    if problems:
+        raise NoticeError(problems)
+    return YearNotice(number, tuple(sorted(off)), tuple(sorted(work)))
+
+
+_FILE_LINE = re.compile(
+    r"^\s*(off|days_off|放假|work|working|working_days|上班|调休上班)\s*[:：]\s*(.*)$"
+)
+
+
+def parse_notice_file(year: int | str, text: str) -> YearNotice:
+    """The notice from a text file: lines ``off: DAYS`` (or ``放假：``) and ``work: DAYS``
+    (or ``上班：``); blank lines and lines starting with # are ignored."""
+    off: list[str] = []
+    work: list[str] = []
+    problems: Problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _FILE_LINE.match(line)
+        if match is None:
+            problems.append(("days_off", N_(
+                "Line %(line)s: start it with “off:” (放假) or “work:” (上班)."
+            ), {"line": str(number)}))  # fmt: skip
+            continue
+        kind, days = match.groups()
+        (off if kind in ("off", "days_off", "放假") else work).append(days)
+    if problems:
+        raise NoticeError(problems)
+    return parse_notice(year, "\n".join(off), "\n".join(work))

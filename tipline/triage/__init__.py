@@ -14,6 +14,7 @@ from flask import Flask, current_app, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +57,12 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     keyring = load_keyring(config)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    if config.document_templates is not None:
+        # A locality's statutory documents first (documents/<name>), then the shipped ones.
+        app.jinja_loader = ChoiceLoader([
+            PrefixLoader({"documents": FileSystemLoader(str(config.document_templates))}),
+            FileSystemLoader(str(TEMPLATES)),
+        ])  # fmt: skip
     init_web(app, config)
     app.config["SESSION_COOKIE_NAME"] = config.session_cookie_name("triage")
     engine = make_engine(config.database_url)

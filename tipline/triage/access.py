@@ -33,6 +33,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.identity_request": READER_ROLES,
     "triage.identity_decision": frozenset({"supervisor"}),
     "triage.recuse": READER_ROLES,
+    # domain.md T2: the 告知书 (opens the reporter's name, audited) and giving the notice.
+    "triage.notice_document": READER_ROLES,
+    "triage.give_notice": READER_ROLES,
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
@@ -41,6 +44,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "admin.approve": frozenset({"supervisor"}),
     "admin.rules": frozenset({"admin"}),
     "admin.calendar": frozenset({"admin"}),
+    "admin.calendar_notice": frozenset({"admin"}),
     "admin.audit_log": frozenset({"auditor"}),
     "admin.audit_verify": frozenset({"auditor"}),
     "admin.stats": frozenset({"auditor", "supervisor"}),

@@ -3,7 +3,6 @@ audit log and statistics for auditors. None of these pages opens a tip's content
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, url_for
@@ -30,8 +29,10 @@ from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, CalendarOverride, Officer, RulePack, Tip
 from tipline.intake.reference import N_
 from tipline.intake.rules import RulePackError, load_pack
+from tipline.intake.submit import today
 from tipline.intake.web import query_int
-from tipline.triage import scope, triage
+from tipline.intake.workdays import NoticeError, load_calendar, package_knows, parse_notice
+from tipline.triage import clocks, holidays, scope, triage
 from tipline.triage.accounts import (
     ROLE_TERMS,
     AccountError,
@@ -76,6 +77,24 @@ class OverrideForm(FlaskForm):
         ],
     )
     note = StringField(_l("Why"), validators=[Optional(), Length(max=200)])
+
+
+class NoticeForm(FlaskForm):
+    # Each November the next year's notice is published (the default is next year).
+    year = StringField(
+        _l("Year"), default=lambda: str(today().year + 1),
+        validators=[DataRequired(), Length(max=8)],
+    )  # fmt: skip
+    reference = StringField(
+        _l("The notice's number or title"), validators=[Optional(), Length(max=200)]
+    )
+    days_off = TextAreaField(
+        _l("Days off (放假), one day or range a line, e.g. 2027-01-01..2027-01-03"),
+        validators=[Length(max=5000)],
+    )
+    working_days = TextAreaField(
+        _l("Make-up working days (调休上班), e.g. 2027-02-06"), validators=[Length(max=5000)]
+    )
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
@@ -224,23 +243,60 @@ def rules() -> Any:
 
 @bp.route("/admin/calendar", methods=["GET", "POST"])
 def calendar() -> Any:
+    """One-day corrections; each recomputes every open clock (holidays.correct_day)."""
     form = OverrideForm()
-    status = 200
     if form.validate_on_submit():
         with transaction(triage().sessions) as session:
-            day: dt.date = form.day.data
-            row = session.get(CalendarOverride, day) or CalendarOverride(day=day)
-            row.workday = form.workday.data == "yes"
-            row.note = form.note.data or ""
-            session.add(row)
-            record(session, "calendar.change", actor=current_user.username,
-                   day=day.isoformat(), workday=int(row.workday))  # fmt: skip
-        return redirect(url_for("admin.calendar"))
-    if form.is_submitted():
-        status = 400
+            moved = holidays.correct_day(
+                session, form.day.data, form.workday.data == "yes", form.note.data or "",
+                current_user.username,
+            )  # fmt: skip
+        return redirect(url_for("admin.calendar", moved=len(moved)))
+    return _calendar_page(form, NoticeForm(prefix="notice", formdata=None),
+                          400 if form.is_submitted() else 200)  # fmt: skip
+
+
+@bp.post("/admin/calendar/notice")
+def calendar_notice() -> Any:
+    """A year's State Council holiday notice: days off and make-up working days."""
+    form = NoticeForm(prefix="notice")
+    status = 400
+    if form.validate_on_submit():
+        try:
+            notice = parse_notice(form.year.data, form.days_off.data or "",
+                                  form.working_days.data or "")  # fmt: skip
+        except NoticeError as error:
+            for name, message, params in error.problems:
+                field = form._fields.get(name, form.days_off)
+                field.errors = [*field.errors, _(message, **params)]
+        else:
+            with transaction(triage().sessions) as session:
+                moved = holidays.enter_notice(
+                    session, notice, form.reference.data or "", current_user.username
+                )
+            return redirect(url_for("admin.calendar", moved=len(moved), year=notice.year))
+    return _calendar_page(OverrideForm(formdata=None), form, status)
+
+
+def _calendar_page(form: OverrideForm, notice_form: NoticeForm, status: int) -> tuple[str, int]:
+    moved = query_int("moved", -1, low=0)
+    year = query_int("year", 0, low=0)
     with triage().sessions() as session:
         overrides = session.scalars(select(CalendarOverride).order_by(CalendarOverride.day)).all()
-    return render_template("triage/admin_calendar.html", form=form, overrides=overrides), status
+        entered = holidays.notices(session)
+        calendar = load_calendar(session)
+        missing = clocks.fallback_years(session, calendar)
+    this_year = today().year
+    years = [
+        (y, "package" if package_knows(y) else "notice" if calendar.knows(y) else "fallback")
+        for y in range(this_year - 1, this_year + 3)
+    ]  # fmt: skip
+    page = render_template(
+        "triage/admin_calendar.html", form=form, notice_form=notice_form, overrides=overrides,
+        notices=entered, missing=missing, years=years, source=calendar.source,
+        moved=moved, entered_year=year,
+    )  # fmt: skip
+    return page, status
 
 
 @bp.get("/audit")

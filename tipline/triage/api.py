@@ -215,6 +215,8 @@ def summary(tip: Tip) -> dict[str, Any]:
                 "bureau": d.bureau,
                 "starts_on": d.starts_on.isoformat(),
                 "due": d.due_on.isoformat(),
+                # Counted Monday-Friday through a year with no official calendar yet.
+                "calendar_fallback": d.calendar_fallback,
                 "met_on": d.met_on and d.met_on.isoformat(),
                 "state": d.state,
             }

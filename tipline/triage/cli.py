@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import click
 from sqlalchemy import Engine, func, select
@@ -58,6 +58,9 @@ from tipline.triage.accounts import (
 )
 from tipline.triage.audit import record
 from tipline.triage.audit_cli import audit
+
+if TYPE_CHECKING:
+    from tipline.triage.clocks import Moved
 
 IMPORT_FIELDS = {"channel", "received_on", "category", "region", "text"}
 IMPORT_OPTIONAL = {"amount", "suspect_kind", "fund", "unit_level", "identity", "wants_notice"}
@@ -582,6 +585,110 @@ def deadlines_sweep() -> None:
     except (MailError, smtplib.SMTPException, OSError) as exc:
         # The deadlines are marked and committed already; only the e-mail failed.
         fail(f"deadlines swept, but the notices were not sent: {exc}")
+
+
+@main.group()
+def calendar() -> None:
+    """The working-day calendar: corrections and each year's State Council holiday notice.
+
+    Every change recomputes the due date of every open clock; met clocks stay as they are."""
+
+
+def _both_languages(message: str, params: dict[str, str]) -> str:
+    """A catalogued message in English and in Chinese, for an operator at a terminal."""
+    from babel.support import Translations
+
+    folder = Path(__file__).parents[1] / "translations"
+    chinese = Translations.load(str(folder), ["zh"], domain="messages").gettext(message)
+    return f"{message % params} / {chinese % params}"
+
+
+def _report_moved(moved: list[Moved], missing: list[int]) -> None:
+    click.echo(f"open deadlines recomputed: {len(moved)} moved")
+    for item in moved:
+        click.echo(
+            f"  {item.tip_id} {item.rule}: {item.was} -> {item.now}"
+            + (" (Monday-Friday assumed)" if item.fallback else "")
+        )
+    if missing:
+        click.echo(
+            "warning: open deadlines still rest on Monday-Friday in "
+            + ", ".join(str(y) for y in missing)
+            + ": enter that year's notice (tipline calendar notice YEAR FILE)",
+            err=True,
+        )
+
+
+@calendar.command("set")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--workday/--holiday", required=True, help="What the day is.")
+@click.option("--note", default="", help="Why (e.g. a local holiday).")
+def calendar_set(day: dt.datetime, workday: bool, note: str) -> None:
+    """Make DAY (YYYY-MM-DD) a working day or not."""
+    from tipline.intake.workdays import load_calendar
+    from tipline.triage import clocks, holidays
+
+    cfg = config()
+    with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+        moved = holidays.correct_day(session, day.date(), workday, note, cli_actor())
+        missing = clocks.fallback_years(session, load_calendar(session))
+    _report_moved(moved, missing)
+
+
+@calendar.command("notice")
+@click.argument("year")
+@click.argument("file", type=click.File(encoding="utf-8-sig"))
+@click.option("--reference", default="", help="The notice's number or title.")
+def calendar_notice(year: str, file: TextIO, reference: str) -> None:
+    """Enter YEAR's State Council holiday notice from FILE (- for standard input).
+
+    FILE has lines "off: DAYS" (放假) and "work: DAYS" (调休上班); DAYS are dates
+    (2027-01-01) or ranges (2027-01-01..2027-01-03) separated by spaces or commas; lines
+    starting with # are ignored. Entering a year again replaces its earlier entry."""
+    from tipline.intake.workdays import NoticeError, load_calendar, parse_notice_file
+    from tipline.triage import clocks, holidays
+
+    try:
+        notice = parse_notice_file(year, file.read())
+    except NoticeError as error:
+        for _field, message, params in error.problems:
+            click.echo(f"error: {_both_languages(message, params)}", err=True)
+        sys.exit(1)
+    except UnicodeDecodeError:
+        fail("FILE is not UTF-8 text")
+    cfg = config()
+    with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+        moved = holidays.enter_notice(session, notice, reference, cli_actor())
+        missing = clocks.fallback_years(session, load_calendar(session))
+    click.echo(
+        f"{notice.year}: {len(notice.days_off)} days off, "
+        f"{len(notice.working_days)} make-up working days entered"
+    )
+    _report_moved(moved, missing)
+
+
+@calendar.command("status")
+def calendar_status() -> None:
+    """Which years have an official calendar, and what rests on a guess."""
+    from tipline.intake.workdays import load_calendar, package_knows
+    from tipline.triage import clocks
+
+    cfg = config()
+    with make_sessionmaker(make_engine(cfg.database_url))() as session:
+        calendar = load_calendar(session)
+        missing = clocks.fallback_years(session, calendar)
+    this_year = dt.date.today().year
+    click.echo(calendar.source)
+    for year in range(this_year - 1, this_year + 3):
+        kind = (
+            "chinesecalendar" if package_knows(year)
+            else "notice entered" if calendar.knows(year)
+            else "NOT KNOWN: Monday-Friday assumed"
+        )  # fmt: skip
+        click.echo(f"{year}: {kind}")
+    if missing:
+        click.echo("open deadlines resting on Monday-Friday in: "
+                   + ", ".join(str(y) for y in missing))  # fmt: skip
 
 
 def _keyring_or_fail(cfg: Config) -> PrivateKeyring:

@@ -3,6 +3,9 @@
 ``sweep`` runs as a scheduled rq job (``jobs.sweep_deadlines``) or from the command line
 (``tipline deadlines sweep``) where there is no Redis. Notices to officers say only that
 something is waiting, never what (DESIGN.md, "Anonymity").
+
+``recompute`` moves every open clock after a calendar correction or a year's holiday
+notice: its due date again from its start, amount and unit; met clocks are history.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipline.intake.models import AuditEvent, Deadline, Officer, Tip
-from tipline.intake.workdays import Calendar
+from tipline.intake.workdays import Calendar, load_calendar
 from tipline.triage import scope
 from tipline.triage.audit import record
 
@@ -60,6 +63,93 @@ def sweep(session: Session, today: dt.date, calendar: Calendar) -> SweepResult:
             deadline.state = "due_soon"
             result.due_soon.add(deadline.tip_id)
     return result
+
+
+def _state(deadline: Deadline, today: dt.date, calendar: Calendar) -> str:
+    if deadline.due_on < today:
+        return "overdue"
+    if calendar.working_days_between(today, deadline.due_on) <= SOON:
+        return "due_soon"
+    return "open"
+
+
+@dataclass(frozen=True)
+class Moved:
+    tip_id: str
+    rule: str
+    was: dt.date
+    now: dt.date
+    fallback: bool
+
+
+def recompute(session: Session, today: dt.date, actor: str, reason: str) -> list[Moved]:
+    """Every open clock's due date again, with the calendar as it now stands (after a
+    correction or a year's notice). Met clocks are left as they were: they are history.
+
+    Each clock that moves, or stops resting on the Monday-Friday fallback, is recorded in
+    the audit log with its old and new date; the tip's nearest due date follows. A clock
+    that moves later than it was is no longer overdue, and its escalation is kept on
+    record (it happened) but does not count against the new date."""
+    calendar = load_calendar(session)
+    moved: list[Moved] = []
+    touched: set[str] = set()
+    rows = session.scalars(
+        select(Deadline).where(Deadline.met_on.is_(None)).order_by(Deadline.tip_id, Deadline.id)
+    ).all()
+    for deadline in rows:
+        due = calendar.deadline(deadline.starts_on, deadline.amount, deadline.unit)
+        if due.day == deadline.due_on and due.fallback == deadline.calendar_fallback:
+            continue
+        was = deadline.due_on
+        deadline.due_on, deadline.calendar_fallback = due.day, due.fallback
+        deadline.state = _state(deadline, today, calendar)
+        if deadline.state != "overdue":
+            deadline.escalated = False
+        touched.add(deadline.tip_id)
+        moved.append(Moved(deadline.tip_id, deadline.rule, was, due.day, due.fallback))
+        record(
+            session, "deadline.recompute", actor=actor, tip_id=deadline.tip_id,
+            rule=deadline.rule, was=was.isoformat(), due=due.day.isoformat(),
+            fallback=int(due.fallback), reason=reason,
+        )  # fmt: skip
+    for tip_id in touched:
+        tip = session.get(Tip, tip_id)
+        if tip is not None:
+            tip.next_due = session.scalar(
+                select(func.min(Deadline.due_on)).where(
+                    Deadline.tip_id == tip_id, Deadline.met_on.is_(None)
+                )
+            )
+    return moved
+
+
+def fallback_years(session: Session, calendar: Calendar, condition: object = None) -> list[int]:
+    """The years without an official calendar that open clocks rest on (their due date was
+    counted Monday-Friday there): what an administrator must enter a notice for.
+    ``condition`` limits it to the tips a reader may see."""
+    # The package ends some year; clocks can only rest on a guess from the first year it
+    # does not know, so the index on due_on bounds what is read.
+    this_year = dt.date.today().year
+    first = next((y for y in range(this_year - 1, this_year + 10) if not calendar.knows(y)), None)
+    if first is None:
+        return []
+    query = (
+        select(Deadline.starts_on, Deadline.due_on)
+        .join(Tip, Tip.id == Deadline.tip_id)
+        .where(
+            Deadline.due_on >= dt.date(first, 1, 1),
+            Deadline.met_on.is_(None),
+            Deadline.calendar_fallback.is_(True),
+        )
+    )
+    if condition is not None:
+        query = query.where(condition)  # type: ignore[arg-type]
+    years: set[int] = set()
+    for starts_on, due_on in session.execute(query.distinct()):
+        years.update(
+            year for year in range(starts_on.year, due_on.year + 1) if not calendar.knows(year)
+        )
+    return sorted(years)
 
 
 @dataclass

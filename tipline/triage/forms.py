@@ -19,8 +19,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from tipline.intake import reference
-from tipline.intake.submit import MAX_TEXT
+from tipline.intake.submit import MAX_TEXT, today
 from tipline.intake.web import valid_amount
+from tipline.triage.notices import CHANNELS as NOTICE_CHANNELS
 
 STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
 
@@ -114,6 +115,19 @@ class RecuseForm(FlaskForm):
     pass
 
 
+class NoticeForm(FlaskForm):
+    """domain.md T2: the notice is posted on the portal and given on the reporter's channel."""
+
+    channel = SelectField(
+        _l("Also told the reporter"),
+        choices=[SelectChoice(t.code, _l(t.label)) for t in NOTICE_CHANNELS],
+    )
+    given_on = DateField(
+        _l("On"), default=today,
+        validators=[DataRequired(_l("Give the day the reporter was told."))],
+    )  # fmt: skip
+
+
 FORMS: dict[str, type[FlaskForm]] = {
     "message": MessageForm,
     "route": RouteForm,
@@ -125,6 +139,7 @@ FORMS: dict[str, type[FlaskForm]] = {
     "identity": IdentityRequestForm,
     "decide": IdentityDecisionForm,
     "recuse": RecuseForm,
+    "notice": NoticeForm,
 }
 
 

@@ -7,6 +7,7 @@ audited. Views validate forms and call ``decisions``; they hold no rules of thei
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -25,7 +26,8 @@ from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, Report, ReporterIdentity, parse_amount, today
 from tipline.intake.web import query_int, uploads_of
-from tipline.triage import decisions, scope, triage
+from tipline.intake.workdays import load_calendar
+from tipline.triage import clocks, decisions, notices, scope, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
     DecisionForms,
@@ -75,6 +77,11 @@ def inbox() -> str:
             select(func.count()).where(scope.visibility(current_user), Tip.next_due < today())
         )
         tips = session.scalars(ordered(query).limit(PAGE).offset((page - 1) * PAGE)).all()
+        # domain.md T2: decided, the reporter asked to be told, not told yet.
+        owed = notices.due_notices(session, current_user)
+        guessed = clocks.fallback_years(
+            session, load_calendar(session), scope.visibility(current_user)
+        )
     return render_template(
         "triage/inbox.html",
         tips=tips,
@@ -85,6 +92,8 @@ def inbox() -> str:
         page=page,
         pages=max(1, -(-total // PAGE)),
         today=today(),
+        owed=owed,
+        guessed=guessed,
     )
 
 
@@ -122,6 +131,9 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             identity=identity,
             forms=forms,
             today=today(),
+            notice_due=notices.is_due(opened.tip),
+            notices_given=notices.given(session, opened.tip),
+            notice_channels=notices.CHANNELS,
         )
         # Recorded last: appending to the audit chain serialises writers, so the lock is
         # taken after the decryption and rendering, just before the commit.
@@ -249,6 +261,43 @@ def recuse(tip_id: str) -> Any:
             abort(404)
         decisions.recuse(session, current_user, found)
     return redirect(url_for("triage.inbox"))
+
+
+@bp.get("/tips/<tip_id>/notice")
+def notice_document(tip_id: str) -> Any:
+    """The printable 告知书 (domain.md T2), with the reporter's name and how to reach them
+    (screen only). Opening the name is audited in the same transaction."""
+    with transaction(triage().sessions) as session:
+        tip = scope.find_visible(session, current_user, tip_id)
+        if tip is None:
+            abort(404)
+        try:
+            doc = notices.document(session, tip, current_user)
+            contact = notices.reporter_name(session, current_user, tip, triage().keyring)
+        except notices.NoticeRefused as refused:
+            return render_template("triage/notice.html", tip=tip, error=_(str(refused.args[0])),
+                                   document=None, contact=None), 409  # fmt: skip
+        doc = replace(doc, reporter_name=str(contact.get("name") or ""))
+        document = notices.render_document(doc)
+        page = render_template(
+            "triage/notice.html", tip=tip, document=document, contact=contact, error=None,
+            notice_due=notices.is_due(tip), form=forms_for_notice(),
+            channel_label=notices.channel_label,
+        )  # fmt: skip
+    return page
+
+
+def forms_for_notice() -> Any:
+    return DecisionForms.blank().notice
+
+
+@bp.post("/tips/<tip_id>/notice")
+def give_notice(tip_id: str) -> Any:
+    return _act(
+        tip_id,
+        "notice",
+        lambda s, o, f: notices.give(s, o, current_user, f.channel.data, f.given_on.data),
+    )
 
 
 @bp.get("/tips/<tip_id>/attachments/<attachment_id>")
