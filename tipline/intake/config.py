@@ -85,6 +85,13 @@ class Config:
     secure_cookies: bool = True
     # A reporter's session ends this long after signing in with the receipt, however busy.
     reporter_session_minutes: int = 120
+    # Who runs this installation, shown on the public site's header and "about" page
+    # (issue 8). Unset: the catalogue's site name, and a notice that this is a
+    # demonstration whose operator is not configured. Never a hard-coded authority.
+    site_name: str | None = None
+    operator_name: str | None = None
+    operator_contact: str | None = None
+    operator_address: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -121,6 +128,10 @@ class Config:
             mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
             reporter_session_minutes=_int(env, "TIPLINE_REPORTER_SESSION_MINUTES", 120),
+            site_name=env.get("TIPLINE_SITE_NAME") or None,
+            operator_name=env.get("TIPLINE_OPERATOR_NAME") or None,
+            operator_contact=env.get("TIPLINE_OPERATOR_CONTACT") or None,
+            operator_address=env.get("TIPLINE_OPERATOR_ADDRESS") or None,
         )
 
     @property

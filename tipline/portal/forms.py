@@ -6,6 +6,7 @@ keeps what was typed (WTForms re-renders submitted values).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -109,6 +110,11 @@ class ReportForm(FlaskForm, IdentityFields):
         ],
         default="yes",
         validators=[Optional()],  # not chosen counts as anonymous: the safer side
+    )
+    # One-time token of this form (issue 8): drawn when the form is first shown and carried
+    # through every re-display, so that the same form sent twice stores one report.
+    form_token = HiddenField(
+        default=lambda: secrets.token_urlsafe(32), validators=[Length(max=64)]
     )
     # A field people never see; automated senders fill it in (honeypot).
     website = StringField(_l("Leave this field empty"), validators=[Length(max=200)])
