@@ -8,6 +8,7 @@ is only ever returned for a stored tip.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -137,7 +138,7 @@ class Problem:
     field: str
     message: str  # an English message id; the interface translates it
     # Values for the message's %(name)s placeholders (a file name, a limit in MB).
-    params: Mapping[str, object] = field(default_factory=dict)
+    params: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
     @property
     def english(self) -> str:
@@ -198,12 +199,16 @@ def parse_amount(raw: str | None) -> Decimal | None:
         if text.endswith(unit):
             text, factor = text[: -len(unit)], value
             break
-    if not re.fullmatch(r"\d+(\.\d+)?", text):
+    if not re.fullmatch(r"-?\d+(\.\d+)?", text):
         raise InvalidOperation
     amount = Decimal(text) * factor
     if not amount.is_finite():
         raise InvalidOperation
-    return amount.normalize() if amount == amount.to_integral_value() else amount
+    # Whole yuan as whole numbers (15万 is 150000, not 1.5E+5); a negative amount is left
+    # for the validators to refuse by name.
+    if amount == amount.to_integral_value():
+        return amount.quantize(Decimal(1))
+    return amount
 
 
 def amount_band(amount: Decimal | None) -> str | None:
@@ -236,8 +241,10 @@ _RIC_SHAPE = re.compile(r"\d{17}[\dX]")
 # Province-level codes of GB/T 2260, plus 71 (Taiwan), 81 and 82 (Hong Kong, Macao) and
 # 83 (residence permits of Taiwan residents).
 _RIC_PROVINCES = frozenset(
-    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83"]
-)
+    f"{code}"
+    for code in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44,
+                 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83)
+)  # fmt: skip
 _RIC_EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 
@@ -256,7 +263,8 @@ def ric_problem(id_number: str) -> str | None:
             "A resident identity card number has 18 characters: 17 digits and a last digit "
             "or X."
         )
-    total = sum(int(digit) * weight for digit, weight in zip(id_number, _RIC_WEIGHTS))
+    digits = zip(id_number[:17], _RIC_WEIGHTS, strict=True)
+    total = sum(int(digit) * weight for digit, weight in digits)
     if _RIC_CHECK[total % 11] != id_number[17]:
         return N_("This number has a typing mistake: please check each digit against your card.")
     try:

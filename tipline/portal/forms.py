@@ -49,7 +49,8 @@ class IdentityFields:
 
     name = StringField(_l("Your name"), validators=[Optional(), Length(max=50)])
     id_number = StringField(
-        _l("Resident identity card number"), validators=[Optional(), Length(max=18)]
+        # 18 characters, with room for the spaces or dashes people type between groups.
+        _l("Resident identity card number"), validators=[Optional(), Length(max=24)]
     )
     phone = StringField(_l("Telephone"), validators=[Optional(), Length(max=20)])
     wants_notice = BooleanField(_l("Tell me whether my report is accepted"))

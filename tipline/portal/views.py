@@ -178,7 +178,7 @@ def report() -> Response | str | tuple[str, int]:
         # The advice needs nothing else from the form (issue 8): no description first.
         return render_template("portal/out_of_scope.html", form=form, fund=form.fund.data)
     submission = _report_of(form)
-    _, problems = validate(submission, limits=portal().config.limits)
+    problems = validate(submission, limits=portal().config.limits)[1]
     show_problems(form, problems, "text", only_new=True)
     if form.anonymous.data != "no" and _gave_details(form):
         # Never drop what the reporter wrote (issue 8): ask instead.
