@@ -40,7 +40,6 @@ from tipline.intake.submit import (
     Problem,
     Report,
     ReporterIdentity,
-    form_digest,
     parse_amount,
     problem_text,
     today,
@@ -191,6 +190,9 @@ def report() -> Response | str | tuple[str, int]:
         return _report_page(form, 400)
     if submission.identity is None:
         submission = replace(submission, wants_notice=False)
+    contents = receipts.content_digest(submission.category, submission.region, submission.text)
+    if receipts.sent_before(submission.form_token, contents):
+        return _already_received(submission.form_token)
     try:
         stored = portal().submitter.submit(submission)
     except AlreadyReceived:
@@ -201,6 +203,7 @@ def report() -> Response | str | tuple[str, int]:
     if stored.receipt is None:
         abort(500)
     receipts.keep(stored.receipt.display, submission.form_token, review_days(submission))
+    receipts.remember_sent(submission.form_token, contents)
     # Post/redirect/get: a reload or Back shows the receipt page, and files nothing again.
     return redirect(url_for("portal.received"), code=303)
 
@@ -216,9 +219,8 @@ def review_days(submission: Report) -> int | None:
     return None
 
 
-def _already_received(form_token: str | None) -> Response | tuple[str, int]:
-    pending = receipts.pending()
-    if pending is not None and form_token and pending.form_digest == form_digest(form_token):
+def _already_received(_form_token: str | None) -> Response | tuple[str, int]:
+    if receipts.pending() is not None:
         return redirect(url_for("portal.received"), code=303)  # the same browser: show it
     return render_template("portal/already_received.html"), 409
 

@@ -33,6 +33,10 @@
 
   var form = document.getElementById("report-form");
   if (form) {
+    // Set by script, the one-time token counts as typed: the browser then gives it back
+    // with the rest of the form when the reporter goes Back (issue 8).
+    var token = form.querySelector("input[name=form_token]");
+    if (token) { token.value = token.value; }
     document.querySelectorAll(".refine").forEach(function (el) { el.hidden = true; });
     var province = document.getElementById("province");
     var city = document.getElementById("city");
