@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -177,19 +176,21 @@ def report() -> Response | str | tuple[str, int]:
         # The advice needs nothing else from the form (issue 8): no description first.
         return render_template("portal/out_of_scope.html", form=form, fund=form.fund.data)
     submission = _report_of(form)
-    problems = validate(submission, limits=portal().config.limits)[1]
-    show_problems(form, problems, "text", only_new=True)
-    if form.anonymous.data != "no" and _gave_details(form):
-        # Never drop what the reporter wrote (issue 8): ask instead.
-        form.anonymous.errors = [*form.anonymous.errors, _(
-            "You chose to report anonymously, but you wrote your name, ID number or "
-            "telephone. To send them, choose “Yes, I report under my real name”; to stay "
-            "anonymous, empty those fields."
-        )]  # fmt: skip
-    if not valid or form.errors:
+    # Never drop what the reporter wrote (issue 8): details typed while "anonymous" is
+    # chosen are asked about.
+    ask = form.anonymous.data != "no" and _gave_details(form)
+    if not valid or ask:
+        # Every problem in this round (issue 8): the service's checks too (dates in order,
+        # the place, the files), which otherwise only ran once the form's own passed.
+        problems = validate(submission, limits=portal().config.limits)[1]
+        show_problems(form, problems, "text", only_new=True)
+        if ask:
+            form.anonymous.errors = [*form.anonymous.errors, _(
+                "You chose to report anonymously, but you wrote your name, ID number or "
+                "telephone. To send them, choose “Yes, I report under my real name”; to "
+                "stay anonymous, empty those fields."
+            )]  # fmt: skip
         return _report_page(form, 400)
-    if submission.identity is None:
-        submission = replace(submission, wants_notice=False)
     contents = receipts.content_digest(submission.category, submission.region, submission.text)
     if receipts.sent_before(submission.form_token, contents):
         return _already_received(submission.form_token)
