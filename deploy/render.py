@@ -25,9 +25,10 @@ HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "nginx" / "site.conf.in"
 PAGES = HERE / "nginx" / "pages"
 
-# The app accepts TIPLINE_MAX_UPLOAD_MB of files plus 1 MiB of form fields
-# (tipline/intake/web.py, MAX_CONTENT_LENGTH). nginx allows this much more again, so the
-# app, not nginx, answers an upload that is somewhat too large, with its own page.
+# The app reads up to twice TIPLINE_MAX_UPLOAD_MB of files plus 1 MiB of form fields
+# (tipline/intake/web.py, request_ceiling): files past the limit are dropped as they are
+# read, and the reporter gets the form back with the text kept (issue 8). nginx allows
+# this much more again, so the app, not nginx, answers a body that is somewhat too large.
 BODY_MARGIN_MB = 10
 APP_FORM_ALLOWANCE_MB = 1
 
@@ -100,7 +101,7 @@ def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
 
 def max_body_mb(max_upload_mb: int) -> int:
     """nginx's client_max_body_size for an app accepting ``max_upload_mb`` of files."""
-    return max_upload_mb + APP_FORM_ALLOWANCE_MB + BODY_MARGIN_MB
+    return 2 * max_upload_mb + APP_FORM_ALLOWANCE_MB + BODY_MARGIN_MB
 
 
 def render(

@@ -238,8 +238,10 @@ def submit_report(client: FlaskClient, **fields: Any) -> str:
         "text": "某医院挂床住院，骗取医保基金。",
     }
     data.update(fields)
-    response = post_multipart(client, "/report", data)
+    # Post/redirect/get: the receipt is on the page the POST redirects to.
+    response = post_multipart(client, "/report", data, follow_redirects=True)
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.request.path == "/report/received"
     match = RECEIPT.search(response.get_data(as_text=True))
     assert match, "no receipt on the page"
     return match.group(1)

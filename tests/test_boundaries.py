@@ -141,7 +141,7 @@ def test_portal_process_holds_no_private_key(
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"status": 200, "private_objects": 0, "triage_loaded": []}
+    assert report == {"status": 303, "private_objects": 0, "triage_loaded": []}  # stored
 
 
 def test_portal_refuses_private_key_material(

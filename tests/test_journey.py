@@ -139,7 +139,7 @@ def test_bad_identity_is_explained_and_nothing_is_stored(
     )
     assert response.status_code == 400
     body = response.get_data(as_text=True)
-    assert "not a valid 18-character resident identity card number" in body
+    assert "typing mistake" in body  # the check digit is wrong
     assert "mobile number" in body
     assert "保留我写的内容" in body
     with portal_app.extensions["portal"].sessions() as session:

@@ -32,7 +32,7 @@ def test_report_gives_a_receipt_that_opens_the_report(portal: FlaskClient) -> No
     # The markup was removed when stored; the ampersand is text, escaped on output.
     assert "医院 挂床 住院 &amp; 串换药品" in body
     assert "<b>" not in body
-    assert "12000" in body
+    assert "¥12,000" in body  # shown with separators (issue 8)
 
 
 def test_receipt_is_accepted_without_spaces_and_in_full_width(portal: FlaskClient) -> None:
@@ -191,5 +191,5 @@ def test_uploads_never_touch_the_disk(
             "attachments": [(io.BytesIO(big), "账本.doc")],
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert count_tips(portal_app) == 1

@@ -75,7 +75,7 @@ REDIS_URL = os.environ.get("TIPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14"
 PORTAL_NAME = "jubao.test"
 TRIAGE_NAME = "triage.test"
 MAX_UPLOAD_MB = 1  # small, so that bodies above the limits are quick to send
-APP_LIMIT = (MAX_UPLOAD_MB + 1) * 1024 * 1024  # tipline/intake/web.py, MAX_CONTENT_LENGTH
+APP_LIMIT = (2 * MAX_UPLOAD_MB + 1) * 1024 * 1024  # tipline/intake/web.py, request_ceiling
 RECEIPT_LIMIT = 3
 PASSPHRASE = "a test passphrase, never used outside tests"
 # The client addresses used here (Linux answers on all of 127.0.0.0/8).
@@ -553,6 +553,18 @@ def test_a_grossly_oversized_body_gets_nginx_413_before_it_is_sent(
     assert re.search(r"(?im)^server: nginx\r?$", headers)  # no version
     assert re.search(r"(?im)^content-security-policy: default-src 'none'", headers)
     assert re.search(r"(?im)^strict-transport-security: max-age=", headers)
+
+
+def test_files_over_their_total_come_back_with_the_text_kept(deployment: Deployment) -> None:
+    """Through nginx: a file past the files' limit but under the ceiling is dropped as it is
+    read; the reporter gets the form back with the text and the file named (issue 8)."""
+    length = MAX_UPLOAD_MB * 1024 * 1024 + 256 * 1024
+    with deployment.client(CITIZEN) as citizen:
+        attachment = ("监控录像.pdf", b"%PDF-1.4\n" + b"0" * length, "application/pdf")
+        with citizen.post_report("这段文字不能丢", attachment) as response:
+            assert response.status_code == 400, response.text[:500]
+            assert "这段文字不能丢" in response.text
+            assert "“监控录像.pdf”" in response.text and f"{MAX_UPLOAD_MB} MB" in response.text
 
 
 @pytest.mark.parametrize("size", ["just above the app's limit", "just below nginx's"])

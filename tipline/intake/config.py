@@ -107,6 +107,13 @@ class Config:
     # A folder of the locality's own statutory document templates (告知书 ...): a template
     # found there replaces the one under tipline/templates/documents/ of the same name.
     document_templates: Path | None = None
+    # Who runs this installation, shown on the public site's header and "about" page
+    # (issue 8). Unset: the catalogue's site name, and a notice that this is a
+    # demonstration whose operator is not configured. Never a hard-coded authority.
+    site_name: str | None = None
+    operator_name: str | None = None
+    operator_contact: str | None = None
+    operator_address: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -146,6 +153,10 @@ class Config:
             portal_cookie_name=env.get("TIPLINE_PORTAL_COOKIE_NAME") or cls.portal_cookie_name,
             triage_cookie_name=env.get("TIPLINE_TRIAGE_COOKIE_NAME") or cls.triage_cookie_name,
             document_templates=_folder(env, "TIPLINE_DOCUMENT_TEMPLATES"),
+            site_name=env.get("TIPLINE_SITE_NAME") or None,
+            operator_name=env.get("TIPLINE_OPERATOR_NAME") or None,
+            operator_contact=env.get("TIPLINE_OPERATOR_CONTACT") or None,
+            operator_address=env.get("TIPLINE_OPERATOR_ADDRESS") or None,
         )
 
     def session_cookie_name(self, site: str) -> str:

@@ -103,6 +103,9 @@ class Tip(Base):
     reporter_kdf_n: Mapped[int | None] = mapped_column(Integer)
     reporter_verifier: Mapped[bytes | None] = mapped_column(LargeBinary)
     reporter_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # SHA-256 of the one-time token of the web form the tip came from: the same form sent
+    # twice (a reload, Back and send) stores one tip (issue 8). Random, so it dates nothing.
+    form_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="tip", cascade="all, delete-orphan", order_by="Attachment.position"

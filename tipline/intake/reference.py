@@ -50,8 +50,8 @@ CATEGORIES: tuple[Category, ...] = (
     Category(
         "fake_employment_backpay",
         N_(
-            "A fake job, or a fake arbitration or court case, used to back-pay contributions "
-            "or retire early"
+            "Fake employment, arbitration or lawsuit used to obtain benefits (e.g. "
+            "back-paid contributions for a job that never existed, early retirement)"
         ),
         "A",
         "labor_inspection",
@@ -59,35 +59,44 @@ CATEGORIES: tuple[Category, ...] = (
     Category(
         "benefit_impostor",
         N_(
-            "Someone keeps drawing a pension or benefit they have no right to "
-            "(for example after a death)"
+            "Fraudulent claiming of benefits (e.g. a pension still drawn after the holder’s "
+            "death or after losing eligibility)"
         ),
         "A",
         "si_agency",
     ),
     Category(
         "fake_docs",
-        N_("Forged papers or certificates used to get benefits"),
+        N_(
+            "Forged or altered documents used to obtain fund payments (e.g. fake files or "
+            "certificates)"
+        ),
         "A",
         "labor_inspection",
     ),
     Category(
         "work_injury_fraud",
-        N_("A faked or exaggerated work injury or disability"),
+        N_(
+            "Fraud against work-injury insurance (e.g. a staged injury, a false disability "
+            "assessment)"
+        ),
         "A",
         "labor_inspection",
     ),
     Category(
         "agency_overpayment",
-        N_("The social insurance office paid out more than it should"),
+        N_(
+            "Benefits overpaid or fund money overspent by the agency (the office paid out "
+            "more than it should)"
+        ),
         "B",
         "si_agency",
     ),
     Category(
         "internal_embezzlement",
         N_(
-            "Staff of the social insurance office or the HRSS department took or misused "
-            "money, took bribes or bent the rules for someone"
+            "Staff embezzling, appropriating or misusing the fund, or handling business "
+            "against the rules for someone (e.g. for bribes)"
         ),
         "C",
         "discipline_inspection",
@@ -95,34 +104,46 @@ CATEGORIES: tuple[Category, ...] = (
     Category(
         "fake_treatment",
         N_(
-            "A hospital or clinic billed for treatment that did not happen "
-            "(fake hospital stays, switched medicines)"
+            "Fictitious medical services used to defraud the medical insurance fund (e.g. "
+            "bed-holding admissions, drug switching)"
         ),
         "A",
         "healthcare_security",
     ),
     Category(
         "drug_resale",
-        N_("Medicines bought on medical insurance and sold on"),
+        N_(
+            "Reselling drugs bought on medical insurance (e.g. buying up and selling on "
+            "“recycled” drugs)"
+        ),
         "A",
         "healthcare_security",
     ),
     Category(
         "pooled_account_swipe",
-        N_("Medical insurance cards swiped with nothing given in return"),
+        N_(
+            "Charging the pooled medical insurance fund for nothing (e.g. cards swiped with "
+            "no service given)"
+        ),
         "A",
         "healthcare_security",
     ),
     # Routed to whichever fund paid (domain.md section 2): decided by triage, no default.
     Category(
         "double_compensation",
-        N_("The same injury paid twice: by the fund and by whoever caused it or an insurer"),
+        N_(
+            "Double compensation for one case (e.g. the same injury paid by the fund and by "
+            "the liable party or an insurer)"
+        ),
         "A",
         None,
     ),
     Category(
         "out_of_scope",
-        N_("A problem with my own contributions or benefits (not fraud)"),
+        N_(
+            "A problem with my own contributions or benefits, or a question (not a "
+            "fund-fraud report)"
+        ),
         "-",
         None,
     ),

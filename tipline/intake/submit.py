@@ -8,12 +8,15 @@ is only ever returned for a stored tip.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
 import secrets
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import IO
@@ -22,7 +25,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from stdnum.cn import ric
 
 from tipline.crypto import (
     PublicKeyring,
@@ -68,6 +70,10 @@ UNACCEPTED_KIND = N_(
     "A file is not of an accepted kind: send pictures, PDF, office documents, sound or "
     "video recordings."
 )
+UNACCEPTED_KIND_NAMED = N_(
+    "“%(name)s” is not of an accepted kind: send pictures, PDF, office documents, sound or "
+    "video recordings."
+)
 
 
 def today() -> dt.date:
@@ -80,6 +86,9 @@ class Upload:
     filename: str
     content_type: str
     stream: IO[bytes]
+    # Set when the file was not received: reading it would have taken the request's files
+    # over their total limit, so only its size was counted (intake/web.py, BudgetedFile).
+    dropped_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,9 @@ class Report:
     identity: ReporterIdentity | None = None
     wants_notice: bool = False
     uploads: Sequence[Upload] = field(default=())
+    # The one-time token of the form this report came from (issue 8): a second submission
+    # of the same form stores nothing. Only its digest is kept, with the tip.
+    form_token: str | None = None
 
     def sealed_details(self) -> dict[str, object]:
         """What the reporter wrote, as sealed under the tip key: never a plaintext column."""
@@ -127,6 +139,32 @@ class Report:
 class Problem:
     field: str
     message: str  # an English message id; the interface translates it
+    # Values for the message's %(name)s placeholders (a file name, a limit in MB).
+    params: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    @property
+    def english(self) -> str:
+        """The message in English with its values filled in (logs, the command line)."""
+        return self.message % self.params if self.params else self.message
+
+
+class Msgid(str):
+    """A parameter of a problem that is itself a message id, translated with it."""
+
+
+def problem_text(problem: Problem) -> str:
+    """The problem's message in the request's language, with its values filled in."""
+    from flask_babel import gettext
+
+    params = {
+        name: gettext(value) if isinstance(value, Msgid) else value
+        for name, value in problem.params.items()
+    }
+    return gettext(problem.message, **params)
+
+
+class AlreadyReceived(Exception):
+    """This form was submitted before and its report is stored: nothing is stored again."""
 
 
 class InvalidReport(Exception):
@@ -142,13 +180,36 @@ class Stored:
     received_on: dt.date
 
 
+_AMOUNT_UNITS = (("亿", Decimal(100_000_000)), ("万", Decimal(10_000)), ("千", Decimal(1_000)))
+_AMOUNT_NOISE = re.compile(r"[\s,，_'’]")
+
+
 def parse_amount(raw: str | None) -> Decimal | None:
-    """An amount in yuan as typed (``12,000`` or ``12000.50``); raises ``InvalidOperation``."""
+    """An amount in yuan as people write it; raises ``InvalidOperation``.
+
+    Forgiving (issue 8): full-width digits, ``¥``/``￥``/``RMB`` before, ``元``/``块`` after,
+    thousands separators, and the units 万, 亿 and 千: ``150,000``, ``15万``, ``1.5万元``,
+    ``¥150,000`` and ``１５万`` are all 150000.
+    """
     if raw is None or not raw.strip():
         return None
-    amount = Decimal(raw.strip().replace(",", "").replace("，", "").removeprefix("¥"))
+    text = _AMOUNT_NOISE.sub("", unicodedata.normalize("NFKC", raw)).upper()
+    text = text.removeprefix("¥").removeprefix("RMB").removeprefix("CNY")
+    text = text.removesuffix("元").removesuffix("块").removesuffix("圆").removesuffix("人民币")
+    factor = Decimal(1)
+    for unit, value in _AMOUNT_UNITS:
+        if text.endswith(unit):
+            text, factor = text[: -len(unit)], value
+            break
+    if not re.fullmatch(r"-?\d+(\.\d+)?", text):
+        raise InvalidOperation
+    amount = Decimal(text) * factor
     if not amount.is_finite():
         raise InvalidOperation
+    # Whole yuan as whole numbers (15万 is 150000, not 1.5E+5); a negative amount is left
+    # for the validators to refuse by name.
+    if amount == amount.to_integral_value():
+        return amount.quantize(Decimal(1))
     return amount
 
 
@@ -162,11 +223,66 @@ def amount_band(amount: Decimal | None) -> str | None:
 
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+# Spaces, dashes of every kind, dots and brackets people put between digit groups.
+_PHONE_NOISE = re.compile(r"[\s()\-‐‑‒–—―.·]")
 
 
 def normalise_phone(phone: str) -> str:
-    return re.sub(r"[\s()（）]", "", phone).removeprefix("+86").removeprefix("0086")
+    """The digits of a telephone number as written: ``138 1234 5678``, ``138-1234-5678``,
+    ``(0755) 1234-5678``, ``+86 138…`` and full-width digits all come down to the digits."""
+    digits = _PHONE_NOISE.sub("", unicodedata.normalize("NFKC", phone))
+    return digits.removeprefix("+86").removeprefix("0086")
+
+
+# GB 11643-1999: the weights of the first 17 digits, and the check character for each
+# remainder of their weighted sum modulo 11.
+_RIC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_RIC_CHECK = "10X98765432"
+_RIC_SHAPE = re.compile(r"\d{17}[\dX]")
+# Province-level codes of GB/T 2260, plus 71 (Taiwan), 81 and 82 (Hong Kong, Macao) and
+# 83 (residence permits of Taiwan residents).
+_RIC_PROVINCES = frozenset(
+    f"{code}"
+    for code in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44,
+                 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83)
+)  # fmt: skip
+_RIC_EARLIEST_BIRTH = dt.date(1900, 1, 1)
+
+
+def ric_problem(id_number: str) -> str | None:
+    """Why ``id_number`` (compacted, upper case) is not a resident identity card number, or
+    None when it is one.
+
+    Structure, check digit (GB 11643), birth date and province only (issue 8): the district
+    code is NOT checked against the codes that existed in the birth year. District codes
+    are renamed, merged and split (441502 dates from 1988); people keep their numbers, so a
+    real number whose district changed must pass. Used by every route that takes an ID."""
+    if not id_number:
+        return N_("Give your resident identity card number.")
+    if not _RIC_SHAPE.fullmatch(id_number):
+        return N_(
+            "A resident identity card number has 18 characters: 17 digits and a last digit "
+            "or X."
+        )
+    digits = zip(id_number[:17], _RIC_WEIGHTS, strict=True)
+    total = sum(int(digit) * weight for digit, weight in digits)
+    if _RIC_CHECK[total % 11] != id_number[17]:
+        return N_("This number has a typing mistake: please check each digit against your card.")
+    try:
+        born = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
+        born = None
+    if born is None or not (_RIC_EARLIEST_BIRTH <= born <= today()):
+        return N_("The birth date in this number (digits 7 to 14) is not a real date.")
+    if id_number[:2] not in _RIC_PROVINCES:
+        return N_("The first two digits of this number are not a province code.")
+    return None
+
+
+def compact_id_number(raw: str) -> str:
+    """An ID number as typed, without spaces or dashes, full-width digits made ASCII."""
+    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", raw)).upper()
 
 
 MAX_NAME = 50
@@ -188,17 +304,19 @@ def validate_identity(identity: ReporterIdentity) -> tuple[ReporterIdentity, lis
     name = "" if too_long(identity.name, MAX_NAME) else clean_line(identity.name)
     if not name or len(name) > MAX_NAME:
         problems.append(Problem("name", N_("Give your name as on your identity card.")))
-    raw_id = "" if too_long(identity.id_number, MAX_ID_NUMBER_RAW) else identity.id_number
-    id_number = raw_id.strip().upper()
-    if len(id_number) != 18 or not ric.is_valid(id_number):
-        problems.append(
-            Problem(
-                "id_number",
-                N_("This is not a valid 18-character resident identity card number."),
-            )
-        )
+    if too_long(identity.id_number, MAX_ID_NUMBER_RAW):
+        id_number, id_problem = "", ric_problem("-")
+    else:
+        id_number = compact_id_number(identity.id_number)
+        id_problem = ric_problem(id_number)
+    if id_problem:
+        problems.append(Problem("id_number", id_problem))
     phone = "" if too_long(identity.phone, MAX_PHONE_RAW) else normalise_phone(identity.phone)
-    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+    if not phone and not (identity.phone or "").strip():
+        problems.append(
+            Problem("phone", N_("Give a telephone number where the officers can reach you."))
+        )
+    elif not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
         problems.append(
             Problem("phone", N_("Give a mobile number of 11 digits or a landline with area code."))
         )
@@ -218,22 +336,64 @@ def validate_uploads(
     """Count, size and type of evidence files; ``already`` files are stored before these."""
     problems = []
     if already + len(uploads) > MAX_ATTACHMENTS:
-        problems.append(Problem("attachments", N_("Attach at most 10 files in all.")))
+        problems.append(
+            Problem("attachments", N_("Attach at most %(count)s files in all."),
+                    {"count": MAX_ATTACHMENTS})
+        )  # fmt: skip
     total = 0
+    dropped = [upload for upload in uploads if upload.dropped_bytes is not None]
+    if dropped:
+        problems.append(not_sent([upload.filename for upload in dropped], limits.max_total_bytes))
     for upload in uploads:
+        if upload.dropped_bytes is not None:
+            continue
         size = upload_size(upload)
         total += size
+        name = {"name": upload.filename}
         if size > limits.max_file_bytes:
-            problems.append(Problem("attachments", N_("A file is larger than the limit.")))
-        if size == 0:
-            problems.append(Problem("attachments", N_("A file is empty.")))
+            problems.append(too_large(upload.filename, size, limits.max_file_bytes))
+        elif size == 0:
+            problems.append(Problem("attachments", N_("“%(name)s” is empty."), name))
         # The whole file, not its first bytes: a zip's contents decide what it really is.
         elif detect_type(upload.filename, upload.stream.read()) is None:
-            problems.append(Problem("attachments", UNACCEPTED_KIND))
+            problems.append(Problem("attachments", UNACCEPTED_KIND_NAMED, name))
         upload.stream.seek(0)
     if total > limits.max_total_bytes:
-        problems.append(Problem("attachments", N_("The files together are larger than the limit.")))
+        problems.append(together_too_large(total, limits.max_total_bytes))
     return problems
+
+
+def megabytes(size: int) -> str:
+    """A size for people: MB with one decimal at most (``20``, ``20.5``)."""
+    value = size / (1024 * 1024)
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+def too_large(filename: str, size: int, limit: int) -> Problem:
+    """One file over the per-file limit, named with its size and the limit (issue 8)."""
+    return Problem(
+        "attachments",
+        N_("“%(name)s” is %(size)s MB: each file may be at most %(limit)s MB."),
+        {"name": filename, "size": megabytes(size), "limit": megabytes(limit)},
+    )
+
+
+def together_too_large(total: int, limit: int) -> Problem:
+    return Problem(
+        "attachments",
+        N_("The files together are %(size)s MB: together they may be at most %(limit)s MB."),
+        {"size": megabytes(total), "limit": megabytes(limit)},
+    )
+
+
+def not_sent(filenames: Sequence[str], limit: int) -> Problem:
+    """Files the site did not take in at all, because the request was over its total limit:
+    the text of the form was kept, these files were not (issue 8)."""
+    return Problem(
+        "attachments",
+        N_("Not received, because the files together may be at most %(limit)s MB: %(names)s."),
+        {"names": "、".join(f"“{name}”" for name in filenames), "limit": megabytes(limit)},
+    )
 
 
 def _optional_code(
@@ -300,7 +460,11 @@ def validate(report: Report, *, limits: Limits) -> tuple[Report, list[Problem]]:
             Problem("suspect_name", N_("The name is too long: at most 200 characters."))
         )
     else:
-        suspect_name = clean_line(report.suspect_name or "")[:MAX_SUSPECT_NAME] or None
+        suspect_name = (
+            clean_line(report.suspect_name)[:MAX_SUSPECT_NAME] or None
+            if report.suspect_name
+            else None
+        )
     identity = report.identity
     if identity is not None:
         identity, identity_problems = validate_identity(identity)
@@ -345,10 +509,15 @@ def store_upload(
         # The file limit holds for what is stored too: a redraw may grow (issue 7).
         scrubbed = scrub(upload.stream, upload.filename, max_bytes=max_bytes)
     except ScrubError as exc:
-        raise InvalidReport([Problem("attachments", exc.message)]) from exc
+        raise InvalidReport(
+            [Problem("attachments", N_("“%(name)s”: %(reason)s"),
+                     {"name": upload.filename, "reason": Msgid(exc.message)})]
+        ) from exc  # fmt: skip
     if scrubbed.file_type is None:
         # Only kinds the scrubber knows are stored: nothing passes through uncleaned.
-        raise InvalidReport([Problem("attachments", UNACCEPTED_KIND)])
+        raise InvalidReport(
+            [Problem("attachments", UNACCEPTED_KIND_NAMED, {"name": upload.filename})]
+        )
     attachment_id = secrets.token_hex(8)
     sealer = StreamSealer(tip_key, tip_id=tip_id, stream_id=attachment_id)
     scrubbed.data.seek(0, 2)
@@ -420,6 +589,13 @@ def seal_identity(
     )
 
 
+def form_digest(token: str) -> str:
+    """What is kept of a form's one-time token: its SHA-256. The token is 256 random bits,
+    drawn when the form was shown and kept nowhere else, so the digest says nothing of
+    when the form was shown or sent; its unique index stops a second tip (issue 8)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def submit_tip(
     session: Session,
     report: Report,
@@ -487,6 +663,11 @@ def submit_tip(
         tip.identity = seal_identity(
             tip_id, report.identity, keyring=keyring, reporter_wrap_key=wrap_key
         )
+    if report.form_token:
+        digest = form_digest(report.form_token)
+        if session.scalar(select(exists().where(Tip.form_digest == digest))):
+            raise AlreadyReceived
+        tip.form_digest = digest
     tip.events.append(TipEvent(on=report.received_on, kind="received"))
     session.add(tip)
     session.flush()
@@ -513,6 +694,13 @@ class Submitter:
         self.kdf = kdf
         self.limits = limits
 
+    def _already_received(self, reports: Sequence[Report]) -> bool:
+        digests = [form_digest(r.form_token) for r in reports if r.form_token]
+        if not digests:
+            return False
+        with self.factory() as session:
+            return bool(session.scalar(select(exists().where(Tip.form_digest.in_(digests)))))
+
     def submit(self, report: Report, *, with_receipt: bool = True) -> Stored:
         return self.submit_many([report], with_receipt=with_receipt)[0]
 
@@ -534,6 +722,9 @@ class Submitter:
                     ]
                 break
             except IntegrityError:
+                # The same form sent twice at once: the other request stored it.
+                if self._already_received(reports):
+                    raise AlreadyReceived from None
                 # Two submissions drew the same locator at once; draw again.
                 if attempt == 2:
                     raise

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import io
 import re
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -43,7 +43,7 @@ from tipline.intake.jsonbody import (
     BadBody,
     loads,
 )
-from tipline.intake.submit import Upload, parse_amount
+from tipline.intake.submit import Upload, megabytes, parse_amount
 
 LOCALES = ("zh", "en")
 LANGUAGE_COOKIE = "lang"
@@ -158,8 +158,47 @@ def refuse_unstorable_input() -> None:
             raise UnstorableInput()
 
 
+def request_ceiling(max_upload_bytes: int) -> int:
+    """The largest request body read at all: twice the files' total plus room for the text.
+
+    Up to the files' total, files are kept in memory; past it, a file is read and dropped
+    (``BudgetedFile``) so that the text of the form still arrives and the reporter gets the
+    form back with everything typed and a message naming the file (issue 8). Past this
+    ceiling nothing is read: the answer is the 413 page (nginx's is sized the same way,
+    deploy/render.py)."""
+    return 2 * max_upload_bytes + 1024 * 1024
+
+
+class BudgetedFile(io.BytesIO):
+    """One uploaded file, kept in memory while the request's files fit in their budget.
+
+    A file that would take the request's files over the budget is dropped whole: its bytes
+    are counted as they stream past and thrown away, and it is reported by name."""
+
+    def __init__(self, budget: list[int], filename: str | None) -> None:
+        super().__init__()
+        self.budget = budget  # [bytes still free]
+        self.filename = filename or ""
+        self.seen = 0
+        self.dropped = False
+
+    def write(self, data: Any) -> int:
+        size = len(data)
+        self.seen += size
+        if self.dropped:
+            return size
+        if size > self.budget[0]:
+            self.dropped = True
+            self.budget[0] += self.tell()  # what it held is free again for later files
+            self.seek(0)
+            self.truncate()
+            return size
+        self.budget[0] -= size
+        return super().write(data)
+
+
 class InMemoryRequest(Request):
-    """Uploaded files stay in memory, bounded by MAX_CONTENT_LENGTH.
+    """Uploaded files stay in memory, bounded by the files' total (``BudgetedFile``).
 
     Werkzeug spools large uploads to temporary files; evidence must never touch the disk
     in plaintext (DESIGN.md, "Encryption at rest").
@@ -172,22 +211,38 @@ class InMemoryRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        return io.BytesIO()
+        budget = self.__dict__.get("_tipline_file_budget")
+        if budget is None:
+            budget = [current_app.config.get("TIPLINE_FILE_BUDGET", 0)]
+            self.__dict__["_tipline_file_budget"] = budget
+        return BudgetedFile(budget, filename)
 
 
 def uploads_of(files: list[FileStorage] | None) -> list[Upload]:
-    """The files of a multipart form as uploads for the submission pipeline."""
+    """The files of a multipart form as uploads for the submission pipeline; a file dropped
+    for the request's budget comes with its size, for the pipeline to name it."""
     # Only the ends that are kept: the stored name is cut to 255 characters after cleaning
     # anyway, and its extension (which decides the type) is at the end.
-    return [
-        Upload(
-            filename=(upload.filename or "")[-MAX_FILENAME:],
-            content_type=(upload.mimetype or "application/octet-stream")[:MAX_CONTENT_TYPE],
-            stream=upload.stream,
+    found = []
+    for upload in files or []:
+        if not (upload and upload.filename):
+            continue
+        stream = upload.stream
+        dropped = stream.seen if isinstance(stream, BudgetedFile) and stream.dropped else None
+        found.append(
+            Upload(
+                filename=(upload.filename or "")[-MAX_FILENAME:],
+                content_type=(upload.mimetype or "application/octet-stream")[:MAX_CONTENT_TYPE],
+                stream=stream,
+                dropped_bytes=dropped,
+            )
         )
-        for upload in files or []
-        if upload and upload.filename
-    ]
+    return found
+
+
+def files_chosen(files: list[FileStorage] | None) -> bool:
+    """Whether the reporter chose any file: a form without one still sends an empty part."""
+    return any(upload and upload.filename for upload in files or [])
 
 
 def valid_amount(_form: object, field: Field) -> None:
@@ -229,7 +284,7 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _render_error(
+def render_error(
     code: int, message: object = None, problem_code: str | None = None
 ) -> tuple[str | Response, int]:
     message = message or ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
@@ -245,10 +300,10 @@ def _handle_http_error(error: HTTPException) -> tuple[str | Response, int] | Bas
     if code in (301, 302, 303, 307, 308):
         return error.get_response()
     if isinstance(error, UnstorableInput):
-        return _render_error(400, gettext(UNSTORABLE_MESSAGE), "invalid_character")
+        return render_error(400, gettext(UNSTORABLE_MESSAGE), "invalid_character")
     if isinstance(error, BadJsonBody):
-        return _render_error(400, gettext(error.problem.message), error.problem.code)
-    return _render_error(code)
+        return render_error(400, gettext(error.problem.message), error.problem.code)
+    return render_error(code)
 
 
 def _handle_csrf(_error: CSRFError) -> tuple[str, int]:
@@ -263,7 +318,7 @@ def _handle_redis_down(error: RedisError) -> tuple[str | Response, int]:
     """Redis failed where no code expected it: 503 with the page saying nothing was lost,
     never a 500. The log names the error's type only (its text can carry a key)."""
     current_app.logger.warning("Redis unavailable (%s): answered 503", type(error).__name__)
-    return _render_error(503)
+    return render_error(503)
 
 
 def _change_language(code: str) -> BaseResponse:
@@ -293,7 +348,8 @@ def init_web(app: Flask, config: Config) -> None:
     app.request_class = InMemoryRequest
     app.config.update(
         SECRET_KEY=config.secret_key,
-        MAX_CONTENT_LENGTH=config.max_upload_bytes + 1024 * 1024,
+        MAX_CONTENT_LENGTH=request_ceiling(config.max_upload_bytes),
+        TIPLINE_FILE_BUDGET=config.max_upload_bytes,
         SESSION_COOKIE_SECURE=config.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
@@ -324,6 +380,25 @@ def init_web(app: Flask, config: Config) -> None:
         get_locale=get_locale,
     )
     app.jinja_env.filters["region_name"] = reference.region_name
+    # Amounts are shown with separators on both sites (issue 8): ¥150,000.
+    app.jinja_env.filters["yuan"] = yuan
+    app.jinja_env.globals["megabytes"] = megabytes
+
+
+def yuan(amount: object) -> str:
+    """An amount in yuan as people read it: ``¥150,000``, ``¥1,500.5``; what is not a
+    number is shown as it is (an amount written before parsing was forgiving)."""
+    if amount is None or amount == "":
+        return ""
+    try:
+        value = amount if isinstance(amount, Decimal) else parse_amount(str(amount))
+    except InvalidOperation:
+        return str(amount)
+    if value is None:
+        return ""
+    if value == value.to_integral_value():
+        return f"¥{int(value):,}"
+    return f"¥{value:,.2f}"
 
 
 def url_for_language(code: str) -> str:

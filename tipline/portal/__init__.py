@@ -95,8 +95,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     )
     app.context_processor(
         lambda: {
-            "site_name": _l("Social Insurance Fund Fraud Reports"),
+            "site_name": config.site_name or _l("Social Insurance Fund Fraud Reports"),
             "home_endpoint": "portal.index",
+            "about_endpoint": "portal.about",
         }
     )
     if config.proxy_count:

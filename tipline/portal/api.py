@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -25,7 +25,15 @@ from tipline.intake.db import transaction
 from tipline.intake.followup import add_message, last_transfer
 from tipline.intake.jsonbody import BadBodies, BodyProblem, RequestSchemas
 from tipline.intake.reading import OpenedTip, ReceiptNotFound, open_as_reporter, reporter_key
-from tipline.intake.submit import InvalidReport, Problem, Report, ReporterIdentity
+from tipline.intake.submit import (
+    InvalidReport,
+    Problem,
+    Report,
+    ReporterIdentity,
+    parse_amount,
+    problem_text,
+    validate,
+)
 from tipline.intake.web import csrf
 from tipline.portal import portal
 from tipline.portal.limits import spend_receipt_attempt, submissions
@@ -87,7 +95,7 @@ def parse_report(item: dict[str, Any]) -> Report:
         suspect_name=item.get("suspect_name"),
         ongoing=item.get("ongoing", False),
         how_known=item.get("how_known"),
-        amount=None if amount is None else Decimal(amount),
+        amount=amount_of(amount),
         identity=None
         if identity is None
         else ReporterIdentity(**{name: identity[name] for name in IDENTITY_FIELDS}),
@@ -97,13 +105,29 @@ def parse_report(item: dict[str, Any]) -> Report:
     )
 
 
+class AmountUnreadable(Exception):
+    """The amount was given as a string that is not an amount of yuan."""
+
+
+def amount_of(raw: object) -> Decimal | None:
+    """A number as given, or a string read as people write amounts (issue 8)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            return parse_amount(raw)
+        except InvalidOperation as exc:
+            raise AmountUnreadable from exc
+    return Decimal(str(raw))
+
+
 def service_problems(problems: list[Problem]) -> list[dict[str, str]]:
     """The pipeline's refusals (unknown codes, dates, check digits): named by their place in
     the body, as the schema's problems are."""
     return [
         problem(
             f"identity.{p.field}" if p.field in IDENTITY_FIELDS else p.field, "invalid",
-            _(p.message),
+            problem_text(p),
         )  # fmt: skip
         for p in problems
     ]
@@ -147,11 +171,21 @@ def create_report() -> Response:
         return problems_response(body_problems(bad.problems))
     if body["category"] == "out_of_scope":
         return out_of_scope_answer()
-    report = parse_report(body)
+    unreadable = []
     try:
+        report = parse_report(body)
+    except AmountUnreadable:
+        # Every other problem in the same answer: check the rest without the amount.
+        report = parse_report({**body, "amount": None})
+        unreadable = [problem("amount", "invalid",
+                              _("Give the amount in yuan as a number, e.g. 12000."))]  # fmt: skip
+    try:
+        if unreadable:
+            found = validate(report, limits=portal().config.limits)[1]
+            return problems_response(unreadable + service_problems(found))
         stored = portal().submitter.submit(report)
     except InvalidReport as error:
-        return problems_response(service_problems(error.problems))
+        return problems_response(unreadable + service_problems(error.problems))
     assert stored.receipt is not None
     response = jsonify(
         {"receipt": stored.receipt.display, "received_on": stored.received_on.isoformat()}

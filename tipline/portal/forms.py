@@ -6,6 +6,7 @@ keeps what was typed (WTForms re-renders submitted values).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -48,7 +49,8 @@ class IdentityFields:
 
     name = StringField(_l("Your name"), validators=[Optional(), Length(max=50)])
     id_number = StringField(
-        _l("Resident identity card number"), validators=[Optional(), Length(max=18)]
+        # 18 characters, with room for the spaces or dashes people type between groups.
+        _l("Resident identity card number"), validators=[Optional(), Length(max=24)]
     )
     phone = StringField(_l("Telephone"), validators=[Optional(), Length(max=20)])
     wants_notice = BooleanField(_l("Tell me whether my report is accepted"))
@@ -119,6 +121,11 @@ class ReportForm(FlaskForm, IdentityFields):
         ],
         default="yes",
         validators=[Optional()],  # not chosen counts as anonymous: the safer side
+    )
+    # One-time token of this form (issue 8): drawn when the form is first shown and carried
+    # through every re-display, so that the same form sent twice stores one report.
+    form_token = HiddenField(
+        default=lambda: secrets.token_urlsafe(32), validators=[Length(max=64)]
     )
     # A field people never see; automated senders fill it in (honeypot).
     website = StringField(_l("Leave this field empty"), validators=[Length(max=200)])

@@ -22,18 +22,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
+import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, g, make_response, request
+from flask_babel import gettext
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.strategies import STRATEGIES
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
+from werkzeug.wrappers import Response as BaseResponse
 
 from tipline.crypto import derive_key
 from tipline.intake.config import Config
+from tipline.intake.web import render_error
 
 # How much of the address space one subscriber holds. End sites get a /48 to a /56 (RFC
 # 6177), and Chinese broadband often delegates a /60 or a /56; a /64 key gave one of them
@@ -166,9 +171,48 @@ def spend_receipt_attempt() -> bool:
     # The shared storage itself, never flask-limiter's in-memory fallback (module docstring).
     strategy = STRATEGIES[STRATEGY](limiter.storage)
     try:
-        return all(strategy.hit(item, scope, key) for item, scope, key in receipt_budgets())
+        for item, scope, key in receipt_budgets():
+            if not strategy.hit(item, scope, key):
+                g.retry_after = strategy.get_window_stats(item, scope, key).reset_time
+                return False
+        return True
     except StorageError as error:
         raise LimitsUnavailable from error
+
+
+def retry_after_seconds() -> int:
+    """How long until the spent budget of this request allows another try (at least 1 s)."""
+    reset_at = g.get("retry_after")
+    if reset_at is None:
+        try:
+            current = limiter.current_limit
+            reset_at = current.reset_at if current is not None else None
+        except (StorageError, AttributeError):
+            reset_at = None
+    if reset_at is None:
+        return 60
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def wait_words(seconds: int) -> str:
+    """``seconds`` as a reporter reads it: whole minutes, or seconds under a minute."""
+    if seconds < 60:
+        return gettext("%(num)s seconds", num=seconds)
+    minutes = math.ceil(seconds / 60)
+    if minutes == 1:
+        return gettext("one minute")
+    return gettext("%(num)s minutes", num=minutes)
+
+
+def too_many(_error: Exception) -> tuple[str | Response, int] | BaseResponse:
+    """429 saying how long to wait (issue 8); ``Retry-After`` for every caller (RFC 9110)."""
+    seconds = retry_after_seconds()
+    message = gettext("Too many attempts from your network. Please wait %(wait)s and try again.",
+                      wait=wait_words(seconds))  # fmt: skip
+    body, status = render_error(429, message, "rate_limited")
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 _client_submissions = limiter.shared_limit(submit_limit, scope="submit", methods=["POST"])
@@ -200,6 +244,7 @@ def init_limits(app: Flask, config: Config) -> None:
     # never use this fallback.
     app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
     limiter.init_app(app)
+    app.register_error_handler(TooManyRequests, too_many)
     # The limiter is module-level and keeps "storage dead" across init_app; a new app has a
     # new storage, which is not known to be dead (one app per process in production, many
     # in the tests).

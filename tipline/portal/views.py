@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import (
@@ -32,17 +33,21 @@ from tipline.intake.reading import (
     reporter_identity,
     reporter_key,
 )
+from tipline.intake.rules import Facts, RuleBook, shipped_packs
 from tipline.intake.scrub import ALLOWED_EXTENSIONS
 from tipline.intake.submit import (
+    AlreadyReceived,
     InvalidReport,
     Problem,
     Report,
     ReporterIdentity,
     parse_amount,
+    problem_text,
     today,
+    validate,
 )
-from tipline.intake.web import uploads_of
-from tipline.portal import portal, reporter
+from tipline.intake.web import files_chosen, uploads_of
+from tipline.portal import portal, receipts, reporter
 from tipline.portal.forms import (
     CheckForm,
     EvidenceForm,
@@ -75,12 +80,19 @@ def index() -> str:
 FIELD_ALIASES = {"region": "province", "wants_notice": "anonymous"}
 
 
-def show_problems(form: FlaskForm, problems: list[Problem], fallback: str) -> None:
-    """Tie the service's problems to the form's fields, translated."""
+def show_problems(
+    form: FlaskForm, problems: list[Problem], fallback: str, *, only_new: bool = False
+) -> None:
+    """Tie the service's problems to the form's fields, translated. ``only_new``: skip a
+    field the form's own validators already marked (the same fault said twice)."""
     for problem in problems:
         name = FIELD_ALIASES.get(problem.field, problem.field)
         field = getattr(form, name, None) or getattr(form, fallback)
-        field.errors = [*field.errors, _(problem.message)]
+        if only_new and field.errors:
+            continue
+        message = problem_text(problem)
+        if message not in field.errors:
+            field.errors = [*field.errors, message]
 
 
 def _fill_regions(form: ReportForm) -> None:
@@ -104,6 +116,7 @@ def _report_page(form: ReportForm, status: int = 200) -> tuple[str, int]:
         form=form,
         accept=",".join(sorted(ALLOWED_EXTENSIONS)),
         limits=portal().config.limits,
+        files_dropped=files_chosen(form.attachments.data),
     ), status
 
 
@@ -113,27 +126,26 @@ def _identity_of(form: IdentityForm | ReportForm) -> ReporterIdentity:
     )
 
 
-@bp.route("/report", methods=["GET", "POST"])
-@submissions
-def report() -> str | tuple[str, int]:
-    form = ReportForm()
-    _fill_regions(form)
-    if request.method == "POST" and request.form.get("refine"):
-        # Without JavaScript, choosing a province or city reloads the form with the next
-        # list filled in; nothing is checked or stored yet.
-        form.csrf_token.errors = []
-        return _report_page(form)
-    if not form.validate_on_submit():
-        return _report_page(form, 400 if form.is_submitted() else 200)
-    if form.website.data:
-        abort(400)  # the honeypot was filled in: not a person
-    if form.category.data == "out_of_scope":
-        return render_template("portal/out_of_scope.html")
+def _gave_details(form: ReportForm) -> bool:
+    return any((value or "").strip() for value in
+               (form.name.data, form.id_number.data, form.phone.data))  # fmt: skip
+
+
+def _amount_or_none(raw: str | None) -> Decimal | None:
+    try:
+        return parse_amount(raw)
+    except InvalidOperation:
+        return None  # the form's own validator has said why
+
+
+def _report_of(form: ReportForm) -> Report:
+    """The report the form describes, whether or not its own validators passed, so that
+    the service's checks (dates in order, the place, the files) run in the same round."""
     real_name = form.anonymous.data == "no"
-    submission = Report(
-        category=form.category.data,
+    return Report(
+        category=form.category.data or "",
         region=form.region_code() or "",
-        text=form.text.data,
+        text=form.text.data or "",
         channel="web",
         fund=form.fund.data or None,
         suspect_kind=form.suspect_kind.data or None,
@@ -143,35 +155,125 @@ def report() -> str | tuple[str, int]:
         happened_end=form.happened_end.data,
         ongoing=form.ongoing.data,
         how_known=form.how_known.data or None,
-        amount=parse_amount(form.amount.data),
+        amount=_amount_or_none(form.amount.data),
         identity=_identity_of(form) if real_name else None,
-        wants_notice=real_name and form.wants_notice.data,
+        # Ticked while anonymous is a question for the reporter, not something to drop.
+        wants_notice=bool(form.wants_notice.data),
         uploads=uploads_of(form.attachments.data),
+        form_token=form.form_token.data or None,
     )
+
+
+@bp.route("/report", methods=["GET", "POST"])
+@submissions
+def report() -> Response | str | tuple[str, int]:
+    form = ReportForm()
+    _fill_regions(form)
+    if request.method == "POST" and request.form.get("refine"):
+        # Without JavaScript, choosing a province or city reloads the form with the next
+        # list filled in, and "Back to the form" from the advice page returns here with
+        # everything kept; nothing is checked or stored yet.
+        form.csrf_token.errors = []
+        return _report_page(form)
+    if not form.is_submitted():
+        return _report_page(form)
+    valid = form.validate()
+    if form.csrf_token.errors:
+        return _report_page(form, 400)
+    if form.website.data:
+        abort(400)  # the honeypot was filled in: not a person
+    if form.category.data == "out_of_scope":
+        # The advice needs nothing else from the form (issue 8): no description first.
+        return render_template("portal/out_of_scope.html", form=form, fund=form.fund.data)
+    submission = _report_of(form)
+    # Never drop what the reporter wrote (issue 8): details typed while "anonymous" is
+    # chosen are asked about.
+    ask = form.anonymous.data != "no" and _gave_details(form)
+    if not valid or ask:
+        # Every problem in this round (issue 8): the service's checks too (dates in order,
+        # the place, the files), which otherwise only ran once the form's own passed.
+        problems = validate(submission, limits=portal().config.limits)[1]
+        show_problems(form, problems, "text", only_new=True)
+        if ask:
+            form.anonymous.errors = [*form.anonymous.errors, _(
+                "You chose to report anonymously, but you wrote your name, ID number or "
+                "telephone. To send them, choose “Yes, I report under my real name”; to "
+                "stay anonymous, empty those fields."
+            )]  # fmt: skip
+        return _report_page(form, 400)
+    contents = receipts.content_digest(submission.category, submission.region, submission.text)
+    if receipts.sent_before(submission.form_token, contents):
+        return _already_received(submission.form_token)
     try:
         stored = portal().submitter.submit(submission)
+    except AlreadyReceived:
+        return _already_received(submission.form_token)
     except InvalidReport as error:
         show_problems(form, error.problems, "text")
         return _report_page(form, 400)
     if stored.receipt is None:
         abort(500)
-    # The receipt is shown in this response only: never in a URL, a cookie or a log.
-    done = ReceiptDoneForm(receipt=stored.receipt.display)
-    return render_template("portal/receipt.html", receipt=stored.receipt.display, day=today(),
-                           form=done)  # fmt: skip
+    receipts.keep(stored.receipt.display, submission.form_token, review_days(submission))
+    receipts.remember_sent(submission.form_token, contents)
+    # Post/redirect/get: a reload or Back shows the receipt page, and files nothing again.
+    return redirect(url_for("portal.received"), code=303)
+
+
+def review_days(submission: Report) -> int | None:
+    """T1, the working days HRSS has to review a tip, from the rule packs covering its place
+    (domain.md section 3): shown to the reporter as what happens next."""
+    book = RuleBook(shipped_packs())
+    facts = Facts(category=submission.category, region=submission.region)
+    for rule in book.deadlines(facts):
+        if rule.rule == "T1":
+            return rule.amount
+    return None
+
+
+def _already_received(_form_token: str | None) -> Response | tuple[str, int]:
+    if receipts.pending() is not None:
+        return redirect(url_for("portal.received"), code=303)  # the same browser: show it
+    return render_template("portal/already_received.html"), 409
+
+
+def _receipt_page(receipt: str, form: ReceiptDoneForm, review: int | None,
+                  status: int = 200) -> tuple[str, int]:  # fmt: skip
+    return render_template("portal/receipt.html", receipt=receipt, day=today(), form=form,
+                           review_days=review), status  # fmt: skip
+
+
+@bp.get("/report/received")
+def received() -> Response | tuple[str, int]:
+    """The receipt of the report this browser just stored, until it is written down.
+
+    Kept sealed in the session cookie (receipts.py), never in a URL or a log; gone once the
+    reporter ticks "written down", or after a while."""
+    pending = receipts.pending()
+    if pending is None:
+        return redirect(url_for("portal.check"))
+    return _receipt_page(pending.receipt, ReceiptDoneForm(receipt=pending.receipt),
+                         pending.review_days)  # fmt: skip
 
 
 @bp.post("/report/done")
 def receipt_done() -> Response | tuple[str, int]:
     form = ReceiptDoneForm()
     if form.validate_on_submit():
+        receipts.forget()
         return redirect(url_for("portal.check"))
     try:
         receipt = parse_receipt(form.receipt.data or "").display
     except (MalformedReceipt, ReceiptTypo):
         abort(400)
-    # Shown again from what the page itself sent back: the server kept nothing.
-    return render_template("portal/receipt.html", receipt=receipt, day=today(), form=form), 400
+    pending = receipts.pending()
+    # Shown again from what the page itself sent back.
+    return _receipt_page(receipt, form, pending.review_days if pending else None, 400)
+
+
+@bp.get("/about")
+def about() -> str:
+    """Who runs the site, how to reach them, privacy, rewards and protection (issue 8)."""
+    return render_template("portal/about.html", config=portal().config)
 
 
 @bp.get("/regions/<code>")

@@ -36,7 +36,7 @@ from tipline.intake.jsonbody import BadBodies, RequestSchemas
 from tipline.intake.models import ApiToken, IdentityRequest, Officer, Tip
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
-from tipline.intake.submit import InvalidReport, today
+from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
 from tipline.triage import decisions, scope, triage, views
 from tipline.triage.audit import record
@@ -428,7 +428,7 @@ def _act(tip_id: str, operation_id: str, action: Action) -> Response:
         return _decision_problem(error)
     except InvalidReport as error:
         return problems_response(
-            [problem(p.field, "invalid", _(p.message)) for p in error.problems]
+            [problem(p.field, "invalid", problem_text(p)) for p in error.problems]
         )
 
 

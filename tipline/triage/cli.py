@@ -460,7 +460,7 @@ def tips_import(file: Path) -> None:
     service = submitter(cfg)
     for number, report in zip(numbers, reports, strict=True):
         _, invalid = validate(report, limits=service.limits)
-        problems += [f"line {number}: {p.field}: {p.message}" for p in invalid]
+        problems += [f"line {number}: {p.field}: {p.english}" for p in invalid]
     if problems:
         for problem in problems:
             click.echo(problem, err=True)

@@ -24,7 +24,14 @@ from tipline.intake.headers import content_disposition
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
-from tipline.intake.submit import InvalidReport, Report, ReporterIdentity, parse_amount, today
+from tipline.intake.submit import (
+    InvalidReport,
+    Report,
+    ReporterIdentity,
+    parse_amount,
+    problem_text,
+    today,
+)
 from tipline.intake.web import query_int, uploads_of
 from tipline.intake.workdays import load_calendar
 from tipline.triage import clocks, decisions, notices, scope, triage
@@ -157,10 +164,10 @@ def _act(tip_id: str, form_name: str, action: Any) -> Any:
             opened = open_visible(session, tip_id)
             action(session, opened, form)
     except (decisions.DecisionError, InvalidReport) as error:
-        message = str(error.args[0]) if isinstance(error, decisions.DecisionError) else ""
         if isinstance(error, InvalidReport):
-            message = error.problems[0].message
-        form.form_errors.append(_(message))
+            form.form_errors.append(problem_text(error.problems[0]))
+        else:
+            form.form_errors.append(_(str(error.args[0])))
         return _tip_page(tip_id, forms, 400)
     return redirect(url_for("triage.tip", tip_id=tip_id))
 
@@ -367,7 +374,7 @@ def enter_tip() -> Any:
     except InvalidReport as error:
         for problem in error.problems:
             field = getattr(form, problem.field, form.text)
-            field.errors = [*field.errors, _(problem.message)]
+            field.errors = [*field.errors, problem_text(problem)]
         return render_template("triage/enter.html", form=form), 400
     with transaction(triage().sessions) as session:
         record(session, "tip.enter", actor=current_user.username, tip_id=stored.tip_id)

@@ -1,0 +1,116 @@
+"""The receipt of a report just stored, between the POST that stored it and the page that
+shows it (post/redirect/get, issue 8).
+
+The receipt is sealed (AES-GCM under a key derived from the site's secret, bound to this
+purpose) in the session cookie: not a plain signed value, which anyone holding the cookie
+could read. Only the server can open it, and only for ``LIFETIME`` seconds, until the
+reporter ticks "I have written down my receipt code". Nothing is kept on the server: the
+tip row holds no receipt, and nothing in Redis names or dates a tip (DESIGN.md). The
+receipt page only ever shows a receipt that this cookie carries, which ``report`` puts there
+after the tip is committed: a receipt is shown only for a stored tip.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, session
+
+from tipline.crypto import InvalidCiphertext, derive_key, open_sealed, seal
+from tipline.intake.submit import form_digest
+
+SESSION_KEY = "receipt"
+SENT_KEY = "sent"
+_PURPOSE = "pending-receipt/v1"
+_SENT_PURPOSE = "sent-forms/v1"
+MAX_SENT = 5
+# Long enough to find a pen, short enough that a cookie left behind soon opens nothing.
+LIFETIME = 30 * 60
+
+
+@dataclass(frozen=True)
+class Pending:
+    receipt: str
+    form_digest: str | None
+    review_days: int | None
+
+
+def _key() -> bytes:
+    return derive_key(current_app.config["SECRET_KEY"].encode(), "portal/pending-receipt")
+
+
+def keep(receipt: str, form_token: str | None, review_days: int | None) -> None:
+    payload = {
+        "receipt": receipt,
+        "form": form_digest(form_token) if form_token else None,
+        "review": review_days,
+        "until": int(time.time()) + LIFETIME,
+    }
+    sealed = seal(_key(), json.dumps(payload).encode(), tip_id="-", purpose=_PURPOSE)
+    session[SESSION_KEY] = base64.b64encode(sealed).decode()
+
+
+def pending() -> Pending | None:
+    raw = session.get(SESSION_KEY)
+    if not isinstance(raw, str):
+        return None
+    try:
+        payload = json.loads(open_sealed(_key(), base64.b64decode(raw), tip_id="-",
+                                         purpose=_PURPOSE))  # fmt: skip
+    except (InvalidCiphertext, binascii.Error, ValueError):
+        forget()
+        return None
+    if not isinstance(payload, dict) or payload.get("until", 0) < time.time():
+        forget()
+        return None
+    return Pending(payload["receipt"], payload.get("form"), payload.get("review"))
+
+
+def forget() -> None:
+    session.pop(SESSION_KEY, None)
+
+
+# What this browser sent recently, so that Back and send is recognised even when the
+# browser gave the form back with a fresh token (it restores what was typed, not hidden
+# values): keyed digests of each form's token and of its contents, sealed in the cookie
+# like the receipt, for LIFETIME seconds. The server keeps none of it.
+
+
+def content_digest(*parts: str) -> str:
+    key = derive_key(current_app.config["SECRET_KEY"].encode(), "portal/sent-form")
+    return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def _sent() -> list[dict[str, Any]]:
+    raw = session.get(SENT_KEY)
+    if not isinstance(raw, str):
+        return []
+    try:
+        found = json.loads(open_sealed(_key(), base64.b64decode(raw), tip_id="-",
+                                       purpose=_SENT_PURPOSE))  # fmt: skip
+    except (InvalidCiphertext, binascii.Error, ValueError):
+        return []
+    now = time.time()
+    return [e for e in found if isinstance(e, dict) and e.get("until", 0) >= now]
+
+
+def remember_sent(form_token: str | None, contents: str) -> None:
+    entries = _sent()[-(MAX_SENT - 1):]
+    entries.append({"form": form_digest(form_token) if form_token else None,
+                    "contents": contents, "until": int(time.time()) + LIFETIME})  # fmt: skip
+    sealed = seal(_key(), json.dumps(entries).encode(), tip_id="-", purpose=_SENT_PURPOSE)
+    session[SENT_KEY] = base64.b64encode(sealed).decode()
+
+
+def sent_before(form_token: str | None, contents: str) -> bool:
+    """Whether this browser sent this form, or a form with these very contents, lately."""
+    token = form_digest(form_token) if form_token else None
+    return any((token and e.get("form") == token) or e.get("contents") == contents
+               for e in _sent())  # fmt: skip
