@@ -222,3 +222,20 @@ def test_no_pack_can_unseal_staff_tips() -> None:
             '{"name": "x", "version": "1", "scope": "national", "flags": [], "deadlines": [],'
             ' "routing": [{"when": {}, "bureau": "si_agency", "sealed": true, "source": "s"}]}'
         )
+
+
+def test_a_sealing_rule_seals_medical_tips_too() -> None:
+    # The medical override (domain.md section 6) keeps tips with healthcare security, but a
+    # pack's sealing rule (domain.md section 2, discipline inspection alone) still applies.
+    national = next(pack for pack in shipped_packs() if pack.scope == "national")
+    sealing = load_pack(
+        '{"name": "seal", "version": "1", "scope": "441500", "flags": [], "deadlines": [],'
+        ' "routing": [{"when": {"fund": ["medical"], "unit_level": ["city"]},'
+        ' "bureau": "discipline_inspection", "sealed": true, "source": "s"}]}'
+    )
+    book = RuleBook((national, sealing))
+    routing = book.route(Facts(category="fake_treatment", region="441502", fund="medical",
+                               unit_level="city"))  # fmt: skip
+    assert (routing.bureau, routing.sealed) == ("discipline_inspection", True)
+    other = book.route(Facts(category="fake_treatment", region="441502", fund="medical"))
+    assert (other.bureau, other.sealed) == ("healthcare_security", False)

@@ -195,7 +195,8 @@ def load_pack(text: str) -> Pack:
                 N_("routing/%(index)s: the lead bureau cannot also be a co-handling bureau."),
                 index=index,
             )  # fmt: skip
-        if _only_medical(rule["when"]) and rule["bureau"] != reference.HEALTHCARE:
+        if (_only_medical(rule["when"]) and not rule.get("sealed")
+                and rule["bureau"] != reference.HEALTHCARE):  # fmt: skip
             raise RulePackError(
                 N_("routing/%(index)s: medical and maternity insurance go to %(bureau)s."),
                 index=index, bureau=reference.HEALTHCARE,
@@ -335,10 +336,11 @@ class RuleBook:
         for _pack, rule in [*sealing, *ordinary]:
             if not matches(rule["when"], facts):
                 continue
-            if facts.is_medical and rule["bureau"] != reference.HEALTHCARE:
+            if facts.is_medical and not rule.get("sealed") and rule["bureau"] != reference.HEALTHCARE:
                 # Medical and maternity insurance are healthcare security's (domain.md
                 # sections 1 and 6): like the staff rule, this is the law, so no pack can
-                # take such a tip from it; a rule that would is passed over.
+                # take such a tip from it; a rule that would is passed over. A sealing rule
+                # still seals (it leads to discipline inspection, domain.md section 2).
                 continue
             return Routing(
                 bureau=rule["bureau"],
