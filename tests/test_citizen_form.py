@@ -171,6 +171,48 @@ def test_the_same_form_sent_again_stores_nothing_and_says_so(
     assert count_tips(portal_app) == 1
 
 
+def test_back_and_rewrite_is_a_new_report(portal_app: Flask, portal: FlaskClient) -> None:
+    """The form's token alone does not make a report the same one: a reporter who goes Back
+    and rewrites the form into another matter has that stored too, with its own receipt."""
+    data = form_data(portal)
+    assert post_multipart(portal, "/report", data).status_code == 303
+    first = RECEIPT.search(portal.get("/report/received").get_data(as_text=True))
+    rewritten = {**data, "category": "fake_docs", "text": "另一件事：某公司伪造工伤证明。"}
+    again = post_multipart(portal, "/report", rewritten)
+    assert again.status_code == 303 and count_tips(portal_app) == 2
+    second = RECEIPT.search(portal.get("/report/received").get_data(as_text=True))
+    assert first and second and first.group(1) != second.group(1)
+    # And each is stored once: the rewritten one sent again is recognised.
+    assert post_multipart(portal, "/report", rewritten).status_code == 303
+    assert count_tips(portal_app) == 2
+
+
+@pytest.mark.parametrize(("lang", "words"), [("zh", "已经提交过"), ("en", "was sent before")])
+def test_a_lost_answer_leaves_the_reporter_a_way_to_a_receipt(
+    portal_app: Flask, portal: FlaskClient, lang: str, words: str
+) -> None:
+    """The first send was stored but its answer never reached the browser (its cookie was
+    never updated): the same form sent again stores nothing and says so, and comes back as
+    it was with a fresh token, so a reporter who never saw a receipt code can still send it
+    as a new report."""
+    browser = portal
+    data = form_data(browser)
+    assert post_multipart(browser, "/report", data).status_code == 303
+    with browser.session_transaction() as cookie:  # the answer that set these was lost
+        cookie.pop("receipt")
+        cookie.pop("sent")
+    resent = post_multipart(browser, "/report", data, headers=LANGUAGES[lang])
+    assert resent.status_code == 409 and count_tips(portal_app) == 1
+    page = resent.get_data(as_text=True)
+    assert words in visible(page) and "某医院组织挂床住院" in page
+    fresh = FORM_TOKEN.search(page)
+    assert fresh and fresh.group(1) != data["form_token"]
+    assert 'autocomplete="off"' in page
+    again = post_multipart(browser, "/report", {**data, "form_token": fresh.group(1)})
+    assert again.status_code == 303 and count_tips(portal_app) == 2
+    assert RECEIPT.search(browser.get("/report/received").get_data(as_text=True))
+
+
 def test_the_form_token_is_unique_in_the_database(portal_app: Flask, portal: FlaskClient) -> None:
     """Two processes racing with the same form: the unique index keeps one tip."""
     from tipline.intake.submit import AlreadyReceived, Report

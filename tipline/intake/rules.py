@@ -336,7 +336,8 @@ class RuleBook:
         for _pack, rule in [*sealing, *ordinary]:
             if not matches(rule["when"], facts):
                 continue
-            if facts.is_medical and not rule.get("sealed") and rule["bureau"] != reference.HEALTHCARE:
+            if (facts.is_medical and not rule.get("sealed")
+                    and rule["bureau"] != reference.HEALTHCARE):  # fmt: skip
                 # Medical and maternity insurance are healthcare security's (domain.md
                 # sections 1 and 6): like the staff rule, this is the law, so no pack can
                 # take such a tip from it; a rule that would is passed over. A sealing rule

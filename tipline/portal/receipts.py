@@ -19,6 +19,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from flask import current_app, session
@@ -31,8 +32,9 @@ SENT_KEY = "sent"
 _PURPOSE = "pending-receipt/v1"
 _SENT_PURPOSE = "sent-forms/v1"
 MAX_SENT = 5
-# Long enough to find a pen, short enough that a cookie left behind soon opens nothing.
-LIFETIME = 30 * 60
+# Long enough to find a pen, short enough that a cookie left behind on a shared computer
+# soon opens nothing; signing in with the receipt ends it at once.
+LIFETIME = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,23 @@ class Pending:
     receipt: str
     form_digest: str | None
     review_days: int | None
+    contents: str | None = None
+
+    def is_for(self, form_token: str | None, contents: str) -> bool:
+        """Whether this is the receipt of that form: its token, or its very contents."""
+        token = form_digest(form_token) if form_token else None
+        return (token is not None and token == self.form_digest) or contents == self.contents
 
 
 def _key() -> bytes:
     return derive_key(current_app.config["SECRET_KEY"].encode(), "portal/pending-receipt")
 
 
-def keep(receipt: str, form_token: str | None, review_days: int | None) -> None:
+def keep(receipt: str, form_token: str | None, review_days: int | None, contents: str) -> None:
     payload = {
         "receipt": receipt,
         "form": form_digest(form_token) if form_token else None,
+        "contents": contents,
         "review": review_days,
         "until": int(time.time()) + LIFETIME,
     }
@@ -70,7 +79,8 @@ def pending() -> Pending | None:
     if not isinstance(payload, dict) or payload.get("until", 0) < time.time():
         forget()
         return None
-    return Pending(payload["receipt"], payload.get("form"), payload.get("review"))
+    return Pending(payload["receipt"], payload.get("form"), payload.get("review"),
+                   payload.get("contents"))  # fmt: skip
 
 
 def forget() -> None:
@@ -109,8 +119,21 @@ def remember_sent(form_token: str | None, contents: str) -> None:
     session[SENT_KEY] = base64.b64encode(sealed).decode()
 
 
-def sent_before(form_token: str | None, contents: str) -> bool:
-    """Whether this browser sent this form, or a form with these very contents, lately."""
+class Seen(Enum):
+    NEW = "new"
+    SAME = "same"  # these very contents were sent lately: Back and send, or a reload
+    EDITED = "edited"  # this form was sent, then changed: Back, rewrite, send
+
+
+def sent_before(form_token: str | None, contents: str) -> Seen:
+    """Whether this browser sent this report lately, or this form with other contents.
+
+    Only the same contents are the same report: a reporter who goes Back and rewrites the
+    form into another matter is making a new report, which must be stored (issue 8)."""
     token = form_digest(form_token) if form_token else None
-    return any((token and e.get("form") == token) or e.get("contents") == contents
-               for e in _sent())  # fmt: skip
+    sent = _sent()
+    if any(e.get("contents") == contents for e in sent):
+        return Seen.SAME
+    if token is not None and any(e.get("form") == token for e in sent):
+        return Seen.EDITED
+    return Seen.NEW

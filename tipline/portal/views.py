@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -110,10 +112,12 @@ def _fill_regions(form: ReportForm) -> None:
         form.county.data = ""
 
 
-def _report_page(form: ReportForm, status: int = 200) -> tuple[str, int]:
+def _report_page(form: ReportForm, status: int = 200, *, already_received: bool = False
+                 ) -> tuple[str, int]:  # fmt: skip
     return render_template(
         "portal/report.html",
         form=form,
+        already_received=already_received,
         accept=",".join(sorted(ALLOWED_EXTENSIONS)),
         limits=portal().config.limits,
         files_dropped=files_chosen(form.attachments.data),
@@ -202,18 +206,24 @@ def report() -> Response | str | tuple[str, int]:
             )]  # fmt: skip
         return _report_page(form, 400)
     contents = receipts.content_digest(submission.category, submission.region, submission.text)
-    if receipts.sent_before(submission.form_token, contents):
-        return _already_received(submission.form_token)
+    seen = receipts.sent_before(submission.form_token, contents)
+    if seen is receipts.Seen.SAME:
+        return _already_received(form, contents)
+    if seen is receipts.Seen.EDITED:
+        # The form this browser sent, rewritten after going Back: a new report, under a
+        # token of its own so that the first one's does not refuse it.
+        submission = dataclasses.replace(submission, form_token=secrets.token_urlsafe(32))
     try:
         stored = portal().submitter.submit(submission)
     except AlreadyReceived:
-        return _already_received(submission.form_token)
+        return _already_received(form, contents)
     except InvalidReport as error:
         show_problems(form, error.problems, "text")
         return _report_page(form, 400)
     if stored.receipt is None:
         abort(500)
-    receipts.keep(stored.receipt.display, submission.form_token, review_days(submission))
+    receipts.keep(stored.receipt.display, submission.form_token, review_days(submission),
+                  contents)  # fmt: skip
     receipts.remember_sent(submission.form_token, contents)
     # Post/redirect/get: a reload or Back shows the receipt page, and files nothing again.
     return redirect(url_for("portal.received"), code=303)
@@ -230,10 +240,17 @@ def review_days(submission: Report) -> int | None:
     return None
 
 
-def _already_received(_form_token: str | None) -> Response | tuple[str, int]:
-    if receipts.pending() is not None:
-        return redirect(url_for("portal.received"), code=303)  # the same browser: show it
-    return render_template("portal/already_received.html"), 409
+def _already_received(form: ReportForm, contents: str) -> Response | tuple[str, int]:
+    """A report sent again stores nothing (issue 8). The browser that holds its receipt is
+    shown it again. Otherwise (the answer to the first send was lost, or the receipt was
+    written down) the form comes back as it was, saying it was received, with a fresh token:
+    a reporter who never saw a receipt code may send it as a new report, and no report is
+    left that nobody can follow up."""
+    pending = receipts.pending()
+    if pending is not None and pending.is_for(form.form_token.data, contents):
+        return redirect(url_for("portal.received"), code=303)
+    form.form_token.data = secrets.token_urlsafe(32)
+    return _report_page(form, 409, already_received=True)
 
 
 def _receipt_page(receipt: str, form: ReceiptDoneForm, review: int | None,
@@ -312,6 +329,7 @@ def check() -> Response | str | tuple[str, int]:
         except ReceiptNotFound:
             form.receipt.errors = [_("No report answers to this code.")]
             return render_template("portal/check.html", form=form), 400
+    receipts.forget()  # the receipt is in use: its page ends here (a shared computer)
     reporter.sign_in(tip_id, wrap_key)
     return redirect(url_for("portal.my_report"))
 
