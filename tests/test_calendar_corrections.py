@@ -311,3 +311,18 @@ def test_the_command_enters_a_notice_and_recomputes(
     assert clocks(triage_app, open_tip)["T3"].due_on == dt.date(2027, 1, 5)
     bad_day = run_cli(env, "calendar", "set", "2027-02-30", "--holiday")
     assert bad_day.returncode == 2 and "2027-02-30" in bad_day.stderr
+
+    # An administrator's own day stands when the year's notice is entered again: marked a
+    # local holiday on a day the first notice also gave off (2027-04-05, 清明), it is kept
+    # by a corrected notice that no longer lists that day, and 2027-01-04 stays corrected.
+    local = run_cli(env, "calendar", "set", "2027-04-05", "--holiday", "--note", "local")
+    assert local.returncode == 0, local.stderr
+    good.write_text("放假：2027-01-01..2027-01-03\noff: 2027-02-06..2027-02-12\n"
+                    "上班：2027-02-14\n", encoding="utf-8")  # fmt: skip
+    again = run_cli(env, "calendar", "notice", "2027", str(good))
+    assert again.returncode == 0, again.stderr
+    with triage_app.extensions["triage"].sessions() as session:
+        kept = {row.day: (row.workday, row.notice_year) for row in session.scalars(
+            select(CalendarOverride).where(CalendarOverride.notice_year.is_(None)))}  # fmt: skip
+    assert kept == {dt.date(2027, 1, 4): (False, None), dt.date(2027, 4, 5): (False, None)}
+    assert clocks(triage_app, open_tip)["T3"].due_on == dt.date(2027, 1, 5)

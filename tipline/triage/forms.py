@@ -203,7 +203,7 @@ class EntryForm(FlaskForm):
     # shared validator checks the values.
     name = StringField(_l("Reporter's name"), validators=[Optional(), Length(max=50)])
     id_number = StringField(
-        _l("Reporter's resident identity card number"), validators=[Optional(), Length(max=18)]
+        _l("Reporter's resident identity card number"), validators=[Optional(), Length(max=24)]
     )
     phone = StringField(_l("Reporter's telephone"), validators=[Optional(), Length(max=20)])
     wants_notice = BooleanField(_l("The reporter asks to be told whether it is accepted"))

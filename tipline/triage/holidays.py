@@ -26,8 +26,9 @@ def correct_day(
     """One day made a working day or not (a local holiday, a late 调休), then every open
     clock recomputed."""
     row = session.get(CalendarOverride, day) or CalendarOverride(day=day)
-    row.workday = workday
-    row.note = clean_line(note)[:200]
+    # The administrator's own day from now on: a later entry of the year's notice neither
+    # takes it over nor deletes it.
+    row.workday, row.note, row.notice_year = workday, clean_line(note)[:200], None
     session.add(row)
     record(session, "calendar.change", actor=actor, day=day.isoformat(), workday=int(workday))
     session.flush()
@@ -46,6 +47,8 @@ def enter_notice(
     note = reference or f"{notice.year} holiday notice"
     for day, workday in sorted(notice.overrides().items()):
         row = session.get(CalendarOverride, day) or CalendarOverride(day=day)
+        if row.notice_year is None and row.workday is not None:
+            continue  # a one-day correction an administrator made stands (correct_day)
         row.workday, row.note, row.notice_year = workday, note[:200], notice.year
         session.add(row)
     entry = session.get(CalendarNotice, notice.year) or CalendarNotice(year=notice.year)
