@@ -227,8 +227,10 @@ def test_public_api_routing_cases(
     on_day(TRANSFERRED)
     triage.post(f"/api/v1/tips/{reported['city_unit']}/route",
                 json={"bureau": "labor_inspection"}, headers=desk)  # fmt: skip
-    assert deadlines(detail("city_unit")) == {("T1", None, T1_FROM_RECEIPT, None),
-                                              ("T1", "procuratorate", T1_FROM_TRANSFER, None)}
+    assert deadlines(detail("city_unit")) == {
+        ("T1", None, T1_FROM_RECEIPT, None),
+        ("T1", "procuratorate", T1_FROM_TRANSFER, None),
+    }
     assert detail("city_unit", bearer["labour_chengqu"])["bureau"] == "labor_inspection"
     assert triage.get(f"/api/v1/tips/{reported['city_unit']}",
                       headers=bearer["procurator_shenzhen"]).status_code == 404  # fmt: skip
@@ -239,8 +241,10 @@ def test_public_api_routing_cases(
     assert taken.status_code == 200, taken.get_json()
     after = detail("city_unit")
     assert after["status"] == "screened"
-    assert deadlines(after) == {("T1", None, T1_FROM_RECEIPT, None),
-                                ("T1", "procuratorate", T1_FROM_TRANSFER, "2025-10-09")}  # fmt: skip
+    assert deadlines(after) == {
+        ("T1", None, T1_FROM_RECEIPT, None),
+        ("T1", "procuratorate", T1_FROM_TRANSFER, "2025-10-09"),
+    }
     again = triage.post(f"/api/v1/tips/{reported['city_unit']}/accept",
                         headers=bearer["procurator_city"])  # fmt: skip
     assert again.status_code == 409
@@ -420,8 +424,11 @@ def test_an_unseen_co_handling_clock_starts_again_when_the_lead_is_set(
         ))  # fmt: skip
     triage = triage_app.test_client()
     on_day(LEAD_ON_FRIDAY)
-    confirmed = triage.post(f"/api/v1/tips/{stored.tip_id}/route",
-                            json={"bureau": "labor_inspection"}, headers=bearer["desk_city"])
+    confirmed = triage.post(
+        f"/api/v1/tips/{stored.tip_id}/route",
+        json={"bureau": "labor_inspection"},
+        headers=bearer["desk_city"],
+    )
     assert confirmed.status_code == 200, confirmed.get_json()
     found = triage.get(f"/api/v1/tips/{stored.tip_id}", headers=bearer["procurator_city"])
     assert found.status_code == 200
@@ -432,8 +439,11 @@ def test_an_unseen_co_handling_clock_starts_again_when_the_lead_is_set(
     ]  # fmt: skip
     # A second confirmation (the lead already set, the bureau has seen it) starts nothing.
     on_day(dt.date(2025, 10, 13))
-    again = triage.post(f"/api/v1/tips/{stored.tip_id}/route",
-                        json={"bureau": "labor_inspection"}, headers=bearer["desk_city"])
+    again = triage.post(
+        f"/api/v1/tips/{stored.tip_id}/route",
+        json={"bureau": "labor_inspection"},
+        headers=bearer["desk_city"],
+    )
     assert again.status_code == 200, again.get_json()
     after = triage.get(f"/api/v1/tips/{stored.tip_id}", headers=bearer["desk_city"]).get_json()
     assert [(d["bureau"], d["due"]) for d in after["deadlines"] if d["bureau"]] == [

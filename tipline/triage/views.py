@@ -126,6 +126,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
         identity = None
         if any(r.requester_id == current_user.id and r.state == "approved" for r in requests):
             identity = decisions.open_identity(session, current_user, opened.tip, triage().keyring)
+        co_handler = decisions.is_co_handler(opened.tip, current_user)
         page = render_template(
             "triage/tip.html",
             tip=opened.tip,
@@ -142,9 +143,10 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             notices_given=notices.given(session, opened.tip),
             notice_channels=notices.CHANNELS,
             # The lead's controls are drawn from the rules that refuse them (decisions.py).
-            co_handler=decisions.is_co_handler(opened.tip, current_user),
-            co_accept_refusal=decisions.co_accept_refusal(opened.tip, current_user.bureau)
-            if decisions.is_co_handler(opened.tip, current_user) else None,
+            co_handler=co_handler,
+            co_accept_refusal=(
+                decisions.co_accept_refusal(opened.tip, current_user.bureau) if co_handler else None
+            ),
             issues_notice=notices.issues_notice(opened.tip, current_user),
         )
         # Recorded last: appending to the audit chain serialises writers, so the lock is
