@@ -9,6 +9,10 @@ make-up working day (调休). So from a tip received on Tuesday 2025-09-30:
     T2, 10 working days: ... 15 (6), 16 (7), 17 (8), 20 (9), 21 (10)   -> 2025-10-21
 and from a transfer received on Thursday 2025-10-09:
     T1, 5 working days:  Oct 10 (1), Sat 11 (2), 13 (3), 14 (4), 15 (5) -> 2025-10-15
+A co-handling bureau sees a tip only once its lead is set (triage/scope.py), so its own T1
+runs from that day, not from receipt. A lead set on Thursday 2025-10-09 gives it 2025-10-15
+(as the transfer above); one set on Friday 2025-10-10:
+    T1, 5 working days:  Sat 11 (1), 13 (2), 14 (3), 15 (4), 16 (5)       -> 2025-10-16
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from tipline.intake.db import make_engine, transaction
 from tipline.intake.jobs import process_new_tips
 from tipline.intake.models import Deadline, Identity, Tip
 from tipline.intake.queue import InlineQueue
+from tipline.intake.submit import Report
 from tipline.triage import api
 
 RECEIVED = dt.date(2025, 9, 30)  # a Tuesday, the day before the National Day holidays
@@ -50,6 +55,8 @@ T1_FROM_RECEIPT = "2025-10-14"
 T2_FROM_RECEIPT = "2025-10-21"
 TRANSFERRED = dt.date(2025, 10, 9)  # the first working day after them
 T1_FROM_TRANSFER = "2025-10-15"
+LEAD_ON_FRIDAY = dt.date(2025, 10, 10)
+T1_FROM_FRIDAY = "2025-10-16"
 ID = {"name": "王小明", "id_number": "11010519491231002X", "phone": "13800138000"}
 
 OFFICERS = {
@@ -185,16 +192,14 @@ def test_public_api_routing_cases(
     assert (city_unit["suggested_bureau"], city_unit["co_bureaus"], city_unit["handling_region"],
             city_unit["unit_level"], city_unit["suspect_kind"]) == (
         "labor_inspection", ["procuratorate"], "441502", "city", None)  # fmt: skip
-    # Two T1 clocks from receipt: the tip's own and the procuratorate's.
-    assert deadlines(city_unit) == {("T1", None, T1_FROM_RECEIPT, None),
-                                    ("T1", "procuratorate", T1_FROM_RECEIPT, None)}  # fmt: skip
+    # The tip's own T1 from receipt; the procuratorate's waits for the lead to be set.
+    assert deadlines(city_unit) == {("T1", None, T1_FROM_RECEIPT, None)}
     somewhere = detail("somewhere")
     assert (somewhere["suggested_bureau"], somewhere["co_bureaus"],
             somewhere["handling_region"], somewhere["unit_level"]) == (
         "labor_inspection", ["procuratorate"], "441500", None)  # fmt: skip
     assert deadlines(somewhere) == {
         ("T1", None, T1_FROM_RECEIPT, None),
-        ("T1", "procuratorate", T1_FROM_RECEIPT, None),
         ("T2", None, T2_FROM_RECEIPT, None),  # a real-name reporter who asked to be told
     }
     medical = detail("medical")
@@ -213,22 +218,33 @@ def test_public_api_routing_cases(
     assert confirmed.status_code == 200, confirmed.get_json()
     assert detail("drugs", police)["bureau"] == "healthcare_security"
     assert detail("drugs", bearer["health_city"])["co_bureaus"] == ["public_security"]
+    # Confirmed on the day it was received: public security's T1 runs from that day.
+    police_clocks = [d for d in detail("drugs")["deadlines"] if d["bureau"] == "public_security"]
+    assert [(d["starts_on"], d["due"]) for d in police_clocks] == [("2025-09-30", T1_FROM_RECEIPT)]
 
+    # The desk confirms the city unit's lead on 2025-10-09: the procuratorate first sees
+    # the tip then, and its T1 runs from that day (2025-10-15), not from receipt.
+    on_day(TRANSFERRED)
     triage.post(f"/api/v1/tips/{reported['city_unit']}/route",
                 json={"bureau": "labor_inspection"}, headers=desk)  # fmt: skip
+    assert deadlines(detail("city_unit")) == {
+        ("T1", None, T1_FROM_RECEIPT, None),
+        ("T1", "procuratorate", T1_FROM_TRANSFER, None),
+    }
     assert detail("city_unit", bearer["labour_chengqu"])["bureau"] == "labor_inspection"
     assert triage.get(f"/api/v1/tips/{reported['city_unit']}",
                       headers=bearer["procurator_shenzhen"]).status_code == 404  # fmt: skip
     # The procuratorate takes up its part on 2025-10-09: its own T1 is met, the lead's is
     # not, and the tip's status stays the lead's to decide.
-    on_day(TRANSFERRED)
     taken = triage.post(f"/api/v1/tips/{reported['city_unit']}/accept",
                         headers=bearer["procurator_city"])  # fmt: skip
     assert taken.status_code == 200, taken.get_json()
     after = detail("city_unit")
     assert after["status"] == "screened"
-    assert deadlines(after) == {("T1", None, T1_FROM_RECEIPT, None),
-                                ("T1", "procuratorate", T1_FROM_RECEIPT, "2025-10-09")}  # fmt: skip
+    assert deadlines(after) == {
+        ("T1", None, T1_FROM_RECEIPT, None),
+        ("T1", "procuratorate", T1_FROM_TRANSFER, "2025-10-09"),
+    }
     again = triage.post(f"/api/v1/tips/{reported['city_unit']}/accept",
                         headers=bearer["procurator_city"])  # fmt: skip
     assert again.status_code == 409
@@ -239,8 +255,9 @@ def test_public_api_routing_cases(
     assert {d[3] for d in deadlines(detail("city_unit"))} == {"2025-10-09"}
 
     # Finding 5: the desk sends the "somewhere in 汕尾" tip on to 城区's labour inspection
-    # on 2025-10-09. The receiving office, and the procuratorate beside it, each get a T1
-    # from that day; the city office's clocks are met by the transfer.
+    # on 2025-10-09, its lead unset until then. The receiving office, and the procuratorate
+    # beside it (which first sees the tip now), each get a T1 from that day; the city
+    # office's clock is met by the transfer.
     to_chengqu = {"bureau": "labor_inspection", "region": "441502"}
     moved = triage.post(f"/api/v1/tips/{reported['somewhere']}/transfer", json=to_chengqu,
                         headers=desk)  # fmt: skip
@@ -251,7 +268,6 @@ def test_public_api_routing_cases(
     ]
     assert deadlines(somewhere) == {
         ("T1", None, T1_FROM_RECEIPT, "2025-10-09"),
-        ("T1", "procuratorate", T1_FROM_RECEIPT, "2025-10-09"),
         # T2 is met when the reporter is told (domain.md T2), not by the transfer.
         ("T2", None, T2_FROM_RECEIPT, None),
         ("T1", None, T1_FROM_TRANSFER, None),
@@ -356,9 +372,9 @@ def test_officer_entry_takes_a_named_reporter_and_the_level_of_the_unit(
             "labor_inspection", ",si_agency,", "441502")  # fmt: skip
         assert named.real_name and named.wants_notice and named.identity is not None
         assert "王小明".encode() not in named.identity.data  # sealed
+        # The agency's own T1 waits for the lead to be set (it cannot see the tip before).
         clocks = {(d.rule, d.bureau, d.due_on.isoformat()) for d in named.deadlines}
-        assert clocks == {("T1", None, T1_FROM_RECEIPT), ("T1", "si_agency", T1_FROM_RECEIPT),
-                          ("T2", None, T2_FROM_RECEIPT)}  # fmt: skip
+        assert clocks == {("T1", None, T1_FROM_RECEIPT), ("T2", None, T2_FROM_RECEIPT)}
         letter = tips["out_of_scope"]
         assert (letter.status, letter.status_detail, letter.next_due) == (
             "not_accepted", "out_of_scope", None)  # fmt: skip
@@ -367,6 +383,71 @@ def test_officer_entry_takes_a_named_reporter_and_the_level_of_the_unit(
     # The tip page names the lead and the co-handling bureaus.
     page = client.get(f"/tips/{named.id}").get_data(as_text=True)
     assert 'id="co-bureaus">' in page and 'id="lead-bureau">' in page
+    # The desk accepts it on Friday 2025-10-10 without confirming the bureau first: the
+    # suggested lead is set then, and the agency's T1 runs from that day (2025-10-16).
+    on_day(LEAD_ON_FRIDAY)
+    data = {"csrf_token": csrf_token(client, f"/tips/{named.id}")}
+    assert client.post(f"/tips/{named.id}/accept", data=data).status_code == 302
+    with services.sessions() as session:
+        accepted = session.get(Tip, named.id)
+        assert accepted is not None and accepted.bureau == "labor_inspection"
+        clocks = {(d.rule, d.bureau, d.starts_on.isoformat(), d.due_on.isoformat(),
+                   d.met_on and d.met_on.isoformat()) for d in accepted.deadlines}  # fmt: skip
+        assert clocks == {("T1", None, "2025-09-30", T1_FROM_RECEIPT, "2025-10-10"),
+                          ("T1", "si_agency", "2025-10-10", T1_FROM_FRIDAY, None),
+                          ("T2", None, "2025-09-30", T2_FROM_RECEIPT, None)}  # fmt: skip
+
+
+def test_an_unseen_co_handling_clock_starts_again_when_the_lead_is_set(
+    triage_app: Flask, on_day: Callable[[dt.date], None], bearer: dict[str, Headers]
+) -> None:
+    """A tip routed before this rule kept a co-handling T1 from receipt (2025-10-14); the
+    bureau could not see the tip until its lead was set on Friday 2025-10-10, so its T1
+    runs again from that day (2025-10-16), in place: still one clock."""
+    on_day(RECEIVED)
+    stored = triage_app.extensions["triage"].submitter.submit(
+        Report(category="fake_employment_backpay", region="441500", unit_level="city",
+               text="市直单位虚构劳动关系补缴。", channel="letter", received_on=RECEIVED),
+        with_receipt=False,
+    )  # fmt: skip
+    route_waiting(triage_app)
+    services = triage_app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        old = session.get(Tip, stored.tip_id)
+        assert old is not None and old.co_bureaus == ",procuratorate,"
+        own = next(d for d in old.deadlines if d.rule == "T1")
+        # As the post-submission job wrote it before: the procuratorate's clock from receipt.
+        old.deadlines.append(Deadline(
+            rule="T1", bureau="procuratorate", starts_on=RECEIVED, due_on=own.due_on,
+            unit=own.unit, amount=own.amount, rule_pack=own.rule_pack, met_by=own.met_by,
+            calendar_fallback=False, state="open",
+        ))  # fmt: skip
+    triage = triage_app.test_client()
+    on_day(LEAD_ON_FRIDAY)
+    confirmed = triage.post(
+        f"/api/v1/tips/{stored.tip_id}/route",
+        json={"bureau": "labor_inspection"},
+        headers=bearer["desk_city"],
+    )
+    assert confirmed.status_code == 200, confirmed.get_json()
+    found = triage.get(f"/api/v1/tips/{stored.tip_id}", headers=bearer["procurator_city"])
+    assert found.status_code == 200
+    assert sorted((d["rule"], d["bureau"] or "", d["starts_on"], d["due"])
+                  for d in found.get_json()["deadlines"]) == [
+        ("T1", "", "2025-09-30", T1_FROM_RECEIPT),
+        ("T1", "procuratorate", "2025-10-10", T1_FROM_FRIDAY),
+    ]  # fmt: skip
+    # A second confirmation (the lead already set, the bureau has seen it) starts nothing.
+    on_day(dt.date(2025, 10, 13))
+    again = triage.post(
+        f"/api/v1/tips/{stored.tip_id}/route",
+        json={"bureau": "labor_inspection"},
+        headers=bearer["desk_city"],
+    )
+    assert again.status_code == 200, again.get_json()
+    after = triage.get(f"/api/v1/tips/{stored.tip_id}", headers=bearer["desk_city"]).get_json()
+    assert [(d["bureau"], d["due"]) for d in after["deadlines"] if d["bureau"]] == [
+        ("procuratorate", T1_FROM_FRIDAY)]  # fmt: skip
 
 
 @pytest.fixture
@@ -447,8 +528,8 @@ def test_import_routing_cases(env: dict[str, str], database_url: str, tmp_path: 
         assert (phone.suggested_bureau, phone.co_bureaus, phone.handling_region,
                 phone.unit_level) == (
             "labor_inspection", ",procuratorate,", "441502", "city")  # fmt: skip
+        # The procuratorate's T1 waits for the lead to be set (it cannot see the tip before).
         assert clocks(phone) == {("T1", None, T1_FROM_RECEIPT, None),
-                                 ("T1", "procuratorate", T1_FROM_RECEIPT, None),
                                  ("T2", None, T2_FROM_RECEIPT, None)}  # fmt: skip
         assert (visit.suggested_bureau, visit.co_bureaus, visit.handling_region) == (
             "si_agency", ",labor_inspection,", "441500")  # fmt: skip

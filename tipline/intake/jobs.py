@@ -144,13 +144,18 @@ def start_clocks(
 def start_co_handling_clocks(
     tip: Tip, routing: Routing, book: RuleBook, calendar: Calendar
 ) -> None:
-    """Each co-handling bureau reviews the tip within a T1 of its own, from receipt
-    (domain.md T1: 5 working days), as the pack covering the handling office defines T1."""
+    """Each co-handling bureau reviews the tip within a T1 of its own (domain.md T1: 5
+    working days), as the pack covering the handling office defines T1, from the day it can
+    first see the tip: the day the lead is set (triage/scope.py). Only when routing sets the
+    lead itself does that happen here; otherwise ``triage.decisions`` starts these clocks
+    when an officer confirms or accepts the lead."""
     review = book.deadline(routing.handling_region, "T1")
-    if review is None:
+    if review is None or tip.bureau is None:
         return
+    from tipline.intake.submit import today  # submit imports this module
+
     for bureau in co_bureau_list(tip):
-        start_clocks(tip, [review], calendar, bureau=bureau)
+        start_clocks(tip, [review], calendar, starts_on=today(), bureau=bureau)
 
 
 # The jobs the sites may enqueue; the worker runs these and its own, nothing else.

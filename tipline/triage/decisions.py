@@ -93,8 +93,11 @@ def _lock(session: Session, tip: Tip) -> None:
     session.refresh(tip, with_for_update=True)
 
 
-def _decide(session: Session, tip: Tip, status: str, detail: str | None = None) -> None:
-    _lock(session, tip)
+def _decide(
+    session: Session, tip: Tip, status: str, detail: str | None = None, *, locked: bool = False
+) -> None:
+    if not locked:
+        _lock(session, tip)
     if tip.status not in UNDECIDED:
         raise DecisionError(N_("This tip has already been decided."))
     tip.status = status
@@ -122,15 +125,39 @@ def is_co_handler(tip: Tip, actor: scope.Viewer) -> bool:
     )
 
 
+# domain.md section 2: a co-handling bureau takes up its part of a tip the lead has not
+# refused nor sent away.
+CO_ACCEPTABLE = frozenset({"received", "screened", "accepted"})
+LEADS_ONLY = N_("Only the lead bureau decides this; your bureau handles its own part.")
+
+
+def lead_decides(tip: Tip, actor: scope.Viewer) -> None:
+    """Refuse a decision of the lead's (route, refuse, transfer, duplicate, the T2 notice) to
+    a co-handling bureau (domain.md section 2: the lead decides, the others take up their
+    part). The pages draw these controls from ``is_co_handler`` too."""
+    if is_co_handler(tip, actor):
+        raise DecisionError(LEADS_ONLY)
+
+
+def co_accept_refusal(tip: Tip, bureau: str) -> str | None:
+    """Why ``bureau`` cannot take up its part of the tip now (a message id), or None."""
+    if tip.status not in CO_ACCEPTABLE:
+        return N_("This tip has already been decided.")
+    own = [d for d in tip.deadlines if d.bureau == bureau and d.met_on is None]
+    if not own and any(d.bureau == bureau for d in tip.deadlines):
+        return N_("Your bureau has already taken up this tip.")
+    return None
+
+
 def co_accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
     """A co-handling bureau takes up its part (domain.md section 2): its own T1 is met; the
-    tip's status stays the lead's."""
+    tip's status stays the lead's. Only while the tip is undecided or accepted."""
     tip = opened.tip
     _lock(session, tip)
     assert actor.bureau is not None
-    own = [d for d in tip.deadlines if d.bureau == actor.bureau and d.met_on is None]
-    if not own and any(d.bureau == actor.bureau for d in tip.deadlines):
-        raise DecisionError(N_("Your bureau has already taken up this tip."))
+    refusal = co_accept_refusal(tip, actor.bureau)
+    if refusal is not None:
+        raise DecisionError(refusal)
     meet_deadlines(tip, "accepted", bureau=actor.bureau)
     record_event(session, tip, "co_accepted", actor.bureau, shown=False)
     record(session, "tip.co_accept", actor=_name(actor), tip_id=tip.id, bureau=actor.bureau)
@@ -146,8 +173,10 @@ def add_note(session: Session, opened: OpenedTip, actor: scope.Viewer, text: str
 def confirm_routing(
     session: Session, opened: OpenedTip, actor: scope.Viewer, bureau: str, reason: str
 ) -> None:
-    """Confirm the suggested bureau, or change it; a change needs a reason (kept sealed)."""
+    """Confirm the suggested bureau, or change it; a change needs a reason (kept sealed).
+    Setting the lead opens the tip to the co-handling bureaus: their T1 starts then."""
     tip = opened.tip
+    lead_decides(tip, actor)
     if bureau not in reference.codes(reference.BUREAUS):
         raise DecisionError(N_("Choose a bureau from the list."))
     if tip.sealed and bureau != scope.DISCIPLINE:
@@ -159,9 +188,12 @@ def confirm_routing(
     _lock(session, tip)
     if tip.status not in UNDECIDED:
         raise DecisionError(N_("This tip has already been decided."))
+    first_lead = tip.bureau is None
     tip.bureau = bureau
     # A co-handling bureau made the lead is no longer beside itself.
     _set_co_bureaus(tip, [code for code in co_bureaus(tip) if code != bureau])
+    if first_lead:
+        start_co_handling_clocks(session, tip)
     tip.status = "screened"
     if changed:
         _note(session, opened, actor.id, reason)
@@ -172,14 +204,41 @@ def confirm_routing(
     )  # fmt: skip
 
 
+def start_co_handling_clocks(session: Session, tip: Tip) -> None:
+    """The day the lead is set, the co-handling bureaus first see the tip (scope.py): each
+    one's T1 runs from that day (domain.md T1: 5 working days), as the pack covering the
+    handling office defines T1. A clock of theirs still open was started before they could
+    see the tip (a tip routed before this rule), so it starts again from today."""
+    review = rule_book(session).deadline(tip.handling_region, "T1")
+    if review is None:
+        return
+    calendar = load_calendar(session)
+    start = today()
+    for owner in co_bureaus(tip):
+        mine = [d for d in tip.deadlines if d.bureau == owner and d.rule == review.rule]
+        if any(d.met_on is not None for d in mine):
+            continue
+        if mine:
+            due = calendar.deadline(start, mine[0].amount, mine[0].unit)
+            for clock in mine:
+                clock.starts_on, clock.due_on, clock.calendar_fallback = (
+                    start, due.day, due.fallback,
+                )  # fmt: skip
+        else:
+            start_clocks(tip, [review], calendar, starts_on=start, bureau=owner)
+    tip.next_due = min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
+
+
 def accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
     tip = opened.tip
     if is_co_handler(tip, actor):
         co_accept(session, opened, actor)
         return
-    if tip.bureau is None:
+    _lock(session, tip)
+    if tip.bureau is None and tip.status in UNDECIDED:
         tip.bureau = tip.suggested_bureau
-    _decide(session, tip, "accepted")
+        start_co_handling_clocks(session, tip)
+    _decide(session, tip, "accepted", locked=True)
     record_event(session, tip, "accepted")
     record(session, "tip.accept", actor=_name(actor), tip_id=tip.id)
 
@@ -191,6 +250,7 @@ def refuse(
     if reason not in reference.codes(reference.REFUSAL_REASONS):
         raise DecisionError(N_("Choose a reason from the list."))
     tip = opened.tip
+    lead_decides(tip, actor)
     _decide(session, tip, "not_accepted", reason)
     record_event(session, tip, "not_accepted", reason)
     if clean_text(text):
@@ -214,6 +274,7 @@ def transfer(
     received it (domain.md T1: 5 working days), as the pack covering it defines T1; so do
     the co-handling bureaus there."""
     tip = opened.tip
+    lead_decides(tip, actor)
     if bureau not in reference.codes(reference.BUREAUS):
         raise DecisionError(N_("Choose a bureau from the list."))
     if region is not None and region not in reference.regions():
@@ -244,7 +305,9 @@ def transfer(
 
 def link_duplicate(session: Session, actor: scope.Viewer, tip: Tip, other: Tip) -> Tip:
     """Link two tips about the same matter; the earliest received stays first, for reward
-    purposes (domain.md section 4). Returns the first."""
+    purposes (domain.md section 4). Returns the first. The lead's to do, on both tips."""
+    lead_decides(tip, actor)
+    lead_decides(other, actor)
     if tip.id == other.id:
         raise DecisionError(N_("A tip cannot duplicate itself."))
     if tip.sealed != other.sealed:

@@ -64,6 +64,25 @@ class NoticeRefused(decisions.DecisionError):
     """A notice that cannot be given now (the message is an English message id)."""
 
 
+class NotTheIssuer(NoticeRefused):
+    """The viewer's office does not issue this tip's notice (shown as 403)."""
+
+
+# What the 告知书 page shows of the identity: never the ID number.
+CONTACT_FIELDS = ("name", "phone", "notice_channel")
+
+
+def issues_notice(tip: Tip, viewer: scope.Viewer) -> bool:
+    """Whether ``viewer`` may give the tip's notice and open the reporter's contact for it:
+    the intake desk and the lead bureau's officers, never a co-handling bureau (domain.md
+    section 2: the decision, and telling the reporter of it, are the lead's)."""
+    if viewer.bureau is None or decisions.is_co_handler(tip, viewer):
+        return False
+    if viewer.bureau == scope.INTAKE_DESK and viewer.role in ("triage_officer", "supervisor"):
+        return not tip.sealed
+    return viewer.bureau == tip.bureau or (tip.sealed and viewer.bureau == scope.DISCIPLINE)
+
+
 @dataclass(frozen=True)
 class NoticeDocument:
     """What the 告知书 and the portal message say."""
@@ -175,6 +194,9 @@ def give(
     """Give the notice: the portal message (where the reporter has a receipt) and the record
     of the other channel; T2 is then met, on the day both were done (today)."""
     tip = opened.tip
+    decisions.lead_decides(tip, actor)
+    if not issues_notice(tip, actor):
+        raise NotTheIssuer(decisions.LEADS_ONLY)
     if not is_due(tip):
         raise NoticeRefused(N_("No notice is due on this tip."))
     if channel not in reference.codes(CHANNELS):
@@ -210,9 +232,13 @@ def give(
 def reporter_name(
     session: Session, actor: scope.Viewer, tip: Tip, keyring: PrivateKeyring
 ) -> dict[str, Any]:
-    """The name and contact the reporter gave, for the 告知书 and for telling them. Only for a
-    reporter who asked to be told (that is their request to be contacted), only once a
-    decision is made; every opening is audited as a reading of the identity."""
+    """The name and contact the reporter gave (``CONTACT_FIELDS``, never the ID number), for
+    the 告知书 and for telling them. Only for the office that issues the notice
+    (``issues_notice``), only for a reporter who asked to be told (that is their request to
+    be contacted), only once a decision is made; every opening is audited as a reading of
+    the identity."""
+    if not issues_notice(tip, actor):
+        raise NotTheIssuer(decisions.LEADS_ONLY)
     if tip.identity is None or not tip.wants_notice:
         raise NoticeRefused(N_("This reporter did not ask to be told."))
     if tip.status not in DECISIONS and not given(session, tip):
@@ -223,7 +249,7 @@ def reporter_name(
                                                   purpose="identity"))  # fmt: skip
     record(session, "identity.read", actor=decisions._name(actor), tip_id=tip.id,
            purpose="notice")  # fmt: skip
-    return data
+    return {name: data[name] for name in CONTACT_FIELDS if data.get(name)}
 
 
 def render_document(doc: NoticeDocument) -> Markup:

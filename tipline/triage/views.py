@@ -126,6 +126,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
         identity = None
         if any(r.requester_id == current_user.id and r.state == "approved" for r in requests):
             identity = decisions.open_identity(session, current_user, opened.tip, triage().keyring)
+        co_handler = decisions.is_co_handler(opened.tip, current_user)
         page = render_template(
             "triage/tip.html",
             tip=opened.tip,
@@ -141,6 +142,12 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             notice_due=notices.is_due(opened.tip),
             notices_given=notices.given(session, opened.tip),
             notice_channels=notices.CHANNELS,
+            # The lead's controls are drawn from the rules that refuse them (decisions.py).
+            co_handler=co_handler,
+            co_accept_refusal=(
+                decisions.co_accept_refusal(opened.tip, current_user.bureau) if co_handler else None
+            ),
+            issues_notice=notices.issues_notice(opened.tip, current_user),
         )
         # Recorded last: appending to the audit chain serialises writers, so the lock is
         # taken after the decryption and rendering, just before the commit.
@@ -278,6 +285,8 @@ def notice_document(tip_id: str) -> Any:
         tip = scope.find_visible(session, current_user, tip_id)
         if tip is None:
             abort(404)
+        if not notices.issues_notice(tip, current_user):
+            abort(403)  # a co-handling bureau sees the tip, not the reporter's contact
         try:
             doc = notices.document(session, tip, current_user)
             contact = notices.reporter_name(session, current_user, tip, triage().keyring)
