@@ -355,7 +355,8 @@ def test_officer_entry_takes_a_named_reporter_and_the_level_of_the_unit(
     # A bad ID number: refused by the shared validator, nothing stored.
     refused = enter(id_number="110105194912310021")
     assert refused.status_code == 400
-    assert "18" in refused.get_data(as_text=True)
+    # The check digit is wrong: the shared validator's own words (not a length limit).
+    assert "校验位不符" in refused.get_data(as_text=True)
     # Asking to be told without giving a name.
     assert enter(name="", id_number="", phone="").status_code == 400
     assert tip_ids(triage_app) == set()
