@@ -323,6 +323,15 @@ def sign_in_officer(
     return client
 
 
+def new_officer(app: Flask, name: str, **account: Any) -> FlaskClient:
+    """A triage client signed in as a new, enrolled officer of ``account`` (role, bureau,
+    region)."""
+    services = app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        _, secret = make_enrolled(session, services.officer_secrets, name, **account)
+    return sign_in_officer(app, name, secret)
+
+
 def cli_environment(instance: Path, database_url: str) -> dict[str, str]:
     """The environment the `tipline` command runs with in tests: no TIPLINE_* of the host."""
     values = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}

@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,9 @@ from typing import TypeVar
 
 import psycopg
 import requests
+from flask import Flask
 from psycopg import sql
+from werkzeug.serving import make_server
 
 PG_HOST = os.environ.get("TIPLINE_TEST_PGHOST", "127.0.0.1")  # as tests/conftest.py
 PG_PORT = int(os.environ.get("TIPLINE_TEST_PG_PORT", "5432"))
@@ -54,6 +57,23 @@ RECEIPT = re.compile(r'<p class="receipt" id="receipt">\s*([0-9 ]+?)\s*</p>')
 RECEIPT_DISPLAY = re.compile(r"^\d{4}( \d{4}){5}$")
 CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
 VALUE_ATTR = re.compile(r'\bvalue="([^"]*)"')
+
+@contextlib.contextmanager
+def in_a_thread(app: Flask, site: str | None = None) -> Iterator[str]:
+    """``app`` served by werkzeug on a free loopback port in a thread of this process (for a
+    browser, or where no gunicorn is needed); the base URL. ``site`` ("portal", "triage")
+    names the extension whose engine is disposed afterwards."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        if site is not None:
+            app.extensions[site].engine.dispose()
+
 
 # Same arguments as `tipline serve` (tipline/triage/cli.py, gunicorn_command).
 THREADS_PER_WORKER = 4

@@ -15,20 +15,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import cli_environment, csrf_token, make_enrolled, run_cli, sign_in_officer
+from tests.conftest import cli_environment, csrf_token, new_officer, run_cli
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, CalendarNotice, CalendarOverride, Deadline, Tip
 from tipline.intake.submit import Report
 
 
 def client(app: Flask, name: str, role: str) -> FlaskClient:
-    services = app.extensions["triage"]
-    with transaction(services.sessions) as session:
-        _, secret = make_enrolled(
-            session, services.officer_secrets, name, role=role,
-            bureau="hrss_fund_supervision", region="441500",
-        )  # fmt: skip
-    return sign_in_officer(app, name, secret)
+    return new_officer(app, name, role=role, bureau="hrss_fund_supervision", region="441500")
 
 
 def received(app: Flask, day: dt.date) -> str:

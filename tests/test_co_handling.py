@@ -110,13 +110,13 @@ def test_a_co_handler_cannot_make_the_leads_decisions(
 
     # Posted all the same (a stale page, a hand-made request): refused, with the reason in
     # Chinese and English, and nothing changes.
-    page_posts = {
+    decisions = {  # the lead's decisions, and what each one needs
         "route": {"bureau": "labor_inspection", "reason": "我们来牵头"},
         "refuse": {"reason": "no_clear_target"},
         "transfer": {"bureau": "labor_inspection", "region": "441502"},
         "duplicate": {"other": other_id},
     }
-    for action, fields in page_posts.items():
+    for action, fields in decisions.items():
         who = staff["labour_chief"] if action == "route" else labour
         answer = who.post(tip_id, action, **fields)
         assert answer.status_code == 400, action
@@ -128,13 +128,7 @@ def test_a_co_handler_cannot_make_the_leads_decisions(
     assert english.status_code == 400 and REFUSED_EN in english.get_data(as_text=True)
 
     client = triage_app.test_client()
-    api_posts = {
-        "route": {"bureau": "labor_inspection", "reason": "我们来牵头"},
-        "refuse": {"reason": "no_clear_target"},
-        "transfer": {"bureau": "labor_inspection", "region": "441502"},
-        "duplicate": {"other": other_id},
-    }
-    for action, body in api_posts.items():
+    for action, body in decisions.items():
         who = staff["labour_chief"] if action == "route" else labour
         answer = client.post(f"/api/v1/tips/{tip_id}/{action}", json=body,
                              headers={**who.bearer, "Accept-Language": "zh"})  # fmt: skip

@@ -14,10 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import csrf_token, make_enrolled, sign_in_officer, visible
+from tests.conftest import csrf_token, new_officer, visible
 from tipline.crypto import Receipt
 from tipline.intake.config import Config
-from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, Deadline, Message, Notice
 from tipline.intake.submit import Report, ReporterIdentity, today
 from tipline.triage import create_app
@@ -32,13 +31,7 @@ T2_DUE = dt.date(2025, 10, 21)
 
 
 def desk(app: Flask, name: str = "desk", role: str = "triage_officer") -> FlaskClient:
-    services = app.extensions["triage"]
-    with transaction(services.sessions) as session:
-        _, secret = make_enrolled(
-            session, services.officer_secrets, name, role=role,
-            bureau="hrss_fund_supervision", region="441500",
-        )  # fmt: skip
-    return sign_in_officer(app, name, secret)
+    return new_officer(app, name, role=role, bureau="hrss_fund_supervision", region="441500")
 
 
 def real_name_tip(app: Flask, *, with_receipt: bool = True) -> tuple[str, Receipt | None]:

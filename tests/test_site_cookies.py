@@ -4,19 +4,15 @@ cookie, and signing in to one would sign out of the other."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
 import pytest
 import requests
-from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.conftest import OFFICER_PASSWORD, make_enrolled, run_cli
-from tests.served import csrf_token
+from tests.served import csrf_token, in_a_thread
 from tipline.intake.config import Config, ConfigError
 from tipline.intake.db import transaction
 from tipline.portal import create_app as create_portal
@@ -77,18 +73,6 @@ def test_serve_refuses_a_bad_name_with_a_message(tmp_path: Path) -> None:
     assert result.returncode == 1 and "TIPLINE_PORTAL_COOKIE_NAME" in result.stderr
 
 
-@contextmanager
-def served(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
 @pytest.mark.parametrize("secret", ["shared", "apart"])
 def test_one_browser_stays_signed_in_to_both_sites(
     make_config: Callable[..., Config], public_keys_dir: Path, database_url: str, secret: str
@@ -106,7 +90,7 @@ def test_one_browser_stays_signed_in_to_both_sites(
             role="triage_officer", bureau="hrss_fund_supervision", region="441500",
         )  # fmt: skip
     try:
-        with served(portal) as portal_url, served(triage) as triage_url:
+        with in_a_thread(portal) as portal_url, in_a_thread(triage) as triage_url:
             browser = requests.Session()  # one cookie jar: cookies kept by host, not port
             page = browser.get(portal_url + "/report")
             fields = {

@@ -7,56 +7,30 @@ Screenshots of every step land in ``test-artifacts/e2e/<mode>/``.
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from PIL import Image
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from tests.conftest import PASSPHRASE, tiny_pdf
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    require_chromium,
+)
 from tests.test_submit import jpeg_with_gps
 from tipline.crypto import load_private_keyring
-from tipline.intake.config import Config
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
 from tipline.intake.models import Tip
 from tipline.intake.reading import open_with_keyring
-from tipline.portal import create_app
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "e2e"
-# The flags a headless chromium needs on a machine with no network beyond loopback.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture
-def served_portal(
-    make_config: Callable[..., Config], public_keys_dir: Path, database_url: str
-) -> Iterator[tuple[str, Flask]]:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser journey runs once, on the embedded default")
-    app = create_app(make_config(keys_dir=public_keys_dir, key_passphrase=None))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        app.extensions["portal"].engine.dispose()
 
 
 def officer_replies(app: Flask, keys_dir: Path, text: str) -> None:
@@ -76,11 +50,7 @@ def test_whole_journey_in_a_browser(
     keys_dir: Path,
     tmp_path: Path,
 ) -> None:
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     base, app = served_portal
     shots = ARTIFACTS / ("js" if javascript else "nojs")
     shutil.rmtree(shots, ignore_errors=True)

@@ -5,10 +5,8 @@ without JavaScript, at 375 px (a phone) and at desktop width. Screenshots land i
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from tests.conftest import legacy_doc
-from tests.e2e.test_browser_journey import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    once_on_the_embedded_default,
+    require_chromium,
+    serving,
+)
 from tipline.intake.config import Config
 from tipline.intake.models import Identity, Tip
 from tipline.portal import create_app
@@ -40,26 +44,14 @@ TEXT = "该医院组织老人挂床住院，每人每天签到后回家，医院
 def served(
     make_config: Callable[..., Config], public_keys_dir: Path, database_url: str
 ) -> Iterator[tuple[str, Flask]]:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser runs once, on the embedded default")
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    once_on_the_embedded_default(database_url)
+    require_chromium()
     app = create_app(make_config(
         keys_dir=public_keys_dir, key_passphrase=None, max_file_bytes=512 * 1024,
         max_upload_bytes=1024 * 1024, receipt_limit="2 per hour",
     ))  # fmt: skip
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        app.extensions["portal"].engine.dispose()
+    with serving(app, "portal") as base:
+        yield base, app
 
 
 class Browser:

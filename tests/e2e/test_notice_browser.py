@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from importlib.resources import files
 from typing import Any
@@ -17,10 +15,16 @@ from typing import Any
 import pyotp
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.conftest import make_enrolled
-from tests.e2e.test_browser_journey import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    once_on_the_embedded_default,
+    require_chromium,
+    serving,
+)
 from tipline.intake.config import Config
 from tipline.intake.db import transaction
 from tipline.intake.models import RulePack
@@ -35,27 +39,15 @@ PASSWORD = "a long test password"
 def served_triage(
     make_config: Callable[..., Config], database_url: str
 ) -> Iterator[tuple[str, Flask]]:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser run is once, on the embedded default")
+    once_on_the_embedded_default(database_url)
     app = create_app(make_config())
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        app.extensions["triage"].engine.dispose()
+    with serving(app, "triage") as base:
+        yield base, app
 
 
 @pytest.mark.slow
 def test_an_officer_prints_the_notice_and_records_it(served_triage: tuple[str, Flask]) -> None:
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # with CI set, a missing browser fails, never skips
-        pytest.skip(message)
+    require_chromium()
     base, app = served_triage
     services = app.extensions["triage"]
     # A pack with a 30-working-day clock, so one clock reaches into 2027 (no calendar yet).

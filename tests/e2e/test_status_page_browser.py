@@ -6,7 +6,6 @@ the fund and dates reported, and the office a transfer went to. Screenshots land
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,12 +14,7 @@ from flask import Flask
 from PIL import Image
 
 from tests.conftest import submit_report
-from tests.e2e.test_browser_journey import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    served_portal,  # noqa: F401 - the fixture
-)
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.test_status_page import transfer
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -37,15 +31,11 @@ IN_VIEW = """(selector) => {
 def test_the_status_page_in_a_browser(
     javascript: bool,
     width: int,
-    served_portal: tuple[str, Flask],  # noqa: F811
+    served_portal: tuple[str, Flask],
     keys_dir: Path,
     tmp_path: Path,
 ) -> None:
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     base, app = served_portal
     shots = ARTIFACTS / f"status-{'js' if javascript else 'nojs'}-{width}"
     shutil.rmtree(shots, ignore_errors=True)
