@@ -191,8 +191,12 @@ def test_reload_and_back_store_the_report_once(
     b.page.check("#written_down")
     b.page.click("#receipt-done button[type=submit]")
     assert b.page.url.endswith("/check")
+    # Back only once the sign-in page has settled: going back from a page still loading
+    # detaches chromium's page under load ("Not attached to an active page").
+    b.page.wait_for_load_state("networkidle")
     for _ in range(3):
         b.page.go_back()
+        b.page.wait_for_load_state("networkidle")
         if b.page.url.endswith("/report"):
             break
     assert "养老金" in b.page.input_value("#text")
