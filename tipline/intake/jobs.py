@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tipline.intake.models import Deadline, Tip, TipEvent
 from tipline.intake.queue import Declared, JobTable, job_keyring, job_session
 from tipline.intake.reading import open_tip
-from tipline.intake.rules import DeadlineRule, Facts, Routing, RuleBook, rule_book
+from tipline.intake.rules import DeadlineRule, Facts, Routing, rule_book
 from tipline.intake.workdays import Calendar, load_calendar
 
 # Tips routed per transaction: a backlog (the queue was down for a day) is worked off in
@@ -56,7 +56,10 @@ def process_new_tips() -> int:
                 routing = book.route(facts)
                 apply_routing(tip, routing)
                 start_clocks(tip, book.deadlines(facts), calendar)
-                start_co_handling_clocks(tip, routing, book, calendar)
+                if tip.bureau is not None:  # the lead is set: co-handlers see it from today
+                    start_co_handling_clocks(
+                        tip, book.deadline(routing.handling_region, "T1"), calendar
+                    )
                 if tip.category == OUT_OF_SCOPE:
                     not_a_fund_report(tip)
                 tip.processed = True
@@ -73,10 +76,6 @@ def _take_pending(session: Session) -> list[Tip]:
 
 
 OUT_OF_SCOPE = "out_of_scope"
-
-
-def co_bureau_list(tip: Tip) -> list[str]:
-    return [code for code in tip.co_bureaus.split(",") if code]
 
 
 def not_a_fund_report(tip: Tip) -> None:
@@ -107,8 +106,7 @@ def apply_routing(tip: Tip, routing: Routing) -> None:
     tip.flags = ",".join(routing.flags)
     tip.rule_packs = ",".join(routing.packs)
     # domain.md section 2: never beside a sealed tip (the rules refuse such a pack).
-    codes = () if tip.sealed else routing.co_bureaus
-    tip.co_bureaus = f",{','.join(codes)}," if codes else ""
+    tip.set_co_bureaus(() if tip.sealed else routing.co_bureaus)
 
 
 def start_clocks(
@@ -141,21 +139,29 @@ def start_clocks(
     tip.next_due = min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
 
 
-def start_co_handling_clocks(
-    tip: Tip, routing: Routing, book: RuleBook, calendar: Calendar
-) -> None:
+def start_co_handling_clocks(tip: Tip, review: DeadlineRule | None, calendar: Calendar) -> None:
     """Each co-handling bureau reviews the tip within a T1 of its own (domain.md T1: 5
-    working days), as the pack covering the handling office defines T1, from the day it can
-    first see the tip: the day the lead is set (triage/scope.py). Only when routing sets the
-    lead itself does that happen here; otherwise ``triage.decisions`` starts these clocks
-    when an officer confirms or accepts the lead."""
-    review = book.deadline(routing.handling_region, "T1")
-    if review is None or tip.bureau is None:
+    working days), as the pack covering the handling office defines it (``review``), from
+    the day it first sees the tip: the day the lead is set (triage/scope.py), by routing
+    here or by an officer (triage.decisions). A clock of theirs still open had started before
+    they could see the tip, so it starts again from today; a met one is left alone."""
+    if review is None:
         return
     from tipline.intake.submit import today  # submit imports this module
 
-    for bureau in co_bureau_list(tip):
-        start_clocks(tip, [review], calendar, starts_on=today(), bureau=bureau)
+    start = today()
+    for owner in tip.co_bureau_codes:
+        mine = [d for d in tip.deadlines if d.bureau == owner and d.rule == review.rule]
+        if any(d.met_on is not None for d in mine):
+            continue
+        if not mine:
+            start_clocks(tip, [review], calendar, starts_on=start, bureau=owner)
+            continue
+        due = calendar.deadline(start, mine[0].amount, mine[0].unit)
+        for clock in mine:
+            clock.starts_on, clock.due_on, clock.calendar_fallback = (
+                start, due.day, due.fallback,
+            )  # fmt: skip
 
 
 # The jobs the sites may enqueue; the worker runs these and its own, nothing else.

@@ -8,6 +8,7 @@ reporter wrote lives in sealed ``bytes`` columns that only the tip key opens.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import (
     Boolean,
@@ -61,6 +62,14 @@ class Tip(Base):
     # stops payment, then labour inspection; resold drugs also go to the police), as
     # ",code,code," so that one bureau is matched exactly with LIKE; "" for none.
     co_bureaus: Mapped[str] = mapped_column(String(160), default="")
+
+    @property
+    def co_bureau_codes(self) -> list[str]:
+        """The co-handling bureaus' codes, in order."""
+        return [code for code in self.co_bureaus.split(",") if code]
+
+    def set_co_bureaus(self, codes: Sequence[str]) -> None:
+        self.co_bureaus = f",{','.join(codes)}," if codes else ""
     # The office handling the tip, by jurisdiction (属地管理): the place it happened unless
     # routing or a transfer says otherwise. Province and city prefixes are kept apart so a
     # jurisdiction is an equality test an index can serve.

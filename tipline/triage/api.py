@@ -206,7 +206,7 @@ def summary(tip: Tip) -> dict[str, Any]:
         "category": tip.category,
         "region": tip.region,
         "bureau": tip.bureau,
-        "co_bureaus": decisions.co_bureaus(tip),
+        "co_bureaus": tip.co_bureau_codes,
         "status": tip.status,
         "received_on": tip.received_on.isoformat(),
         "deadlines": [

@@ -501,7 +501,7 @@ def tips_show(tip_id: str) -> None:
     click.echo(f"amount:       {opened.amount or '-'}")
     click.echo(f"status:       {tip.status}")
     click.echo(f"bureau:       {tip.bureau or '-'}")
-    click.echo(f"co_bureaus:   {tip.co_bureaus.strip(',').replace(',', ' ') or '-'}")
+    click.echo(f"co_bureaus:   {' '.join(tip.co_bureau_codes) or '-'}")
     for attachment in attachments:
         click.echo(f"attachment:   {attachment.filename} ({attachment.size} bytes)")
     click.echo("")

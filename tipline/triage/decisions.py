@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tipline.crypto import PrivateKeyring, open_sealed, seal
 from tipline.intake import reference
 from tipline.intake.followup import add_message, record_event
-from tipline.intake.jobs import start_clocks
+from tipline.intake.jobs import start_clocks, start_co_handling_clocks
 from tipline.intake.models import IdentityRequest, Note, Recusal, Tip
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
@@ -105,13 +105,6 @@ def _decide(
     meet_deadlines(tip, status, co_handlers=status != "accepted")
 
 
-def co_bureaus(tip: Tip) -> list[str]:
-    """The bureaus handling the tip beside the lead (domain.md section 2)."""
-    return [code for code in tip.co_bureaus.split(",") if code]
-
-
-def _set_co_bureaus(tip: Tip, codes: list[str]) -> None:
-    tip.co_bureaus = f",{','.join(codes)}," if codes else ""
 
 
 def is_co_handler(tip: Tip, actor: scope.Viewer) -> bool:
@@ -119,7 +112,7 @@ def is_co_handler(tip: Tip, actor: scope.Viewer) -> bool:
     intake desk."""
     return (
         actor.bureau is not None
-        and actor.bureau in co_bureaus(tip)
+        and actor.bureau in tip.co_bureau_codes
         and actor.bureau != tip.bureau
         and actor.bureau != scope.INTAKE_DESK
     )
@@ -191,9 +184,9 @@ def confirm_routing(
     first_lead = tip.bureau is None
     tip.bureau = bureau
     # A co-handling bureau made the lead is no longer beside itself.
-    _set_co_bureaus(tip, [code for code in co_bureaus(tip) if code != bureau])
+    tip.set_co_bureaus([code for code in tip.co_bureau_codes if code != bureau])
     if first_lead:
-        start_co_handling_clocks(session, tip)
+        _co_handlers_see_it_from_today(session, tip)
     tip.status = "screened"
     if changed:
         _note(session, opened, actor.id, reason)
@@ -204,28 +197,10 @@ def confirm_routing(
     )  # fmt: skip
 
 
-def start_co_handling_clocks(session: Session, tip: Tip) -> None:
-    """The day the lead is set, the co-handling bureaus first see the tip (scope.py): each
-    one's T1 runs from that day (domain.md T1: 5 working days), as the pack covering the
-    handling office defines T1. A clock of theirs still open was started before they could
-    see the tip (a tip routed before this rule), so it starts again from today."""
+def _co_handlers_see_it_from_today(session: Session, tip: Tip) -> None:
+    """The lead is set now: the co-handling bureaus' T1 runs from today (intake.jobs)."""
     review = rule_book(session).deadline(tip.handling_region, "T1")
-    if review is None:
-        return
-    calendar = load_calendar(session)
-    start = today()
-    for owner in co_bureaus(tip):
-        mine = [d for d in tip.deadlines if d.bureau == owner and d.rule == review.rule]
-        if any(d.met_on is not None for d in mine):
-            continue
-        if mine:
-            due = calendar.deadline(start, mine[0].amount, mine[0].unit)
-            for clock in mine:
-                clock.starts_on, clock.due_on, clock.calendar_fallback = (
-                    start, due.day, due.fallback,
-                )  # fmt: skip
-        else:
-            start_clocks(tip, [review], calendar, starts_on=start, bureau=owner)
+    start_co_handling_clocks(tip, review, load_calendar(session))
     tip.next_due = min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
 
 
@@ -237,7 +212,7 @@ def accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
     _lock(session, tip)
     if tip.bureau is None and tip.status in UNDECIDED:
         tip.bureau = tip.suggested_bureau
-        start_co_handling_clocks(session, tip)
+        _co_handlers_see_it_from_today(session, tip)
     _decide(session, tip, "accepted", locked=True)
     record_event(session, tip, "accepted")
     record(session, "tip.accept", actor=_name(actor), tip_id=tip.id)
@@ -287,12 +262,12 @@ def transfer(
         tip.handling_region, tip.handling_city, tip.handling_province = (
             region, region[:4], region[:2],
         )  # fmt: skip
-    _set_co_bureaus(tip, [code for code in co_bureaus(tip) if code != bureau])
+    tip.set_co_bureaus([code for code in tip.co_bureau_codes if code != bureau])
     received = today()
     review = rule_book(session).deadline(tip.handling_region, "T1")
     if review is not None:
         calendar = load_calendar(session)
-        for owner in [None, *co_bureaus(tip)]:
+        for owner in [None, *tip.co_bureau_codes]:
             start_clocks(tip, [review], calendar, starts_on=received, bureau=owner)
     record_event(session, tip, "transferred_out", bureau, region=tip.handling_region)
     if clean_text(text):

@@ -134,7 +134,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             attachments=opened.attachments(),
             messages=opened.messages(),
             notes=decisions.notes(opened, session),
-            co_bureaus=decisions.co_bureaus(opened.tip),
+            co_bureaus=opened.tip.co_bureau_codes,
             requests=requests,
             identity=identity,
             forms=forms,
