@@ -481,7 +481,8 @@ def enter_tip() -> Any:
     if stored.receipt is not None:
         # Post/redirect/get, as on the public site: the code waits sealed in this officer's
         # session cookie (portal/receipts.py), for the one showing of entry_receipt.
-        receipts.keep(stored.receipt.display, None, None, "", tip_id=stored.tip_id)
+        receipts.keep(stored.receipt.display, form_token=None, review_days=None, contents="",
+                      tip_id=stored.tip_id)  # fmt: skip
         return redirect(url_for("triage.entry_receipt"), code=303)
     if visible:
         return redirect(url_for("triage.tip", tip_id=stored.tip_id))
