@@ -347,7 +347,8 @@ def test_officer_entry_takes_a_named_reporter_and_the_level_of_the_unit(
     def enter(**fields: Any) -> TestResponse:
         data = {"csrf_token": csrf_token(client, "/tips/new"), "channel": "visit",
                 "received_on": RECEIVED.isoformat(), "category": "benefit_impostor",
-                "region": "441500", "unit_level": "city", "text": "来访举报：市直单位冒领。",
+                "province": "440000", "city": "441500", "unit_level": "city",
+                "text": "来访举报：市直单位冒领。",
                 **ID, "wants_notice": "y"}  # fmt: skip
         data.update(fields)
         return post_multipart(client, "/tips/new", data)

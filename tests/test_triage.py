@@ -238,7 +238,9 @@ def test_officer_enters_a_tip_that_came_by_letter(triage_app: Flask, triage: Fla
             "category": "benefit_impostor",
             "fund": "pension",
             "suspect_kind": "individual",
-            "region": "441502",
+            "province": "440000",
+            "city": "441500",
+            "county": "441502",
             "amount": "86400",
             "text": "来信反映：某人去世后家属继续领取养老金。",
             "attachments": [(io.BytesIO(jpeg_with_gps()), "来信扫描.jpg")],
@@ -257,7 +259,7 @@ def test_officer_enters_a_tip_that_came_by_letter(triage_app: Flask, triage: Fla
     bad = post_multipart(
         triage, "/tips/new",
         {"csrf_token": csrf_token(triage, "/tips/new"), "channel": "letter",
-         "received_on": "2999-01-01", "category": "benefit_impostor", "region": "441502",
+         "received_on": "2999-01-01", "category": "benefit_impostor", "province": "440000",
          "text": "x"},
     )  # fmt: skip
     assert bad.status_code == 400

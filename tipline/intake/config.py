@@ -114,6 +114,9 @@ class Config:
     operator_name: str | None = None
     operator_contact: str | None = None
     operator_address: str | None = None
+    # The public site's address as people type it (https://jubao.example.gov.cn), printed
+    # on the receipt an officer gives a reporter who phoned, wrote or came in.
+    portal_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secret: bool = True) -> Config:
@@ -157,6 +160,7 @@ class Config:
             operator_name=env.get("TIPLINE_OPERATOR_NAME") or None,
             operator_contact=env.get("TIPLINE_OPERATOR_CONTACT") or None,
             operator_address=env.get("TIPLINE_OPERATOR_ADDRESS") or None,
+            portal_url=env.get("TIPLINE_PORTAL_URL") or None,
         )
 
     def session_cookie_name(self, site: str) -> str:

@@ -31,7 +31,9 @@ from redis import RedisError
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import Field, ValidationError
+from wtforms import Field, SelectField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
 
 from tipline.intake import reference
 from tipline.intake.config import Config
@@ -255,6 +257,59 @@ def valid_amount(_form: object, field: Field) -> None:
         ) from exc
     if amount is not None and amount < 0:
         raise ValidationError(lazy_gettext("Give the amount in yuan as a positive number."))
+
+
+def region_choices(regions: list[reference.Region], blank: Any) -> list[SelectChoice]:
+    return [SelectChoice("", blank)] + [SelectChoice(r.code, r.name) for r in regions]
+
+
+class RegionFields:
+    """Where it happened, chosen with three lists (province, city, county): the picker of
+    both the public form and the officers' entry form, so a place is never a typed code.
+
+    It works without JavaScript: a "refine" button beside a list sends the form back to be
+    shown again with the next list filled in, nothing checked or stored (the views look
+    for ``refine`` in the request)."""
+
+    province = SelectField(validators=[Length(max=6)], label=lazy_gettext("Province"),
+                           validate_choice=False)  # fmt: skip
+    city = SelectField(validators=[Length(max=6)], label=lazy_gettext("City"),
+                       validate_choice=False)  # fmt: skip
+    county = SelectField(
+        validators=[Length(max=6)], label=lazy_gettext("County or district"),
+        validate_choice=False,
+    )  # fmt: skip
+
+    def region_code(self) -> str | None:
+        return self.county.data or self.city.data or self.province.data or None
+
+    def fill_regions(self, default: str | None = None) -> None:
+        """Province → city → county: each list offers the children of the choice above it.
+        ``default``, a region code, is chosen when nothing is (an office's own region)."""
+        province_field, city_field, county_field = self.province, self.city, self.county
+        if default in reference.regions() and not (province_field.data or city_field.data):
+            assert default is not None
+            province_field.data = default[:2] + "0000"
+            if default != province_field.data:
+                # A city, or a county hung straight under its province (北京市东城区), is in
+                # the second list; any other county is in the third, under its city.
+                if default in {r.code for r in reference.children(province_field.data)}:
+                    city_field.data = default
+                else:
+                    city_field.data, county_field.data = default[:4] + "00", default
+        province_field.choices = region_choices(
+            reference.provinces(), lazy_gettext("Choose a province")
+        )
+        province = province_field.data or ""
+        cities = reference.children(province) if province in reference.regions() else []
+        city_field.choices = region_choices(cities, lazy_gettext("Choose a city"))
+        if city_field.data not in {r.code for r in cities}:
+            city_field.data = ""
+        city = city_field.data or ""
+        counties = reference.children(city) if city else []
+        county_field.choices = region_choices(counties, lazy_gettext("Choose a county or district"))
+        if county_field.data not in {r.code for r in counties}:
+            county_field.data = ""
 
 
 def select_locale() -> str:

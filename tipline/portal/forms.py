@@ -17,7 +17,6 @@ from wtforms import (
     HiddenField,
     MultipleFileField,
     RadioField,
-    SelectField,
     StringField,
     TextAreaField,
 )
@@ -26,7 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT
-from tipline.intake.web import valid_amount
+from tipline.intake.web import RegionFields, valid_amount
 
 # Every text field has a Length validator: WTForms checks it on the raw value, before the
 # services sanitise anything (tests/test_hostile_input.py walks the forms to make sure).
@@ -38,10 +37,6 @@ def choices(terms: tuple[reference.Term, ...], *, blank: Any = None) -> list[Sel
     if blank is not None:
         found.insert(0, SelectChoice("", blank))
     return found
-
-
-def region_choices(regions: list[reference.Region], blank: Any) -> list[SelectChoice]:
-    return [SelectChoice("", blank)] + [SelectChoice(r.code, r.name) for r in regions]
 
 
 class IdentityFields:
@@ -56,7 +51,7 @@ class IdentityFields:
     wants_notice = BooleanField(_l("Tell me whether my report is accepted"))
 
 
-class ReportForm(FlaskForm, IdentityFields):
+class ReportForm(FlaskForm, IdentityFields, RegionFields):
     fund = RadioField(
         _l("Which insurance is affected?"),
         choices=choices(reference.FUNDS, blank=_l("I do not know")),
@@ -88,11 +83,7 @@ class ReportForm(FlaskForm, IdentityFields):
         _l("Name of the unit or person, if you know it"),
         validators=[Optional(), Length(max=200)],
     )
-    province = SelectField(validators=[Length(max=6)], label=_l("Province"), validate_choice=False)
-    city = SelectField(validators=[Length(max=6)], label=_l("City"), validate_choice=False)
-    county = SelectField(
-        validators=[Length(max=6)], label=_l("County or district"), validate_choice=False
-    )
+    # province, city, county: RegionFields (shared with the officers' entry form).
     happened_start = DateField(_l("Since when?"), validators=[Optional()])
     happened_end = DateField(_l("Until when?"), validators=[Optional()])
     ongoing = BooleanField(_l("It is still going on"))
@@ -129,9 +120,6 @@ class ReportForm(FlaskForm, IdentityFields):
     )
     # A field people never see; automated senders fill it in (honeypot).
     website = StringField(_l("Leave this field empty"), validators=[Length(max=200)])
-
-    def region_code(self) -> str | None:
-        return self.county.data or self.city.data or self.province.data or None
 
 
 class CheckForm(FlaskForm):

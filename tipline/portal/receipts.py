@@ -8,6 +8,9 @@ reporter ticks "I have written down my receipt code". Nothing is kept on the ser
 tip row holds no receipt, and nothing in Redis names or dates a tip (DESIGN.md). The
 receipt page only ever shows a receipt that this cookie carries, which ``report`` puts there
 after the tip is committed: a receipt is shown only for a stored tip.
+
+The officers' entry form (triage/views.py) hands a phone or letter reporter's receipt to
+its one-time page the same way, in the triage site's own cookie.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class Pending:
     form_digest: str | None
     review_days: int | None
     contents: str | None = None
+    # The tip it belongs to, for an officer's entry form only (triage/views.py): the portal
+    # never puts a tip's id in a cookie.
+    tip_id: str | None = None
 
     def is_for(self, form_token: str | None, contents: str) -> bool:
         """Whether this is the receipt of that form: its token, or its very contents."""
@@ -54,7 +60,13 @@ def _key() -> bytes:
     return derive_key(current_app.config["SECRET_KEY"].encode(), "portal/pending-receipt")
 
 
-def keep(receipt: str, form_token: str | None, review_days: int | None, contents: str) -> None:
+def keep(
+    receipt: str,
+    form_token: str | None,
+    review_days: int | None,
+    contents: str,
+    tip_id: str | None = None,
+) -> None:
     payload = {
         "receipt": receipt,
         "form": form_digest(form_token) if form_token else None,
@@ -62,6 +74,8 @@ def keep(receipt: str, form_token: str | None, review_days: int | None, contents
         "review": review_days,
         "until": int(time.time()) + LIFETIME,
     }
+    if tip_id is not None:
+        payload["tip"] = tip_id
     sealed = seal(_key(), json.dumps(payload).encode(), tip_id="-", purpose=_PURPOSE)
     session[SESSION_KEY] = base64.b64encode(sealed).decode()
 
@@ -80,7 +94,7 @@ def pending() -> Pending | None:
         forget()
         return None
     return Pending(payload["receipt"], payload.get("form"), payload.get("review"),
-                   payload.get("contents"))  # fmt: skip
+                   payload.get("contents"), payload.get("tip"))  # fmt: skip
 
 
 def forget() -> None:

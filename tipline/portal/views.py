@@ -20,7 +20,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -58,7 +57,6 @@ from tipline.portal.forms import (
     ReceiptDoneForm,
     ReportForm,
     SignOutForm,
-    region_choices,
 )
 from tipline.portal.limits import spend_receipt_attempt, submissions
 from tipline.portal.status import (
@@ -95,21 +93,6 @@ def show_problems(
         message = problem_text(problem)
         if message not in field.errors:
             field.errors = [*field.errors, message]
-
-
-def _fill_regions(form: ReportForm) -> None:
-    """Province → city → county: each list offers the children of the choice above it."""
-    form.province.choices = region_choices(reference.provinces(), _l("Choose a province"))
-    province = form.province.data or ""
-    cities = reference.children(province) if province in reference.regions() else []
-    form.city.choices = region_choices(cities, _l("Choose a city"))
-    if form.city.data not in {r.code for r in cities}:
-        form.city.data = ""
-    city = form.city.data or ""
-    counties = reference.children(city) if city else []
-    form.county.choices = region_choices(counties, _l("Choose a county or district"))
-    if form.county.data not in {r.code for r in counties}:
-        form.county.data = ""
 
 
 def _report_page(form: ReportForm, status: int = 200, *, already_received: bool = False
@@ -172,7 +155,7 @@ def _report_of(form: ReportForm) -> Report:
 @submissions
 def report() -> Response | str | tuple[str, int]:
     form = ReportForm()
-    _fill_regions(form)
+    form.fill_regions()
     if request.method == "POST" and request.form.get("refine"):
         # Without JavaScript, choosing a province or city reloads the form with the next
         # list filled in, and "Back to the form" from the advice page returns here with

@@ -37,6 +37,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.notice_document": READER_ROLES,
     "triage.give_notice": READER_ROLES,
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
+    # The one showing of a receipt code drawn for a tip that officer just entered.
+    "triage.entry_receipt": frozenset({"triage_officer", "supervisor"}),
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # The second person of the two-person rule for accounts that read contents.

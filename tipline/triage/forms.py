@@ -16,11 +16,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT, today
-from tipline.intake.web import valid_amount
+from tipline.intake.web import RegionFields, valid_amount
 from tipline.triage.notices import CHANNELS as NOTICE_CHANNELS
 
 STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
@@ -165,13 +165,37 @@ class DecisionForms:
             raise AttributeError(name) from exc
 
 
-class EntryForm(FlaskForm):
+class Day(DateField):
+    """A date that says, in the catalogues' words, how to write one when it cannot be read."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(_l("Give the date as year-month-day, e.g. 2025-09-30.")) from exc
+
+
+def _not_web(terms: tuple[reference.Term, ...]) -> list[SelectChoice]:
+    return [c for c in choices(terms, _l("Choose…")) if c.value not in ("web", "app")]
+
+
+class EntryForm(FlaskForm, RegionFields):
+    """A tip that came by telephone, letter, fax, e-mail or a visit: everything the public
+    form asks (portal/forms.py ReportForm), the same region picker, plus what only an officer
+    sets (how it came, the day it came) and whether the reporter takes a receipt code."""
+
     channel = SelectField(
-        _l("How it arrived"),
-        choices=[c for c in choices(reference.CHANNELS) if c.value not in ("web", "app")],
-    )
-    received_on = DateField(_l("Received on"), validators=[DataRequired()])
-    category = SelectField(_l("Kind of wrongdoing"), choices=choices(reference.CATEGORIES))
+        _l("How it arrived"), choices=_not_web(reference.CHANNELS),
+        validators=[DataRequired(_l("Choose how the tip arrived."))],
+    )  # fmt: skip
+    received_on = Day(
+        _l("Received on"), default=today,
+        validators=[InputRequired(_l("Give the day the tip was received."))],
+    )  # fmt: skip
+    category = SelectField(
+        _l("Kind of wrongdoing"), choices=choices(reference.CATEGORIES, _l("Choose…")),
+        validators=[DataRequired(_l("Choose the kind of wrongdoing from the list."))],
+    )  # fmt: skip
     fund = SelectField(_l("Fund"), choices=choices(reference.FUNDS, _l("Not known")),
                        validators=[Optional()])  # fmt: skip
     suspect_kind = SelectField(
@@ -184,29 +208,53 @@ class EntryForm(FlaskForm):
                         _l("Not known")),
         validators=[Optional()],
     )  # fmt: skip
-    suspect_name = StringField(_l("Unit or person"), validators=[Optional(), Length(max=200)])
-    region = StringField(
-        _l("Where it happened (six-digit region code)"),
+    suspect_name = StringField(
+        _l("Unit or person"),
+        validators=[Optional(), Length(max=200, message=_l("At most 200 characters."))],
+    )
+    # province, city, county: RegionFields, the public form's picker (intake/web.py).
+    happened_start = Day(_l("Since when"), validators=[Optional()])
+    happened_end = Day(_l("Until when"), validators=[Optional()])
+    ongoing = BooleanField(_l("It is still going on"))
+    amount = StringField(
+        _l("Amount in yuan"),
+        validators=[Optional(), Length(max=32, message=_l("At most 32 characters.")),
+                    valid_amount],
+    )  # fmt: skip
+    text = TextAreaField(
+        _l("What was reported"),
         validators=[
-            DataRequired(),
-            Length(max=6, message=_l("A region code has six digits.")),
-            Regexp(r"^\d{6}$", message=_l("A region code has six digits.")),
+            DataRequired(_l("Write down what the reporter said or wrote.")),
+            Length(max=MAX_TEXT, message=_l("At most 20,000 characters.")),
         ],
     )
-    amount = StringField(
-        _l("Amount in yuan"), validators=[Optional(), Length(max=32), valid_amount]
-    )
-    text = TextAreaField(_l("What was reported"), validators=[DataRequired(), Length(max=MAX_TEXT)])
+    how_known = SelectField(
+        _l("How the reporter knows"), choices=choices(reference.HOW_KNOWN, _l("Not said")),
+        validators=[Optional()],
+    )  # fmt: skip
     attachments = MultipleFileField(_l("Scanned letters and other files"))
     # A real-name reporter who wrote, phoned or came in: the same sealed identity envelope
     # and the same T2 clock as on the public site (domain.md T2). Raw lengths as there; the
-    # shared validator checks the values.
-    name = StringField(_l("Reporter's name"), validators=[Optional(), Length(max=50)])
-    id_number = StringField(
-        _l("Reporter's resident identity card number"), validators=[Optional(), Length(max=24)]
+    # shared validator (intake/submit.py validate_identity, ric_problem) checks the values.
+    name = StringField(
+        _l("Reporter's name"),
+        validators=[Optional(), Length(max=50, message=_l("At most 50 characters."))],
     )
-    phone = StringField(_l("Reporter's telephone"), validators=[Optional(), Length(max=20)])
+    id_number = StringField(
+        _l("Reporter's resident identity card number"),
+        validators=[Optional(), Length(max=24, message=_l(
+            "A resident identity card number has 18 characters: 17 digits and a last digit "
+            "or X."))],
+    )  # fmt: skip
+    phone = StringField(
+        _l("Reporter's telephone"),
+        validators=[Optional(), Length(max=20, message=_l(
+            "Give a mobile number of 11 digits or a landline with area code."))],
+    )  # fmt: skip
     wants_notice = BooleanField(_l("The reporter asks to be told whether it is accepted"))
+    # Kept nowhere: the code is drawn, shown once to the officer to read out or print, and
+    # only its scrypt verifier is stored, as for the public site (crypto/receipt.py).
+    wants_receipt = BooleanField(_l("The reporter wants a receipt code"))
 
     def has_identity(self) -> bool:
         """Any identity field filled in: the reporter gave their name (and the validator

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -24,16 +25,20 @@ from tipline.intake.headers import content_disposition
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
+from tipline.intake.scrub import ALLOWED_EXTENSIONS
 from tipline.intake.submit import (
     InvalidReport,
+    Problem,
     Report,
     ReporterIdentity,
     parse_amount,
     problem_text,
     today,
+    validate,
 )
-from tipline.intake.web import query_int, uploads_of
+from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
+from tipline.portal import receipts
 from tipline.triage import clocks, decisions, notices, scope, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
@@ -353,44 +358,163 @@ def _closing(content: Iterator[bytes], session: Session) -> Iterator[bytes]:
         session.close()
 
 
-@bp.route("/tips/new", methods=["GET", "POST"])
-def enter_tip() -> Any:
-    """A tip that came by phone, letter, fax, e-mail or a visit, entered by an officer."""
-    form = EntryForm()
-    if not form.validate_on_submit():
-        status = 400 if form.is_submitted() else 200
-        return render_template("triage/enter.html", form=form), status
-    report = Report(
-        category=form.category.data,
-        region=form.region.data,
-        text=form.text.data,
-        channel=form.channel.data,
+# The shared validators speak to the reporter ("your card"); on the entry form an officer
+# types for someone else, so the same faults are told in the officer's words.
+OFFICER_WORDS = {
+    N_("Give your name as on your identity card."): N_(
+        "Give the reporter's name as on their identity card."
+    ),
+    N_("Give your resident identity card number."): N_(
+        "Give the reporter's resident identity card number."
+    ),
+    N_("This number has a typing mistake: please check each digit against your card."): N_(
+        "This number has a typing mistake: its check digit does not match. Check each digit "
+        "with the reporter."
+    ),
+    N_("Give a telephone number where the officers can reach you."): N_(
+        "Give a telephone number where the reporter can be reached."
+    ),
+    N_("Choose how you know from the list."): N_("Choose from the list how the reporter knows."),
+    N_("To be told of acceptance, report under your real name."): N_(
+        "To be told whether the tip is accepted, the reporter must give their name, resident "
+        "identity card number and telephone."
+    ),
+}
+# A service's problem shown at the form field that gives the value.
+ENTRY_FIELDS = {"region": "province"}
+
+
+def _show_entry_problems(form: EntryForm, problems: list[Problem], *, only_new: bool) -> None:
+    """The service's problems at their fields, in the officer's words; ``only_new`` skips a
+    field the form's own validators already marked (the same fault said twice)."""
+    for problem in problems:
+        field = getattr(form, ENTRY_FIELDS.get(problem.field, problem.field), None) or form.text
+        if only_new and field.errors:
+            continue
+        words = OFFICER_WORDS.get(problem.message)
+        message = _(words) if words else problem_text(problem)
+        if message not in field.errors:
+            field.errors = [*field.errors, message]
+
+
+def _entry_amount(raw: str | None) -> Decimal | None:
+    try:
+        return parse_amount(raw)  # the public form's forgiving reading (15万, ¥150,000)
+    except InvalidOperation:
+        return None  # the form's own validator has said why
+
+
+def _entry_report(form: EntryForm) -> Report:
+    """The report the form describes, whether or not its own validators passed, so that
+    the service's checks (identity, dates in order, the place, the files) run in the same
+    round and every problem is shown at once."""
+    return Report(
+        category=form.category.data or "",
+        region=form.region_code() or "",
+        text=form.text.data or "",
+        channel=form.channel.data or "",
         received_on=form.received_on.data,
         fund=form.fund.data or None,
         suspect_kind=form.suspect_kind.data or None,
         unit_level=form.unit_level.data or None,
         suspect_name=form.suspect_name.data,
-        amount=parse_amount(form.amount.data),
+        happened_start=form.happened_start.data,
+        happened_end=form.happened_end.data,
+        ongoing=bool(form.ongoing.data),
+        how_known=form.how_known.data or None,
+        amount=_entry_amount(form.amount.data),
         identity=ReporterIdentity(
             name=form.name.data or "", id_number=form.id_number.data or "",
             phone=form.phone.data or "",
         ) if form.has_identity() else None,
-        wants_notice=form.wants_notice.data,
+        wants_notice=bool(form.wants_notice.data),
         uploads=uploads_of(form.attachments.data),
     )  # fmt: skip
+
+
+def _expired(form: EntryForm) -> bool:
+    """Whether the form's CSRF token was refused (there is none when CSRF is off)."""
+    token = getattr(form, "csrf_token", None)
+    return bool(token is not None and token.errors)
+
+
+def _entry_page(form: EntryForm, status: int = 200) -> tuple[str, int]:
+    limits = triage().config.limits
+    return render_template(
+        "triage/enter.html", form=form, limits=limits, expired=_expired(form),
+        accept=",".join(sorted(ALLOWED_EXTENSIONS)),
+        # Files never survive a form shown again: the officer is told to choose them again.
+        files_dropped=files_chosen(form.attachments.data),
+    ), status  # fmt: skip
+
+
+@bp.route("/tips/new", methods=["GET", "POST"])
+def enter_tip() -> Any:
+    """A tip that came by phone, letter, fax, e-mail or a visit, entered by an officer."""
+    form = EntryForm()
+    if not form.is_submitted():
+        form.fill_regions(default=current_user.region)  # the office's own place to start
+        return _entry_page(form)
+    form.fill_regions()
+    if request.form.get("refine"):
+        # Without JavaScript, choosing a province or city sends the form back with the next
+        # list filled in (the public form's picker); nothing is checked or stored yet.
+        return _entry_page(form)
+    valid = form.validate()
+    if _expired(form):
+        return _entry_page(form, 400)
+    report = _entry_report(form)
+    if not valid:
+        _show_entry_problems(form, validate(report, limits=triage().config.limits)[1],
+                             only_new=True)  # fmt: skip
+        return _entry_page(form, 400)
+    wants_receipt = bool(form.wants_receipt.data)
     try:
-        stored = triage().submitter.submit(report, with_receipt=False)
+        stored = triage().submitter.submit(report, with_receipt=wants_receipt)
     except InvalidReport as error:
-        for problem in error.problems:
-            field = getattr(form, problem.field, form.text)
-            field.errors = [*field.errors, problem_text(problem)]
-        return render_template("triage/enter.html", form=form), 400
+        _show_entry_problems(form, error.problems, only_new=False)
+        return _entry_page(form, 400)
     with transaction(triage().sessions) as session:
+        # The audit says a tip was entered, never its receipt (nor that one was drawn).
         record(session, "tip.enter", actor=current_user.username, tip_id=stored.tip_id)
         visible = scope.can_see(session, current_user, stored.tip_id)
+    if stored.receipt is not None:
+        # Post/redirect/get, as on the public site: the code waits sealed in this officer's
+        # session cookie (portal/receipts.py), for the one showing of entry_receipt.
+        receipts.keep(stored.receipt.display, form_token=None, review_days=None, contents="",
+                      tip_id=stored.tip_id)  # fmt: skip
+        return redirect(url_for("triage.entry_receipt"), code=303)
     if visible:
         return redirect(url_for("triage.tip", tip_id=stored.tip_id))
     return redirect(url_for("triage.inbox"))
+
+
+@bp.get("/tips/new/receipt")
+def entry_receipt() -> Any:
+    """The receipt code of the tip just entered, to read out or print for the reporter.
+
+    Shown once: the sealed code is taken out of the session as the page is made, so a
+    reload, Back or a second tab shows only that it was given. It is in no URL, no log and
+    no audit entry; the tip keeps only its verifier (crypto/receipt.py)."""
+    pending = receipts.pending()
+    receipts.forget()
+    if pending is None or pending.tip_id is None:
+        return render_template("triage/entry_receipt.html", receipt=None, tip_id=None)
+    with triage().sessions() as session:
+        visible = scope.can_see(session, current_user, pending.tip_id)
+        tip = session.get(Tip, pending.tip_id)
+        received_on = tip.received_on if tip is not None else today()
+    config = triage().config
+    return render_template(
+        "triage/entry_receipt.html",
+        receipt=pending.receipt,
+        groups=pending.receipt.split(),
+        received_on=received_on,
+        tip_id=pending.tip_id if visible else None,
+        portal_name=config.site_name or _("Social Insurance Fund Fraud Reports"),
+        portal_url=config.portal_url,
+        operator=config,
+    )
 
 
 __all__ = ["bp", "reference"]
