@@ -296,7 +296,7 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
             "deadlines": [
                 {"rule": c.rule, "length": c.length, "state": c.state, "closed_by": c.closed_by,
                  "rule_pack": c.pack}  # fmt: skip
-                for c in (tipwords.clock(d, scopes) for d in tip.deadlines)
+                for c in (tipwords.clock(d, scopes, today()) for d in tip.deadlines)
             ],
             "timeline": [tipwords.step(event).text for event in tip.events],
         },

@@ -24,6 +24,7 @@ from tipline.intake import reference
 from tipline.intake.models import Deadline, Note, Officer, RulePack, Tip, TipEvent
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import Term
+from tipline.intake.submit import today
 from tipline.intake.web import yuan
 from tipline.triage import scope
 
@@ -42,6 +43,15 @@ def words(terms: tuple[Term, ...], code: str | None) -> str:
         if term.code == code:
             return _(term.label)
     return ""
+
+
+def file_size(size: int) -> str:
+    """A file's size in the officer's language (Jinja's filesizeformat speaks English)."""
+    if size < 1024:
+        return _("%(count)s bytes", count=size)
+    if size < 1024 * 1024:
+        return _("%(size)s KB", size=f"{size / 1024:.1f}")
+    return _("%(size)s MB", size=f"{size / 1024 / 1024:.1f}")
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -205,7 +215,9 @@ class Clock:
     pack: str
 
 
-def clock(deadline: Deadline, scopes: dict[str, str]) -> Clock:
+def clock(deadline: Deadline, scopes: dict[str, str], today: dt.date | None = None) -> Clock:
+    """A deadline in words; an open clock past its due date reads overdue even before the
+    morning sweep has marked it."""
     bureau = words(reference.BUREAUS, deadline.bureau)
     rule = words(reference.DEADLINE_RULES, deadline.rule) or _("Another time limit")
     if bureau:
@@ -215,7 +227,12 @@ def clock(deadline: Deadline, scopes: dict[str, str]) -> Clock:
         deadline=deadline,
         rule=rule,
         length=length % {"amount": deadline.amount} if length else "",
-        state=words(reference.DEADLINE_STATES, deadline.state),
+        state=words(
+            reference.DEADLINE_STATES,
+            "overdue"
+            if deadline.met_on is None and today is not None and deadline.due_on < today
+            else deadline.state,
+        ),
         closed_by=words(reference.CLOSED_BY, deadline.closed_by),
         pack=pack_words(deadline.rule_pack, scopes),
     )
@@ -291,7 +308,8 @@ def page_context(session: Session, opened: OpenedTip, viewer: scope.Viewer) -> d
         "flags": flag_words(tip),
         "packs": pack_words(tip.rule_packs, scopes),
         "facts": reporter_facts(opened),
-        "clocks": [clock(d, scopes) for d in tip.deadlines],
+        "clocks": [clock(d, scopes, today()) for d in tip.deadlines],
+        "file_size": file_size,
         "steps": [step(e) for e in tip.events],
         "authors": authors(session, {m.officer_id for m in tip.messages} | set(notes_by)),
         "local_time": local_time,
