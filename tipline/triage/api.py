@@ -279,23 +279,35 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
         ],
         "notes": [
             {
-                "id": note.id, "written_on": note.written_on.isoformat(), "text": text,
-                "officer": authors.get(note.officer_id), "kind": note.kind,
+                "id": note.id,
+                "written_on": note.written_on.isoformat(),
+                "text": text,
+                "officer": authors.get(note.officer_id),
+                "kind": note.kind,
                 "written_at": note.written_at and tipwords.utc(note.written_at).isoformat(),
-            }  # fmt: skip
+            }
             for note, text in notes
         ],
         "timeline": [
-            {"on": event.on.isoformat(), "kind": event.kind, "detail": event.detail,
-             "shown_to_reporter": event.shown_to_reporter}  # fmt: skip
+            {
+                "on": event.on.isoformat(),
+                "kind": event.kind,
+                "detail": event.detail,
+                "shown_to_reporter": event.shown_to_reporter,
+            }
             for event in tip.events
         ],
         # The page's words for the codes above, in the caller's language (Accept-Language).
         "labels": {
             **tipwords.labels(opened, scopes),
             "deadlines": [
-                {"rule": c.rule, "length": c.length, "state": c.state, "closed_by": c.closed_by,
-                 "rule_pack": c.pack}  # fmt: skip
+                {
+                    "rule": c.rule,
+                    "length": c.length,
+                    "state": c.state,
+                    "closed_by": c.closed_by,
+                    "rule_pack": c.pack,
+                }
                 for c in (tipwords.clock(d, scopes, today()) for d in tip.deadlines)
             ],
             "timeline": [tipwords.step(event).text for event in tip.events],
