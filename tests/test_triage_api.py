@@ -333,7 +333,8 @@ def test_the_list_is_sorted_paged_and_filtered(
                          "received_on", "deadlines"}  # fmt: skip
     assert item["received_on"] == "2025-09-30"
     assert item["deadlines"] and all(
-        set(d) == {"rule", "bureau", "starts_on", "due", "calendar_fallback", "met_on", "state"}
+        set(d) == {"rule", "bureau", "starts_on", "due", "calendar_fallback", "met_on", "state",
+                   "closed_by"}
         and d["met_on"] is None and d["calendar_fallback"] is False  # 2025 is known
         for d in item["deadlines"]
     )

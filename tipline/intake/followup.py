@@ -105,6 +105,9 @@ def add_message(
         author=author,
         officer_id=officer_id,
         sent_on=today(),
+        # The officer's time, for authorship; a reporter's message keeps its day only
+        # (DESIGN.md, "Anonymity"; models.Message's check constraint).
+        sent_at=dt.datetime.now(dt.UTC) if author == "officer" else None,
         asks_reply=asks_reply,
         body=b"",
     )

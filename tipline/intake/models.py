@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -152,12 +153,20 @@ class Message(Base):
     """A message between the reporter and the officers, sealed under the tip key."""
 
     __tablename__ = "message"
+    # A reporter's message keeps its day only (DESIGN.md, "Anonymity": no exact time of
+    # anything the reporter does); an officer's also keeps its time, for authorship.
+    __table_args__ = (
+        CheckConstraint("sent_at IS NULL OR author = 'officer'", name="officer_time_only"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
     author: Mapped[str] = mapped_column(String(16))  # reporter or officer
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
     sent_on: Mapped[dt.date] = mapped_column(Date)
+    # When an officer sent it (UTC); None for a reporter's message, and for messages from
+    # before the time was kept.
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # An officer's question the reporter is asked to answer.
     asks_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[bytes] = mapped_column(LargeBinary)
@@ -213,6 +222,10 @@ class Deadline(Base):
     # True when the working-day calendar did not know the year and Monday-Friday was used.
     calendar_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     met_on: Mapped[dt.date | None] = mapped_column(Date)
+    # What closed it (reference.CLOSED_BY): the decision or notice among ``met_by``, or
+    # "duplicate" when the tip was linked as a duplicate of an earlier one. None while open,
+    # and on clocks closed before this was kept.
+    closed_by: Mapped[str | None] = mapped_column(String(24))
     state: Mapped[str] = mapped_column(String(16), default="open")  # open due_soon overdue met
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -226,6 +239,12 @@ class Note(Base):
     tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), index=True)
     officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"))
     written_on: Mapped[dt.date] = mapped_column(Date)
+    # When it was written (UTC), for authorship: only officers write notes. None on notes
+    # from before the time was kept.
+    written_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # None for a note an officer added; "routing_reason" for the reason a triage officer gave
+    # for routing elsewhere than suggested (decisions.confirm_routing).
+    kind: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -44,6 +44,10 @@ class ShownMessage:
     sent_on: dt.date
     asks_reply: bool
     text: str
+    # Who sent an officer's message, and when (UTC); None for the reporter's, which keep
+    # their day only.
+    officer_id: int | None = None
+    sent_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class OpenedTip:
                 text=open_sealed(
                     self.key, message.body, tip_id=self.tip.id, purpose=f"message:{message.id}"
                 ).decode(),
+                officer_id=message.officer_id,
+                sent_at=message.sent_at,
             )
             for message in self.tip.messages
         ]

@@ -227,6 +227,82 @@ REFUSAL_REASONS: tuple[Term, ...] = (
 )
 
 
+# What an officer reads for the codes a tip carries (issue 9: no raw codes on the tip page).
+# Flags the rule packs raise from the exact amount at intake (rules/national.json), and the
+# sealed mark. The thresholds are each pack's own, so the words name the standard, not a sum.
+FLAGS: tuple[Term, ...] = (
+    Term(
+        "criminal_referral_candidate",
+        N_("The amount may reach the threshold for fraud: consider a referral to the police"),
+    ),
+    Term("serious_embezzlement", N_("Embezzlement: the amount reaches “serious circumstances”")),
+    Term("large_embezzlement", N_("Embezzlement: the amount is “relatively large”")),
+    Term("sealed", N_("About staff: seen by discipline inspection only")),
+)
+
+# The statutory clocks of domain.md section 3.
+DEADLINE_RULES: tuple[Term, ...] = (
+    Term("T1", N_("Review of the tip")),
+    Term("T2", N_("Telling the reporter whether it is accepted")),
+)
+
+# A clock's state (models.Deadline.state, clocks.sweep).
+DEADLINE_STATES: tuple[Term, ...] = (
+    Term("open", N_("Running")),
+    Term("due_soon", N_("Due soon")),
+    Term("overdue", N_("Overdue")),
+    Term("met", N_("Met")),
+    Term("met_late", N_("Met late")),
+)
+
+# A clock's length, with its amount (rules.SCHEMA's units).
+DEADLINE_UNITS: tuple[Term, ...] = (
+    Term("working_days", N_("%(amount)s working days")),
+    Term("calendar_days", N_("%(amount)s calendar days")),
+    Term("months", N_("%(amount)s months")),
+    Term("hours", N_("%(amount)s hours")),
+)
+
+# What closed a clock (models.Deadline.closed_by): a decision, the notice, or the link that
+# made the tip a duplicate of an earlier one (decisions.link_duplicate).
+CLOSED_BY: tuple[Term, ...] = (
+    Term("accepted", N_("by the acceptance")),
+    Term("not_accepted", N_("by the decision not to accept")),
+    Term("transferred_out", N_("by the transfer")),
+    Term("notice_given", N_("by telling the reporter")),
+    Term("closed", N_("by closing the tip")),
+    Term("duplicate", N_("linked as a duplicate")),
+)
+
+# The timeline (models.TipEvent.kind) as officers read it; the portal has its own words for
+# the reporter's side (portal/status.py).
+EVENT_KINDS: tuple[Term, ...] = (
+    Term("received", N_("Received")),
+    Term("screened", N_("Bureau confirmed")),
+    Term("accepted", N_("Accepted")),
+    Term("co_accepted", N_("A co-handling bureau took up its part")),
+    Term("not_accepted", N_("Not accepted")),
+    Term("transferred_out", N_("Transferred")),
+    Term("case_filed", N_("Case opened")),
+    Term("closed", N_("Closed")),
+    Term("message.officer", N_("Message sent to the reporter")),
+    Term("message.reporter", N_("Message from the reporter")),
+    Term("evidence_added", N_("The reporter added evidence")),
+    Term("identity_added", N_("The reporter added their name")),
+    Term("duplicate", N_("Linked as a duplicate of an earlier tip")),
+    Term("duplicate_linked", N_("A later tip was linked to this one as a duplicate")),
+    Term("merged", N_("The reporter was told the report is handled with another")),
+)
+
+# How a closed tip ended (Tip.status_detail of a closed tip).
+OUTCOMES: tuple[Term, ...] = (
+    Term("unfounded", N_("The facts could not be confirmed")),
+    Term("recovered", N_("The money was recovered")),
+    Term("penalised", N_("An administrative penalty was imposed")),
+    Term("prosecuted", N_("The case went to the courts")),
+)
+
+
 def codes(terms: tuple[Term, ...]) -> frozenset[str]:
     return frozenset(term.code for term in terms)
 

@@ -42,7 +42,15 @@ _EVENTS = {
     "message.reporter": _l("Your message"),
     "evidence_added": _l("You added evidence"),
     "identity_added": _l("You added your name"),
+    # Linked as a duplicate (triage decisions.link_duplicate): never which report.
+    "merged": _l("Handled together with another report about the same facts"),
 }
+
+MERGED = _l(
+    "Your report has been merged with another report about the same facts. The two are "
+    "handled together; you need do nothing, and you can still send messages and evidence "
+    "here."
+)
 
 
 # What a reporter is told after sending something from the status page (post/redirect/get):
@@ -75,6 +83,13 @@ def office_words(bureau: str | None, region: str | None) -> str:
 
 
 def status_words(tip: Tip) -> str:
+    words = _status_words(tip)
+    if tip.duplicate_of is not None:
+        return f"{words} {MERGED}"
+    return words
+
+
+def _status_words(tip: Tip) -> str:
     if tip.status == "transferred_out":
         # The receiving office, region and bureau, as the transfer recorded it (domain.md T1).
         where = followup.last_transfer(tip)

@@ -38,7 +38,7 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
-from tipline.triage import decisions, scope, triage, views
+from tipline.triage import decisions, scope, tipwords, triage, views
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
 from tipline.triage.forms import STATUS_CHOICES
@@ -218,6 +218,7 @@ def summary(tip: Tip) -> dict[str, Any]:
                 # Counted Monday-Friday through a year with no official calendar yet.
                 "calendar_fallback": d.calendar_fallback,
                 "met_on": d.met_on and d.met_on.isoformat(),
+                "closed_by": d.closed_by,
                 "state": d.state,
             }
             for d in tip.deadlines
@@ -231,6 +232,12 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
     requests = session.scalars(
         select(IdentityRequest).where(IdentityRequest.tip_id == tip.id).order_by(IdentityRequest.id)
     ).all()
+    notes = decisions.notes(opened, session)
+    messages = opened.messages()
+    authors = tipwords.authors(
+        session, {m.officer_id for m in messages} | {note.officer_id for note, _text in notes}
+    )
+    scopes = tipwords.pack_scopes(session)
     return {
         **summary(tip),
         "status_detail": tip.status_detail,
@@ -241,6 +248,11 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
         "suspect_name": opened.details.get("suspect_name"),
         "amount": opened.amount,
         "text": opened.text,
+        # Everything else the reporter gave (sealed with the report).
+        "happened_start": opened.details.get("happened_start"),
+        "happened_end": opened.details.get("happened_end"),
+        "ongoing": bool(opened.details.get("ongoing")),
+        "how_known": opened.details.get("how_known"),
         "suggested_bureau": tip.suggested_bureau,
         "flags": [flag for flag in tip.flags.split(",") if flag],
         "sealed": tip.sealed,
@@ -259,13 +271,47 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
                 "sent_on": m.sent_on.isoformat(),
                 "asks_reply": m.asks_reply,
                 "text": m.text,
+                # An officer's: who and when; a reporter's keeps its day only.
+                "officer": authors.get(m.officer_id) if m.officer_id is not None else None,
+                "sent_at": m.sent_at and tipwords.utc(m.sent_at).isoformat(),
             }
-            for m in opened.messages()
+            for m in messages
         ],
         "notes": [
-            {"id": note.id, "written_on": note.written_on.isoformat(), "text": text}
-            for note, text in decisions.notes(opened, session)
+            {
+                "id": note.id,
+                "written_on": note.written_on.isoformat(),
+                "text": text,
+                "officer": authors.get(note.officer_id),
+                "kind": note.kind,
+                "written_at": note.written_at and tipwords.utc(note.written_at).isoformat(),
+            }
+            for note, text in notes
         ],
+        "timeline": [
+            {
+                "on": event.on.isoformat(),
+                "kind": event.kind,
+                "detail": event.detail,
+                "shown_to_reporter": event.shown_to_reporter,
+            }
+            for event in tip.events
+        ],
+        # The page's words for the codes above, in the caller's language (Accept-Language).
+        "labels": {
+            **tipwords.labels(opened, scopes),
+            "deadlines": [
+                {
+                    "rule": c.rule,
+                    "length": c.length,
+                    "state": c.state,
+                    "closed_by": c.closed_by,
+                    "rule_pack": c.pack,
+                }
+                for c in (tipwords.clock(d, scopes, today()) for d in tip.deadlines)
+            ],
+            "timeline": [tipwords.step(event).text for event in tip.events],
+        },
         "identity_requests": [
             {"id": r.id, "requested_on": r.requested_on.isoformat(), "state": r.state}
             for r in requests

@@ -65,6 +65,26 @@ def sweep(session: Session, today: dt.date, calendar: Calendar) -> SweepResult:
     return result
 
 
+def nearest_due(tip: Tip) -> dt.date | None:
+    """The tip's nearest open due date, kept on the tip so the inbox sorts on an index."""
+    return min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
+
+
+def close_open(tip: Tip, closed_by: str, on: dt.date) -> list[Deadline]:
+    """Close every open clock of ``tip`` on ``on``, whatever decision its pack waited for,
+    recording ``closed_by`` (reference.CLOSED_BY): the tip needs no decision of its own any
+    more (a duplicate is handled under the earlier tip). A clock closed after its due date
+    stays on record as late, and its escalation as it happened. The sweep reads open clocks
+    only, so a closed one is never marked overdue or escalated again."""
+    closed = [d for d in tip.deadlines if d.met_on is None]
+    for deadline in closed:
+        deadline.met_on = on
+        deadline.closed_by = closed_by
+        deadline.state = "met" if on <= deadline.due_on else "met_late"
+    tip.next_due = nearest_due(tip)
+    return closed
+
+
 def _state(deadline: Deadline, today: dt.date, calendar: Calendar) -> str:
     if deadline.due_on < today:
         return "overdue"

@@ -6,6 +6,7 @@ tip for the officer; each records its audit entry in the same transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from tipline.intake.rules import rule_book
 from tipline.intake.sanitize import clean_text
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
-from tipline.triage import scope
+from tipline.triage import clocks, scope
 from tipline.triage.audit import record
 
 # A decision is possible from these states (domain.md section 5).
@@ -39,8 +40,16 @@ def _internal(opened: OpenedTip) -> bytes:
     return opened.internal_key
 
 
-def _note(session: Session, opened: OpenedTip, officer_id: int, text: str) -> Note:
-    note = Note(tip_id=opened.tip.id, officer_id=officer_id, written_on=today(), body=b"")
+ROUTING_REASON = "routing_reason"
+
+
+def _note(
+    session: Session, opened: OpenedTip, officer_id: int, text: str, kind: str | None = None
+) -> Note:
+    note = Note(
+        tip_id=opened.tip.id, officer_id=officer_id, written_on=today(),
+        written_at=dt.datetime.now(dt.UTC), kind=kind, body=b"",
+    )  # fmt: skip
     session.add(note)
     session.flush()
     note.body = seal(
@@ -81,6 +90,7 @@ def meet_deadlines(
             continue
         if deadline.met_on is None and status in deadline.met_by.split(","):
             deadline.met_on = today()
+            deadline.closed_by = status
             # A late decision stays on record as late.
             deadline.state = "met" if deadline.met_on <= deadline.due_on else "met_late"
     open_days = [d.due_on for d in tip.deadlines if d.met_on is None]
@@ -189,7 +199,7 @@ def confirm_routing(
         _co_handlers_see_it_from_today(session, tip)
     tip.status = "screened"
     if changed:
-        _note(session, opened, actor.id, reason)
+        _note(session, opened, actor.id, reason, ROUTING_REASON)
     record_event(session, tip, "screened")
     record(
         session, "tip.route", actor=_name(actor), tip_id=tip.id, bureau=bureau,
@@ -280,7 +290,12 @@ def transfer(
 
 def link_duplicate(session: Session, actor: scope.Viewer, tip: Tip, other: Tip) -> Tip:
     """Link two tips about the same matter; the earliest received stays first, for reward
-    purposes (domain.md section 4). Returns the first. The lead's to do, on both tips."""
+    purposes (domain.md section 4). Returns the first. The lead's to do, on both tips.
+
+    The later tip is handled under the first from now on: its open clocks close ("linked
+    as a duplicate"), so it no longer goes overdue nor escalates, and its reporter is told
+    on the status page, in plain words, that the report is handled together with another
+    about the same facts; never which one (the event shown to them carries no detail)."""
     lead_decides(tip, actor)
     lead_decides(other, actor)
     if tip.id == other.id:
@@ -294,9 +309,18 @@ def link_duplicate(session: Session, actor: scope.Viewer, tip: Tip, other: Tip) 
         if found is None:
             break
         first = found
+    _lock(session, later)
+    if later.duplicate_of == first.id:
+        raise DecisionError(N_("These tips are already linked."))
     later.duplicate_of = first.id
+    closed = clocks.close_open(later, "duplicate", today())
     record_event(session, later, "duplicate", first.id, shown=False)
-    record(session, "tip.duplicate", actor=_name(actor), tip_id=later.id, first=first.id)
+    record_event(session, first, "duplicate_linked", later.id, shown=False)
+    record_event(session, later, "merged")
+    record(
+        session, "tip.duplicate", actor=_name(actor), tip_id=later.id, first=first.id,
+        closed=",".join(sorted({d.rule for d in closed})),
+    )  # fmt: skip
     return first
 
 

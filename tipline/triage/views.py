@@ -39,7 +39,7 @@ from tipline.intake.submit import (
 from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
 from tipline.portal import receipts
-from tipline.triage import clocks, decisions, notices, scope, triage
+from tipline.triage import clocks, decisions, notices, scope, tipwords, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
     DecisionForms,
@@ -153,6 +153,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
                 decisions.co_accept_refusal(opened.tip, current_user.bureau) if co_handler else None
             ),
             issues_notice=notices.issues_notice(opened.tip, current_user),
+            **tipwords.page_context(session, opened, current_user),
         )
         # Recorded last: appending to the audit chain serialises writers, so the lock is
         # taken after the decryption and rendering, just before the commit.
