@@ -43,6 +43,7 @@ MAX_EXPORT = 100_000
 MAX_ACTOR = 64  # as the column
 _TIP_ID = re.compile(r"^[0-9a-f]{16}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 # What a spreadsheet would run as a formula (OWASP, "CSV injection"): such a cell is
 # prefixed with an apostrophe, which Excel and LibreOffice show as text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -81,10 +82,15 @@ def _day(raw: str, field: str, problems: dict[str, str]) -> dt.date | None:
     try:
         if not _DATE.match(raw):
             raise ValueError(raw)
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         problems[field] = N_("Give the day as YYYY-MM-DD, e.g. 2026-12-04.")
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        # Past these, China's midnight would leave the range of a datetime.
+        problems[field] = N_("Give a day from 2000-01-01 to 2999-12-31.")
+        return None
+    return day
 
 
 def parse_filter(args: Any) -> AuditFilter:
