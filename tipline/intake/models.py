@@ -420,8 +420,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str | None] = mapped_column(String(64))
+    # Indexed for the auditor's filters (migration 0011), as action and tip_id are.
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str | None] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(48), index=True)
     tip_id: Mapped[str | None] = mapped_column(String(16), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")

@@ -27,6 +27,7 @@ from tipline.intake.queue import InlineQueue, make_queue
 from tipline.intake.submit import Submitter
 from tipline.intake.web import csrf, init_web
 from tipline.triage.accounts import ROLE_TERMS
+from tipline.triage.localtime import local_time
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 STATIC = Path(__file__).parents[1] / "static"
@@ -87,6 +88,8 @@ def create_app(config: Config | None = None) -> Flask:
         k: v for k, v in args.items() if k != "page"
     }
     app.jinja_env.filters["role_name"] = role_name
+    # Stored times are UTC; every page shows them in China's time (localtime.py).
+    app.jinja_env.filters["local_time"] = local_time
     from tipline.triage import access, auth, views
 
     auth.login_manager.init_app(app)
@@ -98,7 +101,8 @@ def create_app(config: Config | None = None) -> Flask:
         app.before_request(_route_waiting_tips)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
-    from tipline.triage import admin
+    # audit_views adds the auditor's pages to the admin blueprint, so it is imported first.
+    from tipline.triage import admin, audit_views  # noqa: F401
 
     app.register_blueprint(admin.bp)
     from tipline.triage import api

@@ -48,6 +48,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "admin.calendar": frozenset({"admin"}),
     "admin.calendar_notice": frozenset({"admin"}),
     "admin.audit_log": frozenset({"auditor"}),
+    "admin.audit_csv": frozenset({"auditor"}),
     "admin.audit_verify": frozenset({"auditor"}),
     "admin.stats": frozenset({"auditor", "supervisor"}),
     # The internal API (api.py): each endpoint as the page that does the same.

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from tipline.intake import reference
 from tipline.intake.db import transaction
-from tipline.intake.models import AuditEvent, CalendarOverride, Officer, RulePack, Tip
+from tipline.intake.models import CalendarOverride, Officer, RulePack, Tip
 from tipline.intake.reference import N_
 from tipline.intake.rules import RulePackError, load_pack
 from tipline.intake.submit import today
@@ -41,11 +41,10 @@ from tipline.triage.accounts import (
     awaiting,
 )
 from tipline.triage.accounts import approve as approve_officer
-from tipline.triage.audit import head, record, verify
+from tipline.triage.audit import record
 from tipline.triage.forms import choices
 
 bp = Blueprint("admin", __name__)
-PAGE = 100
 
 
 class UserForm(FlaskForm):
@@ -297,27 +296,6 @@ def _calendar_page(form: OverrideForm, notice_form: NoticeForm, status: int) -> 
         moved=moved, entered_year=year,
     )  # fmt: skip
     return page, status
-
-
-@bp.get("/audit")
-def audit_log() -> str:
-    page = query_int("page", 1, low=1)  # ASCII digits, bounded: 400 otherwise
-    with triage().sessions() as session:
-        sealed = set(session.scalars(select(Tip.id).where(Tip.sealed.is_(True))))
-        entries = session.scalars(
-            select(AuditEvent).order_by(AuditEvent.id.desc()).limit(PAGE).offset((page - 1) * PAGE)
-        ).all()
-        newest = head(session)
-    return render_template(
-        "triage/audit.html", entries=entries, sealed=sealed, head=newest, page=page
-    )
-
-
-@bp.get("/audit/verify")
-def audit_verify() -> str:
-    with triage().sessions() as session:
-        result = verify(session)
-    return render_template("triage/audit_verify.html", result=result)
 
 
 @bp.get("/stats")

@@ -466,7 +466,8 @@ def _act(tip_id: str, operation_id: str, action: Action) -> Response:
         return problems_response(found)
     try:
         with transaction(triage().sessions) as session:
-            opened = views.open_visible(session, tip_id)  # 404 outside scope; audited
+            # 404 outside scope; the decision is the audit entry (views.open_visible).
+            opened = views.open_visible(session, tip_id, audit=False)
             return action(session, opened, values)
     except Refused as refused:
         return refused.response

@@ -373,9 +373,11 @@ def decide_identity(
 
 
 def open_identity(
-    session: Session, actor: scope.Viewer, tip: Tip, keyring: PrivateKeyring
-) -> dict[str, str]:
-    """The reporter's identity, for an officer whose request a supervisor approved."""
+    session: Session, actor: scope.Viewer, tip: Tip, keyring: PrivateKeyring,
+    *, audit: bool = True,
+) -> dict[str, str]:  # fmt: skip
+    """The reporter's identity, for an officer whose request a supervisor approved; audited
+    as ``identity.read`` unless the caller (the tip page) records the view itself."""
     approved = session.scalar(
         select(IdentityRequest).where(
             IdentityRequest.tip_id == tip.id,
@@ -390,7 +392,8 @@ def open_identity(
     data: dict[str, str] = json.loads(
         open_sealed(key, identity.data, tip_id=tip.id, purpose="identity")
     )
-    record(session, "identity.read", actor=_name(actor), tip_id=tip.id)
+    if audit:
+        record(session, "identity.read", actor=_name(actor), tip_id=tip.id)
     return data
 
 

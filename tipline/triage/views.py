@@ -111,7 +111,13 @@ def inbox() -> str:
 
 def open_visible(session: Session, tip_id: str, *, audit: bool = True) -> OpenedTip:
     """The tip, decrypted, if the officer may see it (404 otherwise); the reading is audited
-    in the same transaction (a caller passing ``audit=False`` records it itself, later)."""
+    in the same transaction (a caller passing ``audit=False`` records it itself, later).
+
+    One request, one audit entry: a view that shows contents records one reading (the page
+    ``tip.read``, or ``identity.read`` when it also shows the reporter's identity; a download
+    ``attachment.read``; the API's tip ``tip.read``), and a decision records the decision
+    alone, since it shows nothing (its redirect is a new view, with its own reading). Those
+    callers pass ``audit=False``; the default stays on, so a new caller is never unaudited."""
     tip = scope.find_visible(session, current_user, tip_id)
     if tip is None:
         abort(404)
@@ -130,7 +136,9 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
         ).all()
         identity = None
         if any(r.requester_id == current_user.id and r.state == "approved" for r in requests):
-            identity = decisions.open_identity(session, current_user, opened.tip, triage().keyring)
+            identity = decisions.open_identity(
+                session, current_user, opened.tip, triage().keyring, audit=False
+            )
         co_handler = decisions.is_co_handler(opened.tip, current_user)
         page = render_template(
             "triage/tip.html",
@@ -156,8 +164,13 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             **tipwords.page_context(session, opened, current_user),
         )
         # Recorded last: appending to the audit chain serialises writers, so the lock is
-        # taken after the decryption and rendering, just before the commit.
-        record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
+        # taken after the decryption and rendering, just before the commit. One entry for
+        # the view: the identity's opening, when the page shows it, covers the contents.
+        if identity is None:
+            record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
+        else:
+            record(session, "identity.read", actor=current_user.username, tip_id=tip_id,
+                   purpose="tip")  # fmt: skip
     return page, status
 
 
@@ -174,7 +187,7 @@ def _act(tip_id: str, form_name: str, action: Any) -> Any:
         return _tip_page(tip_id, forms, 400)
     try:
         with transaction(triage().sessions) as session:
-            opened = open_visible(session, tip_id)
+            opened = open_visible(session, tip_id, audit=False)  # the decision is the entry
             action(session, opened, form)
     except (decisions.DecisionError, InvalidReport) as error:
         if isinstance(error, InvalidReport):
@@ -326,7 +339,7 @@ def give_notice(tip_id: str) -> Any:
 def attachment(tip_id: str, attachment_id: str) -> Response:
     session = triage().sessions()
     try:
-        opened = open_visible(session, tip_id)
+        opened = open_visible(session, tip_id, audit=False)  # attachment.read, below
         info = next((a for a in opened.attachments() if a.id == attachment_id), None)
         if info is None:
             abort(404)

@@ -1,0 +1,214 @@
+"""The audit log in words: what each action code and each detail means, for the pages and the
+CSV export, in the reader's language.
+
+Entries store codes (``tip.read``, ``{"bureau": "si_agency"}``) so that the hash chain and
+outside tools see stable values; an auditor reads ``查阅举报`` and ``承办部门：社保经办机构``.
+Every action and detail key that the code records has a term here (tests/test_audit_log.py
+walks the ``record`` calls and checks); one that does not, say from an older release, is
+still shown readably, never as raw JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+
+from tipline.intake import reference
+from tipline.intake.reference import N_, Term
+from tipline.triage import notices
+from tipline.triage.accounts import ROLE_TERMS
+
+ACTIONS: tuple[Term, ...] = (
+    # Signing in and accounts.
+    Term("signin", N_("Signed in")),
+    Term("signin.activation", N_("Signed in with an activation code")),
+    Term("signin.failed", N_("Sign-in failed")),
+    Term("signin.replayed", N_("Sign-in refused: a one-time code used twice")),
+    Term("enrol", N_("Set up the authenticator")),
+    Term("enrol.failed", N_("Authenticator set-up failed")),
+    Term("user.add", N_("Added an account")),
+    Term("user.request", N_("Asked for an account (waits for approval)")),
+    Term("user.approve", N_("Approved an account")),
+    Term("user.approve.refused", N_("Account approval refused")),
+    Term("user.activate", N_("Activated an account")),
+    Term("user.deactivate", N_("Deactivated an account")),
+    Term("user.reset", N_("Reset an account's password and authenticator")),
+    Term("token.issue", N_("Issued an API token")),
+    Term("token.revoke", N_("Revoked API tokens")),
+    # Reading: each view of contents is one of these (views.py).
+    Term("tip.read", N_("Read a tip")),
+    Term("attachment.read", N_("Downloaded an attachment")),
+    Term("identity.read", N_("Opened the reporter's identity")),
+    # Work on tips.
+    Term("tip.enter", N_("Entered a tip")),
+    Term("tips.import", N_("Imported tips")),
+    Term("tip.route", N_("Confirmed the bureau")),
+    Term("tip.accept", N_("Accepted a tip")),
+    Term("tip.co_accept", N_("Accepted a tip as co-handler")),
+    Term("tip.refuse", N_("Did not accept a tip")),
+    Term("tip.transfer", N_("Transferred a tip")),
+    Term("tip.duplicate", N_("Linked a tip as a duplicate")),
+    Term("tip.recuse", N_("Withdrew from a tip (recusal)")),
+    Term("note.add", N_("Added a note")),
+    Term("message.send", N_("Sent a message to the reporter")),
+    Term("identity.request", N_("Asked to open the reporter's identity")),
+    Term("identity.approve", N_("Approved an identity request")),
+    Term("identity.refuse", N_("Refused an identity request")),
+    Term("notice.give", N_("Recorded that the reporter was told")),
+    # Clocks, calendar and rules.
+    Term("deadline.escalate", N_("A deadline passed and was escalated")),
+    Term("deadline.recompute", N_("A deadline was counted again")),
+    Term("notices.sent", N_("Deadline notices sent by e-mail")),
+    Term("calendar.change", N_("Corrected a day of the calendar")),
+    Term("calendar.notice", N_("Entered a holiday notice")),
+    Term("rulepack.change", N_("Loaded a rule pack")),
+    # The log itself.
+    Term("audit.export", N_("Exported the audit log")),
+)
+ACTION_CODES = reference.codes(ACTIONS)
+
+# Deadline rules (domain.md section 5) as they appear in entries.
+RULES: tuple[Term, ...] = (
+    Term("T1", N_("T1: review of a received tip")),
+    Term("T2", N_("T2: telling the reporter")),
+)
+
+PURPOSES: tuple[Term, ...] = (
+    Term("notice", N_("for the notice (告知书)")),
+    Term("tip", N_("on the tip's page, after an approved request")),
+)
+
+
+def _term(terms: tuple[Term, ...]) -> Callable[[Any], str]:
+    known = reference.codes(terms)
+
+    def show(value: Any) -> str:
+        code = str(value)
+        return _(reference.label(terms, code)) if code in known else code
+
+    return show
+
+
+def _yes_no(value: Any) -> str:
+    return _("Yes") if str(value) not in ("0", "", "False", "None") else _("No")
+
+
+def _region(value: Any) -> str:
+    return reference.region_name(str(value))  # GB/T 2260 names; the code if unknown
+
+
+_CALENDAR_REASON = re.compile(r"^calendar:(\d{4}-\d{2}-\d{2})$")
+_NOTICE_REASON = re.compile(r"^notice:(\d{4})$")
+
+
+def _reason(value: Any) -> str:
+    """A refusal reason's code, why a clock was counted again, or a catalogued message."""
+    text = str(value)
+    if text in reference.codes(reference.REFUSAL_REASONS):
+        return _(reference.label(reference.REFUSAL_REASONS, text))
+    if match := _CALENDAR_REASON.match(text):
+        return _("the calendar correction of %(day)s", day=match.group(1))
+    if match := _NOTICE_REASON.match(text):
+        return _("the holiday notice for %(year)s", year=match.group(1))
+    # Account approvals keep their refusal's message id (accounts.ApprovalRefused).
+    return _(text)
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class DetailKey:
+    code: str
+    label: str  # a catalogue message id, with its colon
+    show: Callable[[Any], str] = _text
+
+
+DETAIL_KEYS: tuple[DetailKey, ...] = (
+    DetailKey("username", N_("Account:")),
+    DetailKey("role", N_("Role:"), _term(ROLE_TERMS)),
+    DetailKey("bureau", N_("Bureau:"), _term(reference.BUREAUS)),
+    DetailKey("suggested", N_("Suggested bureau:"), _term(reference.BUREAUS)),
+    DetailKey("changed", N_("Other than suggested:"), _yes_no),
+    DetailKey("region", N_("Region:"), _region),
+    DetailKey("requested_by", N_("Asked for by:")),
+    DetailKey("officer_id", N_("Account number:")),
+    DetailKey("reason", N_("Reason:"), _reason),
+    DetailKey("pack", N_("Rule pack:")),
+    DetailKey("day", N_("Day:")),
+    DetailKey("workday", N_("Working day:"), _yes_no),
+    DetailKey("year", N_("Year:")),
+    DetailKey("days_off", N_("Days off:")),
+    DetailKey("working_days", N_("Make-up working days:")),
+    DetailKey("reference", N_("Notice:")),
+    DetailKey("token_id", N_("Token number:")),
+    DetailKey("count", N_("How many:")),
+    DetailKey("rule", N_("Deadline:"), _term(RULES)),
+    DetailKey("decision", N_("Decision:"), _term(reference.STATUSES)),
+    DetailKey("channel", N_("How the reporter was told:"), _term(notices.CHANNELS)),
+    DetailKey("given_on", N_("Told on:")),
+    DetailKey("portal", N_("Also on the portal:"), _yes_no),
+    DetailKey("purpose", N_("Opened:"), _term(PURPOSES)),
+    DetailKey("first", N_("Duplicate of tip:")),
+    DetailKey("request", N_("Identity request number:")),
+    DetailKey("attachment", N_("Attachment:")),
+    DetailKey("was", N_("Was due:")),
+    DetailKey("due", N_("Due:")),
+    DetailKey("fallback", N_("Counted Monday to Friday:"), _yes_no),
+    DetailKey("through", N_("Escalations up to entry:")),
+    DetailKey("addresses", N_("Addresses:")),
+    # audit.export: the filter the export was made with (audit_views.audit_csv).
+    DetailKey("of_actor", N_("Searched for the account:")),
+    DetailKey("of_action", N_("Searched for the action:"), lambda code: action_label(str(code))),
+    DetailKey("of_tip", N_("Searched for the tip:")),
+    DetailKey("of_start", N_("From the day:")),
+    DetailKey("of_end", N_("To the day:")),
+)
+_BY_KEY = {key.code: key for key in DETAIL_KEYS}
+
+
+def action_label(code: str) -> str:
+    """An action in the reader's words; an unknown one as "Other action (code)"."""
+    if code in ACTION_CODES:
+        return _(reference.label(ACTIONS, code))
+    return _("Other action (%(code)s)", code=code)
+
+
+def _value(value: Any) -> str:
+    # Details are flat (audit.record takes str, int or None), but an entry written by hand
+    # or by an older release may nest: shown as text, never as JSON.
+    if isinstance(value, dict):
+        return "；".join(f"{k} {_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "、".join(_value(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def detail_items(detail: str) -> list[tuple[str, str]]:
+    """An entry's stored JSON detail as (label, value) pairs in the reader's words, in the
+    order of ``DETAIL_KEYS``, then any unknown keys with a readable label."""
+    try:
+        data = json.loads(detail) if detail else {}
+    except ValueError:
+        return [(_("Detail:"), detail)]
+    if not isinstance(data, dict):
+        return [(_("Detail:"), _value(data))]
+    items = []
+    for key in DETAIL_KEYS:
+        if key.code in data and data[key.code] is not None:
+            items.append((_(key.label), key.show(data[key.code])))
+    for code, value in data.items():
+        if code not in _BY_KEY and value is not None:
+            items.append((_("%(key)s:", key=code.replace("_", " ")), _value(value)))
+    return items
+
+
+def joined(items: list[tuple[str, str]]) -> str:
+    """Detail items as one line (the CSV's cell): ``部门：社保经办机构；理由：…``."""
+    return _("; ").join(f"{label}{value}" for label, value in items)
