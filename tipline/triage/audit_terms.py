@@ -156,6 +156,10 @@ DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("portal", N_("Also on the portal:"), _yes_no),
     DetailKey("purpose", N_("Opened:"), _term(PURPOSES)),
     DetailKey("first", N_("Duplicate of tip:")),
+    # tip.duplicate: the duplicate's clocks that linking closed ("T1,T2").
+    DetailKey("closed", N_("Deadlines closed:"), lambda rules: "、".join(
+        _term(RULES)(rule) for rule in str(rules).split(",") if rule
+    ) or _("None")),
     DetailKey("request", N_("Identity request number:")),
     DetailKey("attachment", N_("Attachment:")),
     DetailKey("was", N_("Was due:")),
