@@ -37,6 +37,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.notice_document": READER_ROLES,
     "triage.give_notice": READER_ROLES,
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
+    # The tip for the file (卷宗): whoever may read the tip, audited (export.py).
+    "export.tip_pdf": READER_ROLES,
+    "export.tip_zip": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # The second person of the two-person rule for accounts that read contents.
@@ -61,6 +64,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.duplicate": READER_ROLES,
     "api.identity_request": READER_ROLES,
     "api.identity_decision": frozenset({"supervisor"}),
+    "api.export_pdf": READER_ROLES,
+    "api.export_zip": READER_ROLES,
 }
 
 
