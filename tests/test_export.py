@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -32,9 +33,11 @@ from tests.served import (
     pg_conninfo,
     pg_unavailable,
 )
+from tipline.crypto import CHUNK_SIZE
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent
 from tipline.intake.submit import Report, ReporterIdentity, Upload
+from tipline.intake.submit import today as local_today
 from tipline.triage import api
 from tipline.triage.export import LOCAL_TIME, MANIFEST, archive_names
 
@@ -222,6 +225,24 @@ def test_the_zip_holds_the_pdf_the_evidence_and_true_sums(
     assert reads == []  # one entry per export, not one per file
 
 
+def test_the_zip_is_sent_piece_by_piece(triage_app: Flask, officers: dict[str, Any]) -> None:
+    """A 3 MiB file (random, so it does not compress) leaves in pieces about one stream
+    chunk long: the archive is never held whole."""
+    content = legacy_doc(os.urandom(3 * 1024 * 1024))
+    report = Report(
+        category="fake_docs", region="441502", text="大文件", channel="letter",
+        uploads=[Upload("大.doc", "application/msword", io.BytesIO(content))],
+    )  # fmt: skip
+    tip_id = triage_app.extensions["triage"].submitter.submit(report, with_receipt=False).tip_id
+    client, _headers = officers["desk_city"]
+    response = client.get(f"/tips/{tip_id}/export.zip", buffered=False)
+    pieces = list(response.response)
+    response.close()
+    assert len(pieces) > 40 and max(len(piece) for piece in pieces) < 2 * CHUNK_SIZE
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(pieces)))
+    assert archive.read("evidence/01-大.doc") == content
+
+
 def test_the_identity_is_in_the_pdf_only_after_an_approved_request(
     triage_app: Flask, tips: dict[str, str], officers: dict[str, Any]
 ) -> None:
@@ -272,6 +293,25 @@ def test_the_api_exports_as_the_pages_do(
     assert [e.actor for e in exports(triage_app)] == ["desk_city", "desk_city"]
     # The session cookie does not open the API, nor a token the pages.
     assert client.get(f"/api/v1/tips/{tips['files']}/export.pdf").status_code == 401
+
+
+def test_notes_and_messages_carry_their_authors(
+    tips: dict[str, str], officers: dict[str, Any]
+) -> None:
+    client, headers = officers["desk_city"]
+    tip_id = tips["plain"]
+    note = client.post(f"/api/v1/tips/{tip_id}/notes", json={"text": "已电话核实"}, headers=headers)
+    assert note.status_code == 201
+    asked = client.post(
+        f"/api/v1/tips/{tip_id}/messages", json={"text": "请补充住院日期", "asks_reply": True},
+        headers=headers,
+    )  # fmt: skip
+    assert asked.status_code == 201
+    text = "".join(pdf_text(client.get(f"/tips/{tip_id}/export.pdf").data))
+    today = local_today().isoformat()
+    assert f"{today} | desk_city已电话核实" in text
+    assert f"desk_city | {today} | 提问请补充住院日期" in text
+    assert "给举报人的留言" in text  # the timeline, in words
 
 
 @pytest.mark.parametrize(

@@ -524,6 +524,12 @@ class _Sink(io.RawIOBase):
 def zip_stream(session: Session, dossier: Dossier, pdf: bytes) -> Iterator[bytes]:
     """The archive, piece by piece: the PDF, each evidence file decrypted from the store, and
     a manifest in ``sha256sum`` format (``sha256sum -c`` checks the unpacked folder)."""
+    for piece in _zip_pieces(session, dossier, pdf):
+        if piece:  # the compressor often holds a chunk back; an empty one is not sent
+            yield piece
+
+
+def _zip_pieces(session: Session, dossier: Dossier, pdf: bytes) -> Iterator[bytes]:
     sink = _Sink()
     stamp = dossier.at.timetuple()[:6]
     sums: list[tuple[str, str]] = []
