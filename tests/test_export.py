@@ -354,12 +354,14 @@ def test_the_pages_render_for_a_look(
     """Pages as PNG in test-artifacts/e2e/, to look at: the Chinese must render."""
     if "sqlite" not in request.node.name:
         pytest.skip("one set of pictures is enough")
-    client, _headers = officers["desk_city"]
+    client, headers = officers["desk_city"]
+    tip_id = tips["files"]
+    client.post(f"/api/v1/tips/{tip_id}/notes", json={"text": "已电话核实"}, headers=headers)
+    message = {"text": "请补充住院日期。"}
+    client.post(f"/api/v1/tips/{tip_id}/messages", json=message, headers=headers)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for language in ("zh", "en"):
-        pdf = client.get(
-            f"/tips/{tips['files']}/export.pdf", headers={"Accept-Language": language}
-        ).data
+        pdf = client.get(f"/tips/{tip_id}/export.pdf", headers={"Accept-Language": language}).data
         for old in ARTIFACTS.glob(f"export-{language}-*.png"):
             old.unlink()
         subprocess.run(
