@@ -240,6 +240,13 @@ FLAGS: tuple[Term, ...] = (
     Term("sealed", N_("About staff: seen by discipline inspection only")),
 )
 
+# An officer's request to see a named reporter's identity (models.IdentityRequest.state).
+IDENTITY_REQUEST_STATES: tuple[Term, ...] = (
+    Term("pending", N_("Waiting for a supervisor")),
+    Term("approved", N_("Approved")),
+    Term("refused", N_("Not approved")),
+)
+
 # The statutory clocks of domain.md section 3.
 DEADLINE_RULES: tuple[Term, ...] = (
     Term("T1", N_("Review of the tip")),

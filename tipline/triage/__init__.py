@@ -105,6 +105,9 @@ def create_app(config: Config | None = None) -> Flask:
     from tipline.triage import admin, audit_views  # noqa: F401
 
     app.register_blueprint(admin.bp)
+    from tipline.triage import export
+
+    app.register_blueprint(export.bp)
     from tipline.triage import api
 
     # The internal API: bearer tokens only, never the session cookie (so no CSRF token).

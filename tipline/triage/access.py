@@ -39,6 +39,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
     # The one showing of a receipt code drawn for a tip that officer just entered.
     "triage.entry_receipt": frozenset({"triage_officer", "supervisor"}),
+    # The tip for the file (卷宗): whoever may read the tip, audited (export.py).
+    "export.tip_pdf": READER_ROLES,
+    "export.tip_zip": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # The second person of the two-person rule for accounts that read contents.
@@ -64,6 +67,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.duplicate": READER_ROLES,
     "api.identity_request": READER_ROLES,
     "api.identity_decision": frozenset({"supervisor"}),
+    "api.export_pdf": READER_ROLES,
+    "api.export_zip": READER_ROLES,
 }
 
 

@@ -38,7 +38,7 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
-from tipline.triage import decisions, scope, tipwords, triage, views
+from tipline.triage import decisions, export, scope, tipwords, triage, views
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
 from tipline.triage.forms import STATUS_CHOICES
@@ -576,6 +576,19 @@ def identity_decision(tip_id: str, request_id: int) -> Response:
         return answer({"id": found.id, "state": found.state})
 
     return _act(tip_id, "decideIdentityRequest", action)
+
+
+# Export for the file (卷宗): the same answers as the tip page's links (export.py).
+
+
+@bp.get("/tips/<tip_id>/export.pdf")
+def export_pdf(tip_id: str) -> Response:
+    return export.pdf_response(tip_id)
+
+
+@bp.get("/tips/<tip_id>/export.zip")
+def export_zip(tip_id: str) -> Response:
+    return export.zip_response(tip_id)
 
 
 @bp.get("/openapi.json")

@@ -43,6 +43,7 @@ ACTIONS: tuple[Term, ...] = (
     # Reading: each view of contents is one of these (views.py).
     Term("tip.read", N_("Read a tip")),
     Term("attachment.read", N_("Downloaded an attachment")),
+    Term("tip.export", N_("Exported a tip for the file")),
     Term("identity.read", N_("Opened the reporter's identity")),
     # Work on tips.
     Term("tip.enter", N_("Entered a tip")),
@@ -156,6 +157,10 @@ DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("portal", N_("Also on the portal:"), _yes_no),
     DetailKey("purpose", N_("Opened:"), _term(PURPOSES)),
     DetailKey("first", N_("Duplicate of tip:")),
+    # tip.export (export.py): PDF or ZIP, how many evidence files, the identity in it or not.
+    DetailKey("format", N_("Format:"), lambda kind: str(kind).upper()),
+    DetailKey("files", N_("Evidence files:")),
+    DetailKey("identity", N_("With the reporter's identity:"), _yes_no),
     # tip.duplicate: the duplicate's clocks that linking closed ("T1,T2").
     DetailKey("closed", N_("Deadlines closed:"), lambda rules: "、".join(
         _term(RULES)(rule) for rule in str(rules).split(",") if rule

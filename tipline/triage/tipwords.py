@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -26,10 +25,8 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import Term
 from tipline.intake.submit import today
 from tipline.intake.web import yuan
-from tipline.triage import scope
+from tipline.triage import localtime, scope
 
-# The offices' time, as the tips' days are (intake.submit.CHINA).
-LOCAL = ZoneInfo("Asia/Shanghai")
 # Timeline kinds whose detail is another tip's id (decisions.link_duplicate).
 LINKS_A_TIP = frozenset({"duplicate", "duplicate_linked"})
 
@@ -61,9 +58,7 @@ def utc(moment: dt.datetime) -> dt.datetime:
 
 def local_time(moment: dt.datetime | None) -> str:
     """A stored UTC time as the offices read it: day and minute, Asia/Shanghai."""
-    if moment is None:
-        return ""
-    return utc(moment).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+    return localtime.local_time(moment, "minutes")
 
 
 def _day(value: Any) -> dt.date | None:
