@@ -185,6 +185,11 @@ def _act(
         else:
             form.form_errors.append(_(str(error.args[0])))
         return _tip_page(tip_id, forms, 400)
+    with triage().sessions() as session:
+        # A tip sent to a bureau or office out of the officer's sight (a transfer): the
+        # inbox, not a page that is now 404.
+        if not scope.can_see(session, current_user, tip_id):
+            return redirect(url_for("triage.inbox"))
     return redirect(url_for("triage.tip", tip_id=tip_id))
 
 
