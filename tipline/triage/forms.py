@@ -121,6 +121,7 @@ class IdentityDecisionForm(FlaskForm):
         _l("Decision"),
         validators=[
             DataRequired(_l("Choose to approve or to reject the request.")),
+            Length(max=16),
             AnyOf(IDENTITY_DECISIONS, message=_l("Choose to approve or to reject the request.")),
         ],
     )
