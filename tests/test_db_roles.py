@@ -249,6 +249,7 @@ def test_each_process_does_its_work_with_its_own_role(
         moved = client.post(f"/tips/{named_id}/transfer", data={
             "csrf_token": csrf_token(client, f"/tips/{named_id}"),
             "transfer-bureau": "labor_inspection", "transfer-region": "441502",
+            "confirm": "1",  # the confirmed second step (test_safe_decisions.py)
         })  # fmt: skip
         assert moved.status_code == 302, moved.get_data(as_text=True)
     finally:

@@ -144,8 +144,9 @@ def test_a_refusal_notice_gives_the_reason_and_the_english_screen_still_works(
     tip_id, _ = real_name_tip(triage_app)
     officer = desk(triage_app)
     officer.get("/")
+    # confirm=1: the second step of an irreversible decision (test_safe_decisions.py).
     assert post(officer, f"/tips/{tip_id}/refuse", f"/tips/{tip_id}",
-                **{"refuse-reason": "no_clear_target"}) == 302  # fmt: skip
+                **{"refuse-reason": "no_clear_target", "confirm": "1"}) == 302  # fmt: skip
     english = officer.get(f"/tips/{tip_id}/notice", headers={"Accept-Language": "en"})
     assert english.status_code == 200
     text = visible(english.get_data(as_text=True))

@@ -156,6 +156,7 @@ def test_who_sees_what(triage_app: Flask, world: dict[str, str], keys_dir: Path)
         f"/tips/{district}/recuse",
         data={
             "csrf_token": csrf_token(clients["desk_city"], "/"),
+            "confirm": "1",  # the confirmed second step (test_safe_decisions.py)
         },
     )
     agree("desk_city", {city_unit, impostor})

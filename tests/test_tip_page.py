@@ -112,7 +112,9 @@ def test_the_chinese_page_shows_no_raw_codes(triage_app: Flask) -> None:
     officer = desk(triage_app)
     assert post(officer, tip_id, "route", **{"route-bureau": "labor_inspection",
                 "route-reason": "由劳动监察核查"}).status_code == 302  # fmt: skip
-    refused = post(officer, tip_id, "refuse", **{"refuse-reason": "already_handled"})
+    refused = post(
+        officer, tip_id, "refuse", **{"refuse-reason": "already_handled", "confirm": "1"}
+    )
     assert refused.status_code == 302
     assert post(officer, tip_id, "notes", **{"note-text": "已电话核实"}).status_code == 302
     assert post(officer, tip_id, "messages", **{"message-text": "请补充票据"}).status_code == 302

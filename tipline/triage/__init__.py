@@ -94,6 +94,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     auth.login_manager.init_app(app)
     app.before_request(access.guard)
+    # Every control is drawn from the table that guards it (issue 9): {% if may(...) %}.
+    app.jinja_env.globals["may"] = access.may
+    app.context_processor(lambda: {"home_endpoint": _home()})
     if not config.redis_url:
         # The embedded default has no worker: the portal, holding no private key, leaves
         # its tips unrouted, and triage routes them before it answers (intake/queue.py).
@@ -133,6 +136,16 @@ def _route_waiting_tips() -> None:
 
 # Endpoints that never read a tip, even signed in.
 _NO_ROUTING = frozenset({"static", "language", "auth.logout"})
+
+
+def _home() -> str:
+    """Where the site's name leads: the signed-in officer's own start page (auth.HOME), so
+    an administrator's or an auditor's is not the inbox they may not open."""
+    from tipline.triage import auth
+
+    if current_user.is_authenticated:
+        return auth.HOME.get(current_user.role, "triage.inbox")
+    return "triage.inbox"
 
 
 def role_name(code: str) -> str:

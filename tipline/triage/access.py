@@ -6,11 +6,16 @@ fails until the table says who may use it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import abort, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from tipline.triage import api
+from tipline.intake.models import IdentityRequest, Tip
+from tipline.intake.reference import N_
+from tipline.triage import api, decisions, notices, scope
 from tipline.triage.accounts import READER_ROLES, ROLES
 
 # Reachable signed out. The enrolment page admits only the browser that has just given a
@@ -87,3 +92,108 @@ def guard() -> Response | None:
     if current_user.role not in ALLOWED.get(endpoint, frozenset()):
         abort(403)
     return None
+
+
+# Controls are drawn from the rules that guard them (issue 9: no control answers 403 or a
+# refusal). ``may`` answers from ALLOWED, as ``guard`` does, and for an action on a tip from
+# the same checks decisions.py and notices.py make before they act (``refusal``).
+
+
+def may(endpoint: str, **context: Any) -> bool:
+    """Whether the signed-in officer may use ``endpoint`` (a jinja global: the templates draw
+    a link or form only if it says yes). ``tip=`` (and ``request=`` for an identity
+    decision) also asks the rules of that decision on that tip."""
+    if endpoint in PUBLIC:
+        return True
+    if not current_user.is_authenticated:
+        return False
+    if current_user.role not in ALLOWED.get(endpoint, frozenset()):
+        return False
+    tip = context.get("tip")
+    if tip is None:
+        return True
+    return refusal(endpoint, tip, current_user, request=context.get("request")) is None
+
+
+def refusal(
+    endpoint: str, tip: Tip, actor: scope.Viewer, *, request: IdentityRequest | None = None
+) -> str | None:
+    """Why ``actor`` cannot take the action of ``endpoint`` (page or API) on ``tip`` now, as a
+    message id, or None if the rules allow it. What was typed into the form is checked when
+    it is sent; this is what the tip's state and the officer's place decide."""
+    action = endpoint.partition(".")[2]
+    check = TIP_RULES.get(action)
+    return check(tip, actor, request) if check is not None else None
+
+
+Rule = Callable[[Tip, scope.Viewer, "IdentityRequest | None"], "str | None"]
+
+
+def _undecided(tip: Tip) -> str | None:
+    return None if tip.status in decisions.UNDECIDED else N_("This tip has already been decided.")
+
+
+def _leads_undecided(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    """decisions.lead_decides, then the state check of confirm_routing, refuse, transfer."""
+    if decisions.is_co_handler(tip, actor):
+        return decisions.LEADS_ONLY
+    return _undecided(tip)
+
+
+def _accept(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    if decisions.is_co_handler(tip, actor):
+        assert actor.bureau is not None
+        return decisions.co_accept_refusal(tip, actor.bureau)
+    return _undecided(tip)
+
+
+def _duplicate(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    return decisions.LEADS_ONLY if decisions.is_co_handler(tip, actor) else None
+
+
+def _identity_request(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    return N_("This reporter gave no name.") if tip.identity is None else None
+
+
+def _identity_decision(tip: Tip, actor: scope.Viewer, r: IdentityRequest | None) -> str | None:
+    """decisions.decide_identity: a supervisor, not on their own request, a pending one."""
+    if actor.role != "supervisor":
+        return N_("Only a supervisor decides identity requests.")
+    if r is None or r.tip_id != tip.id:
+        return N_("This request has already been decided.")
+    if r.requester_id == actor.id:
+        return N_("You cannot decide your own request.")
+    if r.state != "pending":
+        return N_("This request has already been decided.")
+    return None
+
+
+def _notice_document(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    """views.notice_document (403 outside the issuing office) and notices.reporter_name."""
+    if not notices.issues_notice(tip, actor):
+        return decisions.LEADS_ONLY
+    if tip.identity is None or not tip.wants_notice:
+        return N_("This reporter did not ask to be told.")
+    if tip.status not in notices.DECISIONS:
+        return N_("There is no decision to give notice of yet.")
+    return None
+
+
+def _give_notice(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    if decisions.is_co_handler(tip, actor) or not notices.issues_notice(tip, actor):
+        return decisions.LEADS_ONLY
+    return None if notices.is_due(tip) else N_("No notice is due on this tip.")
+
+
+# By the action's name, the same for the page (triage.X) and the API (api.X).
+TIP_RULES: dict[str, Rule] = {
+    "route": _leads_undecided,
+    "accept": _accept,
+    "refuse": _leads_undecided,
+    "transfer": _leads_undecided,
+    "duplicate": _duplicate,
+    "identity_request": _identity_request,
+    "identity_decision": _identity_decision,
+    "notice_document": _notice_document,
+    "give_notice": _give_notice,
+}

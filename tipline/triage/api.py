@@ -313,7 +313,11 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
             "timeline": [tipwords.step(event).text for event in tip.events],
         },
         "identity_requests": [
-            {"id": r.id, "requested_on": r.requested_on.isoformat(), "state": r.state}
+            {"id": r.id, "requested_on": r.requested_on.isoformat(), "state": r.state,
+             # Issue 9: who asked and why, so a supervisor does not decide blind (sealed
+             # under the tip's key; read with the tip, audited as its reading).
+             "requested_by": session.get(Officer, r.requester_id).username,  # type: ignore[union-attr]
+             "reason": decisions.request_reason(opened, r)}
             for r in requests
         ],
     }

@@ -353,6 +353,14 @@ def request_identity(
     return request
 
 
+def request_reason(opened: OpenedTip, request: IdentityRequest) -> str:
+    """Why the officer asked for the identity (sealed under the tip's key, as notes are)."""
+    return open_sealed(
+        _internal(opened), request.reason, tip_id=opened.tip.id,
+        purpose=f"identity-request:{request.id}",
+    ).decode()  # fmt: skip
+
+
 def decide_identity(
     session: Session, actor: scope.Viewer, request: IdentityRequest, approve: bool
 ) -> None:

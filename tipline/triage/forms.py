@@ -16,13 +16,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT, today
 from tipline.intake.web import RegionFields, valid_amount
 from tipline.triage.notices import CHANNELS as NOTICE_CHANNELS
 
+IDENTITY_DECISIONS = ("approve", "refuse")
 STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
 
 
@@ -71,13 +72,22 @@ class AcceptForm(FlaskForm):
 
 
 class RefuseForm(FlaskForm):
-    reason = SelectField(_l("Reason"), choices=choices(reference.REFUSAL_REASONS))
+    # No default (issue 9): a blank first choice, refused with words if left so.
+    reason = SelectField(
+        _l("Reason"),
+        choices=choices(reference.REFUSAL_REASONS, _l("Choose a reason")),
+        validators=[DataRequired(_l("Choose the reason for not accepting the tip."))],
+    )
     text = TextAreaField(_l("Explanation for the reporter (optional)"),
                          validators=[Length(max=5000)])  # fmt: skip
 
 
 class TransferForm(FlaskForm):
-    bureau = SelectField(_l("To bureau"), choices=choices(reference.BUREAUS))
+    bureau = SelectField(
+        _l("To bureau"),
+        choices=choices(reference.BUREAUS, _l("Choose a bureau")),
+        validators=[DataRequired(_l("Choose the bureau to transfer the tip to."))],
+    )
     region = StringField(
         _l("Office's region code (optional)"),
         validators=[
@@ -105,9 +115,15 @@ class IdentityRequestForm(FlaskForm):
 
 
 class IdentityDecisionForm(FlaskForm):
-    approve = SelectField(
+    """No default (issue 9): the decision is the button pressed, approve or reject."""
+
+    decision = StringField(
         _l("Decision"),
-        choices=[SelectChoice("yes", _l("Approve")), SelectChoice("no", _l("Refuse"))],
+        validators=[
+            DataRequired(_l("Choose to approve or to reject the request.")),
+            Length(max=16),
+            AnyOf(IDENTITY_DECISIONS, message=_l("Choose to approve or to reject the request.")),
+        ],
     )
 
 
@@ -150,13 +166,22 @@ class DecisionForms:
 
     forms: dict[str, FlaskForm]
 
+    bound: str | None = None
+
     @classmethod
     def blank(cls) -> DecisionForms:
         return cls({name: form(prefix=name, formdata=None) for name, form in FORMS.items()})
 
     def bind(self, name: str) -> Any:
         self.forms[name] = FORMS[name](prefix=name)
+        self.bound = name
         return self.forms[name]
+
+    def start_on(self, tip: Any) -> None:
+        """Issue 9: the route form starts on the suggested bureau (a form sent back with its
+        errors keeps what the officer chose)."""
+        if self.bound != "route" and tip.suggested_bureau:
+            self.forms["route"].bureau.data = tip.suggested_bureau
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -22,7 +22,7 @@ from tipline.intake import reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
 from tipline.intake.headers import content_disposition
-from tipline.intake.models import IdentityRequest, Tip
+from tipline.intake.models import IdentityRequest, Officer, Tip
 from tipline.intake.reading import OpenedTip, open_tip
 from tipline.intake.reference import N_
 from tipline.intake.scrub import ALLOWED_EXTENSIONS
@@ -39,7 +39,7 @@ from tipline.intake.submit import (
 from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
 from tipline.portal import receipts
-from tipline.triage import clocks, decisions, notices, scope, tipwords, triage
+from tipline.triage import access, clocks, decisions, notices, scope, tipwords, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
     DecisionForms,
@@ -140,6 +140,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
                 session, current_user, opened.tip, triage().keyring, audit=False
             )
         co_handler = decisions.is_co_handler(opened.tip, current_user)
+        forms.start_on(opened.tip)
         page = render_template(
             "triage/tip.html",
             tip=opened.tip,
@@ -149,6 +150,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             notes=decisions.notes(opened, session),
             co_bureaus=opened.tip.co_bureau_codes,
             requests=requests,
+            request_details=_request_details(session, opened, requests),
             identity=identity,
             forms=forms,
             today=today(),
@@ -179,12 +181,19 @@ def tip(tip_id: str) -> Any:
     return _tip_page(tip_id)
 
 
-def _act(tip_id: str, form_name: str, action: Any) -> Any:
-    """Validate one of the tip page's forms and run ``action(session, opened, form)``."""
+def _act(
+    tip_id: str, form_name: str, action: Any, confirm: Any = None, request_id: int | None = None
+) -> Any:
+    """Validate one of the tip page's forms and run ``action(session, opened, form)``.
+
+    ``confirm(form)`` true: a decision that cannot be undone (issue 9). The first POST shows
+    what it will do (``_confirmation``); only the POST that carries ``confirm=1`` acts."""
     forms = DecisionForms.blank()
     form = forms.bind(form_name)
     if not form.validate_on_submit():
         return _tip_page(tip_id, forms, 400)
+    if confirm is not None and confirm(form) and request.form.get("confirm") != "1":
+        return _confirmation(tip_id, forms, form_name, action, request_id)
     try:
         with transaction(triage().sessions) as session:
             opened = open_visible(session, tip_id, audit=False)  # the decision is the entry
@@ -195,7 +204,69 @@ def _act(tip_id: str, form_name: str, action: Any) -> Any:
         else:
             form.form_errors.append(_(str(error.args[0])))
         return _tip_page(tip_id, forms, 400)
+    with triage().sessions() as session:
+        # A tip sent to a bureau or office out of the officer's sight (a transfer): the
+        # inbox, not a page that is now 404.
+        if not scope.can_see(session, current_user, tip_id):
+            return redirect(url_for("triage.inbox"))
     return redirect(url_for("triage.tip", tip_id=tip_id))
+
+
+def _always(form: Any) -> bool:
+    return True
+
+
+def _confirmation(
+    tip_id: str, forms: DecisionForms, form_name: str, action: Any, request_id: int | None = None
+) -> Any:
+    """The second step of an irreversible decision: what will happen, the same fields again
+    (hidden) with ``confirm=1`` and the form's CSRF token, and a way back.
+
+    Nothing is changed: the decision is tried and rolled back, so one the rules would refuse
+    is refused here already, in their words, and not after the officer has confirmed it."""
+    form = forms.forms[form_name]
+    with triage().sessions() as session:
+        try:
+            action(session, open_visible(session, tip_id, audit=False), form)
+        except (decisions.DecisionError, InvalidReport) as error:
+            session.rollback()
+            if isinstance(error, InvalidReport):
+                form.form_errors.append(problem_text(error.problems[0]))
+            else:
+                form.form_errors.append(_(str(error.args[0])))
+            return _tip_page(tip_id, forms, 400)
+        session.rollback()
+    with transaction(triage().sessions) as session:
+        opened = open_visible(session, tip_id, audit=False)
+        found = session.get(IdentityRequest, request_id) if request_id is not None else None
+        details = _request_details(session, opened, [found]) if found is not None else {}
+        page = render_template(
+            "triage/confirm.html", tip=opened.tip, form=form, kind=form_name,
+            action=request.path, identity_request=found,
+            request_detail=details.get(found.id) if found is not None else None,
+        )  # fmt: skip
+        # The page shows the request's reason, decrypted: a reading of the tip.
+        if found is not None:
+            record(session, "tip.read", actor=current_user.username, tip_id=tip_id)
+    return page
+
+
+def _request_details(
+    session: Session, opened: OpenedTip, requests: Any
+) -> dict[int, dict[str, Any]]:
+    """Who asked and why, for the identity requests the viewer may decide (issue 9: a
+    supervisor does not decide blind). The reason is sealed under the tip's key; it is
+    opened only where the tip is, and its reading is the tip's (audited with it)."""
+    shown: dict[int, dict[str, Any]] = {}
+    for r in requests:
+        if access.refusal("triage.identity_decision", opened.tip, current_user, request=r):
+            continue
+        requester = session.get(Officer, r.requester_id)
+        shown[r.id] = {
+            "requester": requester.username if requester is not None else "",
+            "reason": decisions.request_reason(opened, r),
+        }
+    return shown
 
 
 @bp.post("/tips/<tip_id>/messages")
@@ -233,6 +304,7 @@ def refuse(tip_id: str) -> Any:
         "refuse",
         # A form posted without its optional text field gives None: no text (never a 500).
         lambda s, o, f: decisions.refuse(s, o, current_user, f.reason.data, f.text.data or ""),
+        confirm=_always,
     )
 
 
@@ -244,6 +316,7 @@ def transfer(tip_id: str) -> Any:
         lambda s, o, f: decisions.transfer(
             s, o, current_user, f.bureau.data, f.region.data or None, f.text.data or ""
         ),
+        confirm=_always,
     )
 
 
@@ -278,9 +351,14 @@ def identity_decision(tip_id: str, request_id: int) -> Any:
         found = session.get(IdentityRequest, request_id)
         if found is None or found.tip_id != opened.tip.id:
             abort(404)
-        decisions.decide_identity(session, current_user, found, form.approve.data == "yes")
+        decisions.decide_identity(session, current_user, found, form.decision.data == "approve")
 
-    return _act(tip_id, "decide", action)
+    # Approving opens the reporter's identity to the requester: that takes the second step;
+    # rejecting does not (they may ask again).
+    return _act(
+        tip_id, "decide", action, confirm=lambda f: f.decision.data == "approve",
+        request_id=request_id,
+    )  # fmt: skip
 
 
 @bp.post("/tips/<tip_id>/recuse")
@@ -288,6 +366,10 @@ def recuse(tip_id: str) -> Any:
     forms = DecisionForms.blank()
     if not forms.bind("recuse").validate_on_submit():
         return _tip_page(tip_id, forms, 400)
+    if request.form.get("confirm") != "1":
+        return _confirmation(
+            tip_id, forms, "recuse", lambda s, o, f: decisions.recuse(s, current_user, o.tip)
+        )
     with transaction(triage().sessions) as session:
         found = scope.find_visible(session, current_user, tip_id)
         if found is None:
