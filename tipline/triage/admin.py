@@ -348,8 +348,8 @@ def gettext_role(code: str) -> str:
 
 
 def region_words(code: str) -> str:
-    name = reference.regions().get(code)
-    return f"{name} ({code})" if name else code
+    """The region's full name, as the pages write it (reference.region_name)."""
+    return reference.region_name(code) or code
 
 
 @bp.post("/admin/users/<int:officer_id>/change")
