@@ -593,3 +593,25 @@ def test_the_tipline_command_makes_the_same_changes(tmp_path: Path, database_url
     for action in ("user.change", "user.reset_totp", "user.unlock", "user.deactivate",
                    "user.activate"):  # fmt: skip
         assert action in logged, action
+
+
+def test_every_account_action_in_the_log_has_words() -> None:
+    """Each action code the account code records has a label in accounts.ACCOUNT_ACTIONS,
+    translated into Chinese, so the audit log's pages can show words, not codes."""
+    from babel.support import Translations
+
+    from tipline.triage import accounts
+
+    source = "".join(
+        (Path(accounts.__file__).parent / name).read_text("utf-8")
+        for name in ("accounts.py", "admin.py", "auth.py", "cli.py")
+    )
+    found = re.findall(r'"((?:user|password)\.[a-z_.]+|(?:signin|enrol)(?:\.[a-z_.]+)?)"', source)
+    used = {*found, "user.reset_password", "user.reset_totp"}  # the last two built f"..."
+    assert len(used) > 15, used
+    labelled = {term.code: term.label for term in accounts.ACCOUNT_ACTIONS}
+    assert used <= set(labelled), sorted(used - set(labelled))
+    folder = Path(accounts.__file__).parents[1] / "translations"
+    chinese = Translations.load(str(folder), ["zh"], domain="messages")
+    for code, label in labelled.items():
+        assert chinese.gettext(label) != label, code

@@ -49,6 +49,33 @@ ROLE_TERMS: tuple[Term, ...] = (
     Term("auditor", N_("Auditor")),
 )
 ROLES = tuple(term.code for term in ROLE_TERMS)
+# The audit log's action codes for accounts and sign-ins, with words for the log's pages
+# (issue 9: no codes in the Chinese UI). Details name the account (``username``) and, for
+# a change, its new and former role, bureau and region (``was_role`` ...).
+ACCOUNT_ACTIONS: tuple[Term, ...] = (
+    Term("user.add", N_("Account added")),
+    Term("user.request", N_("Account asked for (waits for a supervisor)")),
+    Term("user.approve", N_("Account approved")),
+    Term("user.approve.refused", N_("Account approval refused")),
+    Term("user.activate", N_("Account activated")),
+    Term("user.deactivate", N_("Account deactivated")),
+    Term("user.unlock", N_("Account unlocked")),
+    Term("user.reset", N_("Password and authenticator given anew (on the server)")),
+    Term("user.reset_password", N_("Password reset")),
+    Term("user.reset_totp", N_("Authenticator reset")),
+    Term("user.change", N_("Role, bureau or jurisdiction changed")),
+    Term("user.change.request", N_("Change of role, bureau or jurisdiction asked for")),
+    Term("user.change.approve", N_("Change of role, bureau or jurisdiction approved")),
+    Term("user.change.withdraw", N_("Change of role, bureau or jurisdiction withdrawn")),
+    Term("user.change.refused", N_("Approval of a change refused")),
+    Term("password.set", N_("New password chosen after a reset")),
+    Term("signin", N_("Signed in")),
+    Term("signin.activation", N_("Signed in with an activation code")),
+    Term("signin.failed", N_("Sign-in failed")),
+    Term("signin.replayed", N_("Sign-in with a used code")),
+    Term("enrol", N_("Authenticator set up")),
+    Term("enrol.failed", N_("Authenticator set-up failed")),
+)
 # Roles that may open tip contents (discipline inspection's officers among them); admins
 # and auditors never do by default.
 READER_ROLES = frozenset({"triage_officer", "bureau_officer", "supervisor"})

@@ -149,7 +149,8 @@ def login() -> Response | str | tuple[str, int]:
                    actor=username if known else None)  # fmt: skip
         else:
             officer = signed_in.officer
-            record(db, "signin.activation" if signed_in.must_enrol else "signin",
+            record(db, "signin.activation" if signed_in.must_enrol or signed_in.must_set_password
+                   else "signin",
                    actor=officer.username)  # fmt: skip
             user = _signed_in(officer)
             epoch = officer.session_epoch
