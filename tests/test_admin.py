@@ -235,8 +235,10 @@ def confirmed(client: FlaskClient, path: str, page: str, **fields: str) -> Any:
 
 def details(app: Flask, action: str) -> list[dict[str, Any]]:
     with app.extensions["triage"].sessions() as session:
-        return [json.loads(e.detail) if isinstance(e.detail, str) else e.detail for e in
-                session.scalars(select(AuditEvent).where(AuditEvent.action == action))]
+        return [
+            json.loads(e.detail) if isinstance(e.detail, str) else e.detail
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action))
+        ]
 
 
 @pytest.mark.parametrize(("lang", "words"), [

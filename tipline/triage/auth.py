@@ -92,9 +92,7 @@ class EnrolForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField(
-        _l("New password"), validators=[DataRequired(), Length(max=1024)]
-    )
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     again = PasswordField(
         _l("The new password again"),
         validators=[

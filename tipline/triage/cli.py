@@ -337,9 +337,7 @@ def users_reset_totp(username: str) -> None:
 @click.option("--role", type=click.Choice(ROLES), help="New role (default: unchanged).")
 @click.option("--bureau", help="New bureau (default: unchanged).")
 @click.option("--region", help="New jurisdiction, GB/T 2260 (default: unchanged).")
-def users_change(
-    username: str, role: str | None, bureau: str | None, region: str | None
-) -> None:
+def users_change(username: str, role: str | None, bureau: str | None, region: str | None) -> None:
     """Change USERNAME's role, bureau or jurisdiction, in force now.
 
     Needs the key passphrase, like 'users add': on the server, the operator holding it
