@@ -440,7 +440,7 @@ class ServedPortal(_ServedSite):
 
 OFFICER_PASSWORD = "a long served test password"
 ACTIVATION = re.compile(r"activation code: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})")
-ENROL_SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
+ENROL_SECRET = re.compile(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<')  # shown in groups of four
 
 
 def add_officer(
@@ -540,7 +540,7 @@ class TriageClient:
             if found is None:
                 raise PortalError(page.status_code, "first sign-in: no enrolment", page.text)
             token = csrf_token(page.text)
-        secret = found.group(1)
+        secret = found.group(1).replace(" ", "")
         confirm = {"csrf_token": token, "code": pyotp.TOTP(secret).now()}
         with self.session.post(
             self.base_url + "/enrol", data=confirm, allow_redirects=False, timeout=self.timeout

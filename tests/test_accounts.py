@@ -43,7 +43,7 @@ except ImportError:  # tests/ imported as a package
 T = TypeVar("T")
 NEW_PASSWORD = "the new supervisor's password"
 ACTIVATION = re.compile(r'id="activation">([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})<')
-SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
+SECRET = re.compile(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<')  # shown in groups of four
 REPLAYED = {"en": "This code was already used", "zh": "此验证码已经用过"}
 
 
@@ -86,7 +86,7 @@ def enrol_in_browser(client: FlaskClient, name: str, password: str, activation: 
     found = SECRET.search(page)
     assert found is not None, page
     assert "<svg" in page and "otpauth://totp/tipline:" in html.unescape(page)
-    secret = found.group(1)
+    secret = found.group(1).replace(" ", "")
     confirmed = client.post("/enrol", data={
         "csrf_token": csrf_token(client, "/enrol"), "code": pyotp.TOTP(secret).now(),
     })  # fmt: skip
@@ -336,7 +336,7 @@ def http_enrol(base: str, name: str, activation: str) -> str:
         assert first.url.endswith("/enrol"), first.text
         found = SECRET.search(first.text)
         assert found is not None
-        secret = found.group(1)
+        secret = found.group(1).replace(" ", "")
         done = browser.post(base + "/enrol", timeout=30, data={
             "csrf_token": served.csrf_token(first.text), "code": pyotp.TOTP(secret).now(),
         }, allow_redirects=False)  # fmt: skip

@@ -414,6 +414,13 @@ class Officer(Base):
     # Raised on sign-out, deactivation and new credentials: every session cookie issued
     # before then stops working, although the server keeps no session state.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # A change of role, bureau or jurisdiction that widens what a reader sees waits here for
+    # a supervisor of the new office (accounts.request_change); the columns above stay in
+    # force until then. ``pending_role`` is None when nothing waits.
+    pending_role: Mapped[str | None] = mapped_column(String(24))
+    pending_bureau: Mapped[str | None] = mapped_column(String(32))
+    pending_region: Mapped[str | None] = mapped_column(String(6))
+    change_requested_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEvent(Base):

@@ -21,6 +21,8 @@ from tipline.triage.accounts import READER_ROLES, ROLES
 # Reachable signed out. The enrolment page admits only the browser that has just given a
 # password and an activation code (auth.enrol checks the marker in its session).
 PUBLIC = frozenset({"auth.login", "auth.enrol", "static", "language"})
+# The same for choosing a new password after a reset (auth.new_password checks its marker).
+PUBLIC = PUBLIC | {"auth.new_password"}
 
 # Which tips each role sees is decided in scope.py; this table says which pages it may open.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -49,9 +51,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "export.tip_zip": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
+    # One account's page and its changes (issue 9): unlock, resets, role/bureau/region.
+    "admin.user": frozenset({"admin"}),
+    "admin.unlock": frozenset({"admin"}),
+    "admin.reset_password": frozenset({"admin"}),
+    "admin.reset_totp": frozenset({"admin"}),
+    "admin.change": frozenset({"admin"}),
     # The second person of the two-person rule for accounts that read contents.
     "admin.approvals": frozenset({"supervisor"}),
     "admin.approve": frozenset({"supervisor"}),
+    "admin.approve_change": frozenset({"supervisor"}),
     "admin.rules": frozenset({"admin"}),
     "admin.calendar": frozenset({"admin"}),
     "admin.calendar_notice": frozenset({"admin"}),

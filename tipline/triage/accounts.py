@@ -49,6 +49,33 @@ ROLE_TERMS: tuple[Term, ...] = (
     Term("auditor", N_("Auditor")),
 )
 ROLES = tuple(term.code for term in ROLE_TERMS)
+# The audit log's action codes for accounts and sign-ins, with words for the log's pages
+# (issue 9: no codes in the Chinese UI). Details name the account (``username``) and, for
+# a change, its new and former role, bureau and region (``was_role`` ...).
+ACCOUNT_ACTIONS: tuple[Term, ...] = (
+    Term("user.add", N_("Account added")),
+    Term("user.request", N_("Account asked for (waits for a supervisor)")),
+    Term("user.approve", N_("Account approved")),
+    Term("user.approve.refused", N_("Account approval refused")),
+    Term("user.activate", N_("Account activated")),
+    Term("user.deactivate", N_("Account deactivated")),
+    Term("user.unlock", N_("Account unlocked")),
+    Term("user.reset", N_("Password and authenticator given anew (on the server)")),
+    Term("user.reset_password", N_("Password reset")),
+    Term("user.reset_totp", N_("Authenticator reset")),
+    Term("user.change", N_("Role, bureau or jurisdiction changed")),
+    Term("user.change.request", N_("Change of role, bureau or jurisdiction asked for")),
+    Term("user.change.approve", N_("Change of role, bureau or jurisdiction approved")),
+    Term("user.change.withdraw", N_("Change of role, bureau or jurisdiction withdrawn")),
+    Term("user.change.refused", N_("Approval of a change refused")),
+    Term("password.set", N_("New password chosen after a reset")),
+    Term("signin", N_("Signed in")),
+    Term("signin.activation", N_("Signed in with an activation code")),
+    Term("signin.failed", N_("Sign-in failed")),
+    Term("signin.replayed", N_("Sign-in with a used code")),
+    Term("enrol", N_("Authenticator set up")),
+    Term("enrol.failed", N_("Authenticator set-up failed")),
+)
 # Roles that may open tip contents (discipline inspection's officers among them); admins
 # and auditors never do by default.
 READER_ROLES = frozenset({"triage_officer", "bureau_officer", "supervisor"})
@@ -110,6 +137,9 @@ class SignIn:
     # The password and activation code were right; the officer enrols an authenticator
     # before the session starts.
     must_enrol: bool
+    # After a password reset: the activation code and a code from the authenticator were
+    # right; the officer chooses a new password before the session starts.
+    must_set_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,30 +190,10 @@ def add_officer(
             "username",
             N_("A user name is 2-64 lower-case letters, digits, dots, hyphens or underscores."),
         )
-    if role not in ROLES:
-        raise AccountError(
-            "role", N_("Unknown role %(role)s: choose one of %(roles)s."), role=repr(role),
-            roles=", ".join(ROLES),
-        )  # fmt: skip
-    if bureau is not None and bureau not in reference.codes(reference.BUREAUS):
-        raise AccountError(
-            "bureau", N_("Unknown bureau %(bureau)s: choose one from the list."),
-            bureau=repr(bureau),
-        )  # fmt: skip
-    if region is not None and region not in reference.regions():
-        raise AccountError(
-            "region", N_("%(region)s is not a region code (six digits, GB/T 2260)."),
-            region=repr(region),
-        )  # fmt: skip
-    if role in READER_ROLES and (bureau is None or region is None):
-        raise AccountError(
-            "bureau", N_("This role belongs to an office: give a bureau and a region.")
-        )
+    _check_office(role, bureau, region)
     _check_password(password)
     if email is not None and not _EMAIL.match(email):
-        raise AccountError(
-            "email", N_("%(email)s is not an e-mail address."), email=repr(email)
-        )
+        raise AccountError("email", N_("%(email)s is not an e-mail address."), email=repr(email))
     if session.scalar(select(Officer.id).where(Officer.username == username)) is not None:
         raise AccountError(
             "username", N_("A user named %(name)s already exists."), name=repr(username)
@@ -269,6 +279,279 @@ def reset_credentials(officer: Officer, password: str) -> NewOfficer:
     officer.last_totp_step = None
     officer.session_epoch += 1
     return NewOfficer(officer, _new_activation(officer))
+
+
+def lookup(
+    session: Session, *, officer_id: int | None = None, username: str | None = None
+) -> Officer:
+    """The account by id (the pages) or by name (the ``tipline`` command), locked for the
+    change that follows."""
+    query = select(Officer).with_for_update()
+    if officer_id is not None:
+        query = query.where(Officer.id == officer_id)
+    else:
+        query = query.where(Officer.username == username)
+    officer = session.scalar(query)
+    if officer is None:
+        if username is not None:
+            raise AccountError("username", N_("There is no user named %(name)s."),
+                               name=repr(username))  # fmt: skip
+        raise AccountError("username", N_("There is no such account."))
+    return officer
+
+
+def _not_waiting(officer: Officer) -> None:
+    if officer.awaiting_approval:
+        raise AccountError(
+            "username",
+            N_("This account waits for a supervisor's approval; only that opens it."),
+        )
+
+
+def set_active(officer: Officer, active: bool, *, actor_id: int | None) -> bool:
+    """Open or close an account; returns whether anything changed. A closed account cannot
+    sign in (``authenticate``) and its open sessions end now. ``actor_id`` is the officer
+    doing it, None for the ``tipline`` command: nobody locks themself out (or in)."""
+    if actor_id is not None and officer.id == actor_id:
+        raise AccountError("username", N_("You cannot deactivate or activate your own account."))
+    _not_waiting(officer)
+    changed = officer.active != active
+    officer.active = active
+    officer.session_epoch += 1
+    officer.locked_until = None
+    officer.failed_logins = 0
+    return changed
+
+
+def is_locked(officer: Officer, now: dt.datetime | None = None) -> bool:
+    locked_until = _aware(officer.locked_until)
+    return locked_until is not None and locked_until > (now or dt.datetime.now(dt.UTC))
+
+
+def unlock(officer: Officer) -> bool:
+    """End a lock-out after failed sign-ins now rather than in LOCK_FOR; returns whether the
+    account was locked. The failure count starts again from nought."""
+    was = is_locked(officer)
+    officer.locked_until = None
+    officer.failed_logins = 0
+    return was
+
+
+# Stands for the password after a reset: not an argon2 hash, so no password matches it.
+PASSWORD_RESET = "!reset"  # noqa: S105 - a marker, never a password
+
+
+def password_reset_pending(officer: Officer) -> bool:
+    return officer.password_hash == PASSWORD_RESET
+
+
+def _not_self(officer: Officer, actor_id: int | None) -> None:
+    if actor_id is not None and officer.id == actor_id:
+        raise AccountError(
+            "username",
+            N_("You cannot reset your own password or authenticator here: another "
+               "administrator does that."),
+        )  # fmt: skip
+
+
+def reset_password(officer: Officer, *, actor_id: int | None) -> str:
+    """A forgotten password: the old one stops working and a new activation code is issued.
+
+    Nobody chooses the new password for the officer: they sign in with the activation code
+    in place of the password and a code from their own authenticator, then choose one
+    (``set_new_password``). Whoever hands over the code alone cannot sign in."""
+    _not_self(officer, actor_id)
+    _not_waiting(officer)
+    if officer.totp_sealed is None:
+        raise AccountError(
+            "username",
+            N_("This account has no authenticator yet, so a new password cannot be proved "
+               "with one. Reset its authenticator instead, or give both anew on the server "
+               "with 'tipline users reset'."),
+        )  # fmt: skip
+    officer.password_hash = PASSWORD_RESET
+    officer.failed_logins = 0
+    officer.locked_until = None
+    officer.session_epoch += 1
+    return _new_activation(officer)
+
+
+def reset_totp(officer: Officer, *, actor_id: int | None) -> str:
+    """A lost or new phone: the authenticator is dropped and a new activation code issued;
+    at the next sign-in (password and activation code) the officer enrols a new one."""
+    _not_self(officer, actor_id)
+    _not_waiting(officer)
+    if password_reset_pending(officer):
+        raise AccountError(
+            "username",
+            N_("This account's password was reset and is not set again yet. A new password "
+               "and a new authenticator together are given on the server with 'tipline "
+               "users reset'."),
+        )  # fmt: skip
+    officer.totp_sealed = None
+    officer.totp_pending = None
+    officer.last_totp_step = None
+    officer.failed_logins = 0
+    officer.locked_until = None
+    officer.session_epoch += 1
+    return _new_activation(officer)
+
+
+def set_new_password(session: Session, officer_id: int, epoch: int, password: str) -> Officer:
+    """The officer's own new password after a reset (``SignIn.must_set_password``)."""
+    officer = _officer_for_update(session, id=officer_id)
+    if (
+        officer is None
+        or not officer.active
+        or not password_reset_pending(officer)
+        or officer.session_epoch != epoch
+    ):
+        raise SignInFailed
+    _check_password(password)
+    officer.password_hash = hasher.hash(password)
+    officer.activation_hash = None
+    return officer
+
+
+# Which reader roles a role already holds the powers of: a supervisor does all an officer of
+# their office does; the intake desk and a bureau's officer differ.
+_INCLUDES = {
+    "supervisor": frozenset(READER_ROLES),
+    "triage_officer": frozenset({"triage_officer"}),
+    "bureau_officer": frozenset({"bureau_officer"}),
+}
+
+
+def widens(officer: Officer, role: str, bureau: str | None, region: str | None) -> bool:
+    """Whether making ``officer`` (role, bureau, region) gives them a reader role they do
+    not hold or lets them read more: another bureau, a larger or other jurisdiction."""
+    if role not in READER_ROLES:
+        return False
+    if role not in _INCLUDES.get(officer.role, frozenset()):
+        return True
+    return bureau != officer.bureau or not _covers(officer.region, region)
+
+
+@dataclass(frozen=True)
+class Change:
+    officer: Officer
+    # "applied" (in force now), "waits" (for a supervisor), "unchanged" (nothing to do;
+    # a change that waited is withdrawn).
+    outcome: str
+    was: tuple[str, str | None, str | None]
+
+
+def _check_office(role: str, bureau: str | None, region: str | None) -> None:
+    if role not in ROLES:
+        raise AccountError(
+            "role", N_("Unknown role %(role)s: choose one of %(roles)s."), role=repr(role),
+            roles=", ".join(ROLES),
+        )  # fmt: skip
+    if bureau is not None and bureau not in reference.codes(reference.BUREAUS):
+        raise AccountError(
+            "bureau", N_("Unknown bureau %(bureau)s: choose one from the list."),
+            bureau=repr(bureau),
+        )  # fmt: skip
+    if region is not None and region not in reference.regions():
+        raise AccountError(
+            "region", N_("%(region)s is not a region code (six digits, GB/T 2260)."),
+            region=repr(region),
+        )  # fmt: skip
+    if role in READER_ROLES and (bureau is None or region is None):
+        raise AccountError(
+            "bureau", N_("This role belongs to an office: give a bureau and a region.")
+        )
+
+
+def request_change(
+    officer: Officer,
+    *,
+    role: str,
+    bureau: str | None,
+    region: str | None,
+    actor: str,
+    actor_id: int | None,
+    approved_by: str | None,
+) -> Change:
+    """Change an account's role, bureau or jurisdiction.
+
+    A change that ``widens`` a reader's reading is under the two-person rule like a new
+    reader account: without ``approved_by`` (the ``tipline`` command's operator, with the key
+    ring open) it waits for a supervisor of the new office (``approve_change``), the account
+    working as before. Any other change takes effect now. Either way the officer's open
+    sessions end when it takes effect, so no page keeps the old powers."""
+    if actor_id is not None and officer.id == actor_id:
+        raise AccountError(
+            "role", N_("You cannot change your own role, bureau or jurisdiction: another "
+                       "administrator does that."),
+        )  # fmt: skip
+    _not_waiting(officer)
+    _check_office(role, bureau, region)
+    was = (officer.role, officer.bureau, officer.region)
+    if (role, bureau, region) == was:
+        withdrawn = officer.pending_role is not None
+        _clear_pending(officer)
+        return Change(officer, "withdrawn" if withdrawn else "unchanged", was)
+    if widens(officer, role, bureau, region) and approved_by is None:
+        officer.pending_role = role
+        officer.pending_bureau = bureau
+        officer.pending_region = region
+        officer.change_requested_by = actor
+        return Change(officer, "waits", was)
+    _apply(officer, role, bureau, region)
+    return Change(officer, "applied", was)
+
+
+def _clear_pending(officer: Officer) -> None:
+    officer.pending_role = None
+    officer.pending_bureau = None
+    officer.pending_region = None
+    officer.change_requested_by = None
+
+
+def _apply(officer: Officer, role: str, bureau: str | None, region: str | None) -> None:
+    officer.role = role
+    officer.bureau = bureau
+    officer.region = region
+    officer.session_epoch += 1
+    _clear_pending(officer)
+
+
+def may_approve_change(approver: Officer, officer: Officer) -> str | None:
+    """Why ``approver`` may not approve the change waiting on ``officer``, or None."""
+    if officer.pending_role is None:
+        return N_("No change of this account waits for approval.")
+    if approver.role != "supervisor" or not approver.active or approver.awaiting_approval:
+        return N_("Only a supervisor approves an account that reads tips.")
+    if approver.id == officer.id or approver.username == officer.change_requested_by:
+        return N_("The person who asked for a change cannot also approve it.")
+    if approver.bureau != officer.pending_bureau or not _covers(
+        approver.region, officer.pending_region
+    ):
+        return N_("Only a supervisor of the account's own bureau and jurisdiction approves it.")
+    return None
+
+
+def changes_awaiting(session: Session, approver: Officer) -> list[Officer]:
+    """The accounts with a change waiting that ``approver`` may approve."""
+    waiting = session.scalars(
+        select(Officer).where(Officer.pending_role.is_not(None)).order_by(Officer.username)
+    )
+    return [officer for officer in waiting if may_approve_change(approver, officer) is None]
+
+
+def approve_change(session: Session, officer_id: int, approver: Officer) -> Change:
+    """Put a waiting change in force: the second person of the two-person rule."""
+    officer = session.scalar(select(Officer).where(Officer.id == officer_id).with_for_update())
+    if officer is None:
+        raise ApprovalRefused(N_("There is no such account."))
+    reason = may_approve_change(approver, officer)
+    if reason is not None:
+        raise ApprovalRefused(reason)
+    was = (officer.role, officer.bureau, officer.region)
+    assert officer.pending_role is not None
+    _apply(officer, officer.pending_role, officer.pending_bureau, officer.pending_region)
+    return Change(officer, "applied", was)
 
 
 def enrol_now(officer: Officer, vault: OfficerSecrets) -> str:
@@ -395,11 +678,21 @@ def authenticate(
             hasher.verify(_DUMMY_HASH, password)
         _count_failure(session, officer.id, now)
         raise SignInFailed
-    if not _password_ok(officer, password):
+    resetting = password_reset_pending(officer)
+    if resetting:
+        # After a password reset the activation code stands in the password's place; a
+        # code from the officer's own authenticator is still needed below.
+        with contextlib.suppress(VerificationError):
+            hasher.verify(_DUMMY_HASH, password)
+        activation = officer.activation_hash
+        if activation is None or not hmac.compare_digest(activation, _activation_digest(password)):
+            _count_failure(session, officer.id, now)
+            raise SignInFailed
+    elif not _password_ok(officer, password):
         _count_failure(session, officer.id, now)
         raise SignInFailed
     if officer.totp_sealed is None:
-        activation = officer.activation_hash
+        activation = None if resetting else officer.activation_hash
         if activation is None or not hmac.compare_digest(activation, _activation_digest(code)):
             _count_failure(session, officer.id, now)
             raise SignInFailed
@@ -418,6 +711,8 @@ def authenticate(
     if officer.last_totp_step is not None and step <= officer.last_totp_step:
         raise CodeReplayed
     _use_step(session, officer, step, now)
+    if resetting:
+        return SignIn(officer, must_enrol=False, must_set_password=True)
     if hasher.check_needs_rehash(officer.password_hash):
         officer.password_hash = hasher.hash(password)
     return SignIn(officer, must_enrol=False)

@@ -21,23 +21,11 @@ from flask_babel import gettext as _
 from tipline.intake import reference
 from tipline.intake.reference import N_, Term
 from tipline.triage import notices
-from tipline.triage.accounts import ROLE_TERMS
+from tipline.triage.accounts import ACCOUNT_ACTIONS, ROLE_TERMS
 
 ACTIONS: tuple[Term, ...] = (
-    # Signing in and accounts.
-    Term("signin", N_("Signed in")),
-    Term("signin.activation", N_("Signed in with an activation code")),
-    Term("signin.failed", N_("Sign-in failed")),
-    Term("signin.replayed", N_("Sign-in refused: a one-time code used twice")),
-    Term("enrol", N_("Set up the authenticator")),
-    Term("enrol.failed", N_("Authenticator set-up failed")),
-    Term("user.add", N_("Added an account")),
-    Term("user.request", N_("Asked for an account (waits for approval)")),
-    Term("user.approve", N_("Approved an account")),
-    Term("user.approve.refused", N_("Account approval refused")),
-    Term("user.activate", N_("Activated an account")),
-    Term("user.deactivate", N_("Deactivated an account")),
-    Term("user.reset", N_("Reset an account's password and authenticator")),
+    # Signing in and accounts: their words are kept with the accounts (accounts.py).
+    *ACCOUNT_ACTIONS,
     Term("token.issue", N_("Issued an API token")),
     Term("token.revoke", N_("Revoked API tokens")),
     # Reading: each view of contents is one of these (views.py).
@@ -134,10 +122,14 @@ class DetailKey:
 DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("username", N_("Account:")),
     DetailKey("role", N_("Role:"), _term(ROLE_TERMS)),
+    DetailKey("was_role", N_("Role before:"), _term(ROLE_TERMS)),
     DetailKey("bureau", N_("Bureau:"), _term(reference.BUREAUS)),
+    DetailKey("was_bureau", N_("Bureau before:"), _term(reference.BUREAUS)),
     DetailKey("suggested", N_("Suggested bureau:"), _term(reference.BUREAUS)),
     DetailKey("changed", N_("Other than suggested:"), _yes_no),
     DetailKey("region", N_("Region:"), _region),
+    DetailKey("was_region", N_("Region before:"), _region),
+    DetailKey("was_locked", N_("Was locked:"), _yes_no),
     DetailKey("requested_by", N_("Asked for by:")),
     DetailKey("officer_id", N_("Account number:")),
     DetailKey("reason", N_("Reason:"), _reason),

@@ -17,17 +17,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from tipline.intake.db import transaction
 from tipline.intake.models import Officer
 from tipline.triage import triage
 from tipline.triage.accounts import (
+    AccountError,
     CodeReplayed,
     SignIn,
     SignInFailed,
     authenticate,
     confirm_enrolment,
+    set_new_password,
     start_enrolment,
 )
 from tipline.triage.audit import record
@@ -89,6 +91,17 @@ class EnrolForm(FlaskForm):
     code = StringField(_l("One-time code"), validators=[DataRequired(), Length(min=6, max=8)])
 
 
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    again = PasswordField(
+        _l("The new password again"),
+        validators=[
+            DataRequired(), Length(max=1024),
+            EqualTo("password", message=_l("The two passwords differ.")),
+        ],
+    )  # fmt: skip
+
+
 # How long a first sign-in may take between the activation code and the first TOTP code.
 ENROL_WITHIN = dt.timedelta(minutes=10)
 
@@ -134,13 +147,20 @@ def login() -> Response | str | tuple[str, int]:
                    actor=username if known else None)  # fmt: skip
         else:
             officer = signed_in.officer
-            record(db, "signin.activation" if signed_in.must_enrol else "signin",
+            record(db, "signin.activation" if signed_in.must_enrol or signed_in.must_set_password
+                   else "signin",
                    actor=officer.username)  # fmt: skip
             user = _signed_in(officer)
             epoch = officer.session_epoch
     if signed_in is None:
         _failed(form, replayed)
         return render_template("triage/login.html", form=form), 401
+    if signed_in.must_set_password:
+        # A password reset: activation code and authenticator were right; the officer
+        # chooses the new password before the session starts.
+        session.clear()
+        session["new_password"] = {"id": user.id, "epoch": epoch, "at": time.time()}
+        return redirect(url_for("auth.new_password"))
     if signed_in.must_enrol:
         # Not signed in yet: the next page shows the new secret to this browser only.
         session.clear()
@@ -150,8 +170,8 @@ def login() -> Response | str | tuple[str, int]:
     return redirect(url_for(HOME.get(user.role, "triage.inbox")))
 
 
-def _enrolling() -> tuple[int, int] | None:
-    marker = session.get("enrolling")
+def _enrolling(key: str = "enrolling") -> tuple[int, int] | None:
+    marker = session.get(key)
     if not isinstance(marker, dict):
         return None
     officer_id, epoch, at = marker.get("id"), marker.get("epoch"), marker.get("at")
@@ -207,10 +227,48 @@ def enrol() -> Response | str | tuple[str, int]:
         session.pop("enrolling", None)
         return redirect(url_for("auth.login"))
     page = render_template(
-        "triage/enrol.html", form=form, secret=shown.secret, uri=shown.provisioning_uri,
+        "triage/enrol.html", form=form, secret=grouped(shown.secret), uri=shown.provisioning_uri,
         qr=qr_svg(shown.provisioning_uri),
     )  # fmt: skip
     return page, status
+
+
+def grouped(secret: str) -> str:
+    """A key for typing by hand, in groups of four (authenticator apps ignore the spaces)."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@bp.route("/new-password", methods=["GET", "POST"])
+def new_password() -> Response | str | tuple[str, int]:
+    """After a password reset: the officer, signed in with the activation code and their
+    authenticator, chooses their own new password; nobody else ever knows it."""
+    marker = _enrolling("new_password")
+    if marker is None:
+        session.pop("new_password", None)
+        return redirect(url_for("auth.login"))
+    officer_id, epoch = marker
+    form = NewPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        user = None
+        try:
+            with transaction(triage().sessions) as db:
+                officer = set_new_password(db, officer_id, epoch, form.password.data)
+                record(db, "password.set", actor=officer.username)
+                user = _signed_in(officer)
+        except AccountError as error:
+            form.password.errors = [_(error.message, **error.params)]
+            status = 400
+        except SignInFailed:
+            session.pop("new_password", None)
+            return redirect(url_for("auth.login"))
+        if user is not None:
+            session.pop("new_password", None)
+            _begin_session(user, epoch)
+            return redirect(url_for(HOME.get(user.role, "triage.inbox")))
+    elif form.is_submitted():
+        status = 400
+    return render_template("triage/new_password.html", form=form), status
 
 
 def _username(db: Session, officer_id: int) -> str | None:

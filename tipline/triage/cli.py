@@ -15,15 +15,16 @@ import smtplib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import object_session
 
 from tipline.crypto import (
     CryptoError,
@@ -48,7 +49,7 @@ from tipline.intake.models import Officer, Tip
 from tipline.intake.queue import make_queue
 from tipline.intake.reading import open_with_keyring
 from tipline.intake.submit import Report, ReporterIdentity, Submitter, validate
-from tipline.triage import load_keyring
+from tipline.triage import accounts, load_keyring
 from tipline.triage.accounts import (
     ROLES,
     AccountError,
@@ -269,6 +270,121 @@ def users_reset(username: str) -> None:
     except AccountError as exc:
         fail(str(exc))
     click.echo(f"activation code: {code}")
+
+
+def _account_command(username: str, change: Callable[[Officer], str | None]) -> str | None:
+    """Run one change of accounts.py on USERNAME in a transaction; refusals in English."""
+    cfg = config()
+    try:
+        with transaction(make_sessionmaker(make_engine(cfg.database_url))) as session:
+            officer = accounts.lookup(session, username=username)
+            said = change(officer)
+            session.flush()
+            return said
+    except AccountError as exc:
+        fail(str(exc))
+
+
+def _audited(action: str, officer: Officer, **details: Any) -> None:
+    session = object_session(officer)
+    assert session is not None
+    record(session, action, actor=cli_actor(), username=officer.username, **details)
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """End USERNAME's lock-out after failed sign-ins now."""
+
+    def change(officer: Officer) -> str:
+        was = accounts.unlock(officer)
+        _audited("user.unlock", officer, was_locked=was)
+        return f"{username} unlocked" if was else f"{username} was not locked; counter reset"
+
+    click.echo(_account_command(username, change))
+
+
+@users.command("reset-password")
+@click.argument("username")
+def users_reset_password(username: str) -> None:
+    """A forgotten password: USERNAME signs in with the printed activation code in place of
+    the password and a code from their authenticator, then chooses a new password."""
+
+    def change(officer: Officer) -> str:
+        code = accounts.reset_password(officer, actor_id=None)
+        _audited("user.reset_password", officer)
+        return f"activation code: {code}"
+
+    click.echo(_account_command(username, change))
+
+
+@users.command("reset-totp")
+@click.argument("username")
+def users_reset_totp(username: str) -> None:
+    """A lost phone: USERNAME signs in with their password and the printed activation code,
+    then sets up an authenticator again."""
+
+    def change(officer: Officer) -> str:
+        code = accounts.reset_totp(officer, actor_id=None)
+        _audited("user.reset_totp", officer)
+        return f"activation code: {code}"
+
+    click.echo(_account_command(username, change))
+
+
+@users.command("change")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), help="New role (default: unchanged).")
+@click.option("--bureau", help="New bureau (default: unchanged).")
+@click.option("--region", help="New jurisdiction, GB/T 2260 (default: unchanged).")
+def users_change(username: str, role: str | None, bureau: str | None, region: str | None) -> None:
+    """Change USERNAME's role, bureau or jurisdiction, in force now.
+
+    Needs the key passphrase, like 'users add': on the server, the operator holding it
+    stands in for the supervisor whose approval a change that widens a reader needs."""
+    cfg = config()
+    _open_keyring_or_fail(cfg)
+
+    def change(officer: Officer) -> str:
+        done = accounts.request_change(
+            officer, role=role or officer.role, bureau=bureau or officer.bureau,
+            region=region or officer.region, actor=cli_actor(), actor_id=None,
+            approved_by=cli_actor(),
+        )  # fmt: skip
+        if done.outcome == "unchanged":
+            return f"{username}: nothing to change"
+        _audited("user.change", officer, role=officer.role, bureau=officer.bureau,
+                 region=officer.region, was_role=done.was[0], was_bureau=done.was[1],
+                 was_region=done.was[2])  # fmt: skip
+        return f"{username}: {officer.role} {officer.bureau or '-'} {officer.region or '-'}"
+
+    click.echo(_account_command(username, change))
+
+
+@users.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Close USERNAME's account: their sessions end and they cannot sign in."""
+
+    def change(officer: Officer) -> str:
+        accounts.set_active(officer, False, actor_id=None)
+        _audited("user.deactivate", officer)
+        return f"{username} deactivated"
+
+    click.echo(_account_command(username, change))
+
+
+@users.command("activate")
+@click.argument("username")
+def users_activate(username: str) -> None:
+    """Open USERNAME's account again."""
+
+    def change(officer: Officer) -> str:
+        accounts.set_active(officer, True, actor_id=None)
+        _audited("user.activate", officer)
+        return f"{username} activated"
+
+    click.echo(_account_command(username, change))
 
 
 @users.command("token")
