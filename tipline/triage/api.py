@@ -38,7 +38,7 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
-from tipline.triage import decisions, scope, triage, views
+from tipline.triage import alerts, decisions, scope, triage, views
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
 from tipline.triage.forms import STATUS_CHOICES
@@ -529,6 +529,28 @@ def identity_decision(tip_id: str, request_id: int) -> Response:
         return answer({"id": found.id, "state": found.state})
 
     return _act(tip_id, "decideIdentityRequest", action)
+
+
+# Alerts (alerts.py): the same scope as the pages; listing marks nothing, POST marks seen.
+
+
+@bp.get("/alerts")
+def alerts_list() -> Response:
+    with triage().sessions() as session:
+        found = alerts.current(session, current_user)
+    return answer({"alerts": alerts.as_json(found), "unseen": sum(not a.seen for a in found)})
+
+
+@bp.post("/alerts/seen")
+def alerts_seen() -> Response:
+    _values, found = parse_body("markAlertsSeen")
+    if found:
+        return problems_response(found)
+    with transaction(triage().sessions) as session:
+        shown = alerts.current(session, current_user)
+        alerts.mark_seen(session, current_user, shown)
+        now = alerts.current(session, current_user)
+    return answer({"alerts": alerts.as_json(now), "unseen": sum(not a.seen for a in now)})
 
 
 @bp.get("/openapi.json")
