@@ -119,6 +119,12 @@ def test_a_new_tip_is_counted_listed_then_seen_and_ends_when_opened(
     assert "已读" in visible(desk.client.get("/alerts").get_data(as_text=True))
     assert desk.client.get(f"/tips/{tip_id}").status_code == 200
     assert listed(desk) == []
+    # Through the API, reading the tip is opening it too.
+    colleague = officer(triage_app, "colleague")
+    assert listed(colleague) == [(tip_id, "new_tip", False)]
+    read = colleague.client.get(f"/api/v1/tips/{tip_id}", headers=colleague.bearer)
+    assert read.status_code == 200
+    assert listed(colleague) == []
 
 
 def test_a_routed_tip_is_new_to_its_bureau_and_no_longer_the_desks(

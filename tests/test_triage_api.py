@@ -232,7 +232,11 @@ def test_roles_the_table_does_not_allow_get_403_as_json(
     assert triage.get("/api/v1/openapi.json", headers=bearer["admin"]).status_code == 200
 
 
-PAGES = {"api.tips": "triage.inbox"}
+PAGES = {
+    "api.tips": "triage.inbox",
+    "api.alerts_list": "triage.alerts_page",
+    "api.alerts_seen": "triage.alerts_page",
+}
 
 
 def test_every_api_route_is_in_the_access_table_as_its_page(triage_app: Flask) -> None:

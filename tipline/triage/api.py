@@ -340,6 +340,7 @@ def tips() -> Response:
 def tip(tip_id: str) -> Response:
     with transaction(triage().sessions) as session:
         opened = views.open_visible(session, tip_id)  # 404 outside scope; audited
+        alerts.mark_opened(session, current_user, tip_id)  # as opening its page
         return answer(detail(session, opened))
 
 
