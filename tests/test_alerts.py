@@ -8,10 +8,12 @@ import datetime as dt
 import email
 import email.policy
 import io
+import json
 import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +23,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import (
+    cli_environment,
     csrf_token,
     make_enrolled,
     post_multipart,
+    run_cli,
     sign_in_officer,
     submit_report,
     tiny_pdf,
@@ -460,3 +464,33 @@ def test_the_digest_hours_are_checked() -> None:
     ).alert_digest_hours == 6  # fmt: skip
     with pytest.raises(ConfigError, match="TIPLINE_ALERT_DIGEST_HOURS"):
         Config.from_env({"TIPLINE_ALERT_DIGEST_HOURS": "-1"}, need_secret=False)
+
+
+def test_the_command_sends_the_digest_where_there_is_no_worker(
+    tmp_path: Path, database_url: str, smtp: tuple[str, Sink]
+) -> None:
+    """Without Redis, cron runs `tipline alerts digest`: the same job, once per period."""
+    smtp_url, sink = smtp
+    env = {
+        **cli_environment(tmp_path / "instance", database_url),
+        "TIPLINE_SMTP_URL": smtp_url,
+    }
+    assert run_cli(env, "init").returncode == 0
+    added = run_cli(
+        env, "users", "add", "desk", "--role", "triage_officer", "--bureau", DESK,
+        "--region", "441500", "--email", "desk@hrss.example", stdin="a long test password\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    tips = tmp_path / "tips.jsonl"
+    letter = {
+        "channel": "letter", "received_on": today().isoformat(), "category": "fake_treatment",
+        "region": "441521", "text": "举报信：某医院挂床住院。",
+    }  # fmt: skip
+    tips.write_text(json.dumps(letter, ensure_ascii=False) + "\n", encoding="utf-8")
+    imported = run_cli(env, "tips", "import", str(tips))
+    assert imported.returncode == 0, imported.stderr
+    sent = run_cli(env, "alerts", "digest")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.strip() == "digests sent: 1"
+    assert run_cli(env, "alerts", "digest").stdout.strip() == "digests sent: 0"
+    assert [m.rcpt_tos for m in sink.messages] == [["desk@hrss.example"]]
