@@ -40,7 +40,7 @@ from tipline.intake.models import AuditEvent, Base, Deadline, Tip
 from tipline.intake.queue import bind_engine
 from tipline.intake.roles import GRANTS, Roles
 from tipline.intake.workdays import load_calendar
-from tipline.triage import clocks
+from tipline.triage import alerts, clocks
 
 VALID_ID = "11010519491231002X"
 
@@ -211,6 +211,9 @@ def test_each_process_does_its_work_with_its_own_role(
             result = clocks.sweep(session, later, load_calendar(session))
             assert result.escalated
             clocks.recipients(session, result)
+        # The alert digest reads what it needs with the worker's login (triage/alerts.py).
+        with transaction(make_sessionmaker(engine)) as session:
+            alerts.digest_counts(session)
     finally:
         engine.dispose()
 
@@ -243,6 +246,7 @@ def test_each_process_does_its_work_with_its_own_role(
         assert inbox.status_code == 200
         assert all(tip_id in inbox.get_data(as_text=True) for tip_id in tip_ids)
         assert client.get(f"/tips/{tip_ids[0]}").status_code == 200
+        assert client.get("/alerts").status_code == 200  # and marks them seen
         # The desk transfers the real-name tip to 城区's labour inspection.
         with triage_app.extensions["triage"].sessions() as session:
             named_id = session.scalars(select(Tip.id).where(Tip.wants_notice.is_(True))).first()

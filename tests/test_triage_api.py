@@ -236,6 +236,8 @@ PAGES = {
     "api.tips": "triage.inbox",
     "api.export_pdf": "export.tip_pdf",
     "api.export_zip": "export.tip_zip",
+    "api.alerts_list": "triage.alerts_page",
+    "api.alerts_seen": "triage.alerts_page",
 }
 
 

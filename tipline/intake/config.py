@@ -47,6 +47,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _hours(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if not 0 <= value <= 24 * 28:
+        raise ConfigError(f"{name} is a number of hours from 0 (never) to 672, not {value}")
+    return value
+
+
 def _folder(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name)
     if not raw:
@@ -95,6 +102,11 @@ class Config:
     # Authorities for the SMTP server's certificate, where it is not signed by the system's.
     smtp_ca_file: str | None = None
     mail_from: str = "tipline@localhost"
+    # The alert digest (triage/alerts.py): at most one e-mail per officer this many hours
+    # apart, saying only how many alerts wait; 0 sends none. The address officers sign in
+    # at, for the e-mail to name (unset: the e-mail names none).
+    alert_digest_hours: int = 24
+    triage_url: str | None = None
     default_locale: str = "zh"
     secure_cookies: bool = True
     # A reporter's session ends this long after signing in with the receipt, however busy.
@@ -151,6 +163,8 @@ class Config:
             smtp_password=_read_secret(env, "TIPLINE_SMTP_PASSWORD"),
             smtp_ca_file=env.get("TIPLINE_SMTP_CA_FILE") or None,
             mail_from=env.get("TIPLINE_MAIL_FROM") or cls.mail_from,
+            alert_digest_hours=_hours(env, "TIPLINE_ALERT_DIGEST_HOURS", cls.alert_digest_hours),
+            triage_url=env.get("TIPLINE_TRIAGE_URL") or None,
             secure_cookies=env.get("TIPLINE_INSECURE_COOKIES") != "1",
             reporter_session_minutes=_int(env, "TIPLINE_REPORTER_SESSION_MINUTES", 120),
             portal_cookie_name=env.get("TIPLINE_PORTAL_COOKIE_NAME") or cls.portal_cookie_name,

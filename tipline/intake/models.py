@@ -461,3 +461,23 @@ class BureauRow(Base):
     __tablename__ = "bureau"
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class AlertMark(Base):
+    """What an officer has already been shown of the alerts on one tip (triage/alerts.py).
+
+    The alerts themselves are not stored: they are read from the tips as they stand, through
+    the officer's scope, so a transfer, recusal or seal removes them at once, and the portal,
+    which may not read officers, has nothing to write when a reporter replies. A row holds,
+    per kind, the version of the alert the officer has seen (an event or request id, a
+    deadline's state), and for ``opened`` the newest timeline entry when they last opened the
+    tip. No date, no time: a mark says what was seen, never when."""
+
+    __tablename__ = "alert_mark"
+
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officer.id", ondelete="CASCADE"), primary_key=True
+    )
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seen: Mapped[str] = mapped_column(String(32))

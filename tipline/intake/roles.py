@@ -15,8 +15,10 @@ What is not granted is denied, and a table missing from ``GRANTS`` is a test fai
   it cannot change or delete a stored tip: the only columns it may update are the two a
   reporter's adding their name sets. A compromised portal can add tips and read
   ciphertext, nothing more.
-- The worker routes new tips and runs the deadline sweep: tips, deadlines, the rules and
-  calendar, officers' addresses for notices, and the audit log, which it appends to.
+- The worker routes new tips and runs the deadline sweep and the alert digest: tips,
+  deadlines, the rules and calendar, officers' addresses for notices, who asked for an
+  identity (not why), what officers have seen of their alerts, and the audit log, which it
+  appends to.
 - Triage does the officers' work. Even triage only appends to the audit log: it cannot
   update or delete an entry, so rewriting history needs the owner's login.
 """
@@ -61,6 +63,9 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "officer": ("SELECT(id, role, email, bureau, region, active)",),
         "recusal": READ,
         "audit_event": APPEND,
+        # The alert digest (triage/alerts.py): who waits on a request, never its reason.
+        "identity_request": ("SELECT(id, tip_id, requester_id, state)",),
+        "alert_mark": READ,
     },
     "triage": {
         **REFERENCE,
@@ -81,6 +86,7 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "rule_pack": WORK,
         "officer": WORK,
         "audit_event": APPEND,
+        "alert_mark": WORK,
     },
 }
 PROCESSES = tuple(GRANTS)

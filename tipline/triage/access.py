@@ -49,6 +49,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The tip for the file (卷宗): whoever may read the tip, audited (export.py).
     "export.tip_pdf": READER_ROLES,
     "export.tip_zip": READER_ROLES,
+    "triage.alerts_page": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # One account's page and its changes (issue 9): unlock, resets, role/bureau/region.
@@ -83,6 +84,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.identity_decision": frozenset({"supervisor"}),
     "api.export_pdf": READER_ROLES,
     "api.export_zip": READER_ROLES,
+    "api.alerts_list": READER_ROLES,
+    "api.alerts_seen": READER_ROLES,
 }
 
 

@@ -38,7 +38,7 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
-from tipline.triage import decisions, export, scope, tipwords, triage, views
+from tipline.triage import alerts, decisions, export, scope, tipwords, triage, views
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
 from tipline.triage.forms import STATUS_CHOICES
@@ -390,6 +390,7 @@ def tips() -> Response:
 def tip(tip_id: str) -> Response:
     with transaction(triage().sessions) as session:
         opened = views.open_visible(session, tip_id)  # 404 outside scope; audited
+        alerts.mark_opened(session, current_user, tip_id)  # as opening its page
         return answer(detail(session, opened))
 
 
@@ -593,6 +594,28 @@ def export_pdf(tip_id: str) -> Response:
 @bp.get("/tips/<tip_id>/export.zip")
 def export_zip(tip_id: str) -> Response:
     return export.zip_response(tip_id)
+
+
+# Alerts (alerts.py): the same scope as the pages; listing marks nothing, POST marks seen.
+
+
+@bp.get("/alerts")
+def alerts_list() -> Response:
+    with triage().sessions() as session:
+        found = alerts.current(session, current_user)
+    return answer({"alerts": alerts.as_json(found), "unseen": sum(not a.seen for a in found)})
+
+
+@bp.post("/alerts/seen")
+def alerts_seen() -> Response:
+    _values, found = parse_body("markAlertsSeen")
+    if found:
+        return problems_response(found)
+    with transaction(triage().sessions) as session:
+        shown = alerts.current(session, current_user)
+        alerts.mark_seen(session, current_user, shown)
+        now = alerts.current(session, current_user)
+    return answer({"alerts": alerts.as_json(now), "unseen": sum(not a.seen for a in now)})
 
 
 @bp.get("/openapi.json")

@@ -53,6 +53,7 @@ ACTIONS: tuple[Term, ...] = (
     Term("deadline.escalate", N_("A deadline passed and was escalated")),
     Term("deadline.recompute", N_("A deadline was counted again")),
     Term("notices.sent", N_("Deadline notices sent by e-mail")),
+    Term("alerts.digest", N_("Alert digests sent by e-mail")),
     Term("calendar.change", N_("Corrected a day of the calendar")),
     Term("calendar.notice", N_("Entered a holiday notice")),
     Term("rulepack.change", N_("Loaded a rule pack")),
@@ -149,6 +150,8 @@ DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("portal", N_("Also on the portal:"), _yes_no),
     DetailKey("purpose", N_("Opened:"), _term(PURPOSES)),
     DetailKey("first", N_("Duplicate of tip:")),
+    # alerts.digest: the period the digest covers (its start, China time).
+    DetailKey("period", N_("Period starting:")),
     # tip.export (export.py): PDF or ZIP, how many evidence files, the identity in it or not.
     DetailKey("format", N_("Format:"), lambda kind: str(kind).upper()),
     DetailKey("files", N_("Evidence files:")),

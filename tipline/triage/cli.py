@@ -677,7 +677,29 @@ def worker(burst: bool) -> None:
     if not cfg.redis_url:
         fail("TIPLINE_REDIS_URL is not set: without Redis, jobs run inline in the sites")
     bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
-    run_worker(cfg.redis_url, cfg.queue_name, burst=burst)
+    run_worker(cfg.redis_url, cfg.queue_name, burst=burst, digest_hours=cfg.alert_digest_hours)
+
+
+@main.group()
+def alerts() -> None:
+    """Officers' alerts (待办提醒)."""
+
+
+@alerts.command("digest")
+def alerts_digest() -> None:
+    """E-mail officers how many alerts wait for them (a count and the site's address only),
+    at most once per TIPLINE_ALERT_DIGEST_HOURS. With Redis the worker does this; without
+    it, run this from cron."""
+    from tipline.intake.queue import bind_engine
+    from tipline.triage.clocks import MailError
+    from tipline.triage.jobs import send_alert_digest
+
+    cfg = config()
+    bind_engine(make_engine(cfg.database_url), _keyring_or_fail(cfg))
+    try:
+        click.echo(f"digests sent: {send_alert_digest()}")
+    except (MailError, smtplib.SMTPException, OSError) as exc:
+        fail(f"the alert digest was not sent: {exc}")
 
 
 @main.group()

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
@@ -306,8 +307,10 @@ def send_notices(
     *,
     password: str | None = None,
     ca_file: str | None = None,
+    compose: Callable[[int], tuple[str, str]] | None = None,
 ) -> None:
-    """Send the notices through ``smtp_url``.
+    """Send the notices through ``smtp_url``; ``compose`` makes each one's subject and body
+    from its count (the alert digest, triage/alerts.py), else they are ``SUBJECT``/``BODY``.
 
     ``smtps://[user@]host[:465]`` speaks TLS from the start; ``smtp://[user@]host[:587]``
     must upgrade with STARTTLS, except to a relay on this machine (port 25 by default),
@@ -337,9 +340,10 @@ def send_notices(
                 raise MailError("TIPLINE_SMTP_URL names a user: set TIPLINE_SMTP_PASSWORD")
             smtp.login(unquote(parts.username), password)
         for address in sorted(addresses):
+            subject, body = (SUBJECT, BODY) if compose is None else compose(addresses[address])
             message = EmailMessage()
             message["From"] = sender
             message["To"] = address
-            message["Subject"] = SUBJECT
-            message.set_content(BODY)
+            message["Subject"] = subject
+            message.set_content(body)
             smtp.send_message(message)

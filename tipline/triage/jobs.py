@@ -12,6 +12,7 @@ from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import Declared, JobTable, RedisQueue, job_session
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
+from tipline.triage import alerts
 from tipline.triage.clocks import mark_sent, recipients, send_notices, sweep, waiting
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -81,5 +82,53 @@ def _sweep_id(when: dt.datetime) -> str:
     return f"deadline-sweep-{when:%Y%m%d}"
 
 
+def send_alert_digest() -> int:
+    """E-mail each officer with unseen alerts how many wait, once per period of
+    ``TIPLINE_ALERT_DIGEST_HOURS`` (triage/alerts.py); then book the next period's digest.
+
+    Idempotent: a second run in the same period sends nothing. The period counts as done
+    only after the send, so a retry after an SMTP failure sends it (to everyone again, if
+    the server took only some: twice is better than never). Returns the e-mails sent."""
+    config = Config.from_env(need_secret=False)
+    hours = config.alert_digest_hours
+    if config.redis_url and hours:
+        # Booked first, as the sweep is: a mail server down must not end the digests.
+        queue = RedisQueue(config.redis_url, config.queue_name, DECLARED)
+        current = get_current_job()
+        try:
+            schedule_next_digest(queue, hours, running=current.id if current else None)
+        finally:
+            queue.connection.close()
+    if not hours or not config.smtp_url:
+        return 0
+    period = alerts.digest_slot(dt.datetime.now(dt.UTC), hours)
+    with job_session() as session:
+        if alerts.digest_sent(session, period):
+            return 0
+        addresses = alerts.digest_counts(session)
+    if addresses:
+        site = config.triage_url
+        send_notices(config.smtp_url, config.mail_from, addresses,
+                     password=config.smtp_password, ca_file=config.smtp_ca_file,
+                     compose=lambda count: alerts.digest_text(count, site))  # fmt: skip
+    with job_session() as session:
+        alerts.mark_digest_sent(session, period)
+    return len(addresses)
+
+
+def schedule_next_digest(queue: RedisQueue, hours: int, running: str | None = None) -> str:
+    """Book the next period's digest; its id names the period's start (to the hour, a time
+    of the digest's own that dates no tip), so booking twice keeps one job. As with the
+    sweep, a digest run before its time under the next period's id books the one after."""
+    when = alerts.next_digest_time(dt.datetime.now(dt.UTC), hours)
+    if _digest_id(when) == running:
+        when += dt.timedelta(hours=hours)
+    return queue.enqueue_at(when, send_alert_digest, job_id=_digest_id(when))
+
+
+def _digest_id(when: dt.datetime) -> str:
+    return f"alert-digest-{when:%Y%m%d%H}"
+
+
 # The jobs of the internal side; the worker runs these and the intake's, nothing else.
-DECLARED = JobTable(Declared(sweep_deadlines))
+DECLARED = JobTable(Declared(sweep_deadlines), Declared(send_alert_digest))

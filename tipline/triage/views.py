@@ -39,7 +39,7 @@ from tipline.intake.submit import (
 from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
 from tipline.portal import receipts
-from tipline.triage import access, clocks, decisions, notices, scope, tipwords, triage
+from tipline.triage import access, alerts, clocks, decisions, notices, scope, tipwords, triage
 from tipline.triage.audit import record
 from tipline.triage.forms import (
     DecisionForms,
@@ -178,7 +178,11 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
 
 @bp.get("/tips/<tip_id>")
 def tip(tip_id: str) -> Any:
-    return _tip_page(tip_id)
+    page = _tip_page(tip_id)
+    # Only once the page is made (a hidden tip answered 404 above): what it shows is seen.
+    with transaction(triage().sessions) as session:
+        alerts.mark_opened(session, current_user, tip_id)
+    return page
 
 
 def _act(
@@ -611,6 +615,41 @@ def entry_receipt() -> Any:
         portal_url=config.portal_url,
         operator=config,
     )
+
+
+@bp.get("/alerts")
+def alerts_page() -> str:
+    """The officer's alerts (alerts.py); opening the page marks them seen."""
+    with transaction(triage().sessions) as session:
+        found = alerts.current(session, current_user)
+        tips = {
+            row.id: {"category": row.category, "region": row.region}
+            for row in session.execute(
+                select(Tip.id, Tip.category, Tip.region).where(
+                    scope.visibility(current_user), Tip.id.in_({a.tip_id for a in found})
+                )
+            )
+        }
+        alerts.mark_seen(session, current_user, found)
+    # Committed first, so the menu on this very page counts them seen; the list still
+    # shows which were new.
+    return render_template(
+        "triage/alerts.html", alerts=found, tips=tips, terms=alerts.TERMS,
+        deadline_terms=alerts.DEADLINE_TERMS,
+    )  # fmt: skip
+
+
+@bp.app_context_processor
+def _alert_count() -> dict[str, Any]:
+    return {"alert_count": unseen_alerts}
+
+
+def unseen_alerts() -> int:
+    """How many alerts the signed-in officer has not seen, for the menu."""
+    if not current_user.is_authenticated or current_user.role not in scope.TIP_ROLES:
+        return 0
+    with triage().sessions() as session:
+        return alerts.unseen_count(session, current_user)
 
 
 __all__ = ["bp", "reference"]

@@ -204,14 +204,17 @@ class DeclaredWorker(Worker):
         )
 
 
-def run_worker(redis_url: str, queue_name: str, *, burst: bool) -> None:
-    """Work ``queue_name`` with the declared jobs; with ``burst``, stop when it is empty."""
+def run_worker(redis_url: str, queue_name: str, *, burst: bool, digest_hours: int = 0) -> None:
+    """Work ``queue_name`` with the declared jobs; with ``burst``, stop when it is empty.
+    ``digest_hours`` (``TIPLINE_ALERT_DIGEST_HOURS``): how often the alert digest goes."""
     queue = RedisQueue(redis_url, queue_name, JOBS)
     # A queued job is dropped after a day (tipline.intake.queue): on start, one job catches
     # up with every tip still waiting, whatever happened to the jobs meant for it.
     queue.enqueue(intake_jobs.process_new_tips)
     if not burst:
         triage_jobs.schedule_next_sweep(queue)
+        if digest_hours:
+            triage_jobs.schedule_next_digest(queue, digest_hours)
     declared = RqQueue(
         queue_name, connection=queue.connection, serializer=JSONSerializer, job_class=DeclaredJob
     )
