@@ -37,6 +37,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.notice_document": READER_ROLES,
     "triage.give_notice": READER_ROLES,
     "triage.enter_tip": frozenset({"triage_officer", "supervisor"}),
+    # A supervisor assigns, an officer takes a tip on or gives it back (assignment.py).
+    "triage.assign": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # The second person of the two-person rule for accounts that read contents.
@@ -61,6 +63,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.duplicate": READER_ROLES,
     "api.identity_request": READER_ROLES,
     "api.identity_decision": frozenset({"supervisor"}),
+    "api.assign": READER_ROLES,
 }
 
 
