@@ -136,7 +136,9 @@ def test_each_row_tells_the_tip_apart_in_words(
     desk = page_of(triage_app, people, "desk")
     body = desk.get("/", headers=ZH).get_data(as_text=True)
     letter, phone = row(body, world["letter"]), row(body, world["phone"])
-    for words in ("广东省汕尾市城区", "医疗保险", "1万–3万元", "信件", "匿名", "已收到"):
+    # The place below the officer's own city, the whole name in its title.
+    assert 'title="广东省汕尾市城区">城区<' in body
+    for words in ("城区", "医疗保险", "1万–3万元", "信件", "匿名", "已收到"):
         assert words in letter, (words, letter)
     for words in ("海丰县", "养老保险", "10万–50万元", "电话", "实名"):
         assert words in phone, (words, phone)
@@ -323,6 +325,8 @@ def test_a_province_officer_picks_a_city_then_a_county_without_javascript(
     assert set(listed(province, "?city=441500")) == {world["letter"], world["phone"]}
     assert set(listed(province, "?city=440300")) == {world["shenzhen"]}
     assert set(listed(province, "?city=441500&county=441502")) == {world["letter"]}
+    # A county left over from another city is dropped when the city changes.
+    assert set(listed(province, "?city=440300&county=441502")) == {world["shenzhen"]}
     assert set(listed_by_api(province, people["province_desk"][0], "?region=440300")) == {
         world["shenzhen"]
     }

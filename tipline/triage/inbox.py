@@ -221,6 +221,17 @@ def usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
 # What a row says, in words.
 
 
+def place_name(code: str, office: str | None) -> str:
+    """The region's name without the levels the officer's own office already says: 陆丰市
+    for an officer of 汕尾市, 广东省汕尾市陆丰市 for one of another city."""
+    path = reference.region_path(code)
+    if not path:
+        return code
+    own = {r.code for r in reference.region_path(office or "")}
+    below = [r for r in path if r.code not in own]
+    return "".join(r.name for r in below or path[-1:])
+
+
 def age(tip: Tip, today: dt.date, calendar: Calendar) -> str:
     """Working days and calendar days since the tip was received (the day of receipt is not
     counted, as in the deadlines: 刑诉法 art.105, domain.md section 3)."""

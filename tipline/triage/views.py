@@ -86,6 +86,9 @@ def inbox_form(session: Session, viewer: scope.Viewer) -> InboxFilter:
     # Outside the intake desk an officer sees one bureau's tips as lead: nothing to choose.
     form.offers_bureau = len(inbox_search.bureaus_for(viewer)) > 1
     cities, counties = inbox_search.region_lists(viewer, form.city.data)
+    if cities and form.county.data not in {r.code for r in counties}:
+        # Another city chosen since: its counties are offered afresh, as on the portal.
+        form.county.data = ""
     form.city.choices = [("", _("Any"))] + [(r.code, r.name) for r in cities]
     form.county.choices = [("", _("Any"))] + [(r.code, r.name) for r in counties]
     return form
@@ -188,6 +191,7 @@ def _row(
             else None
         ),
         "holder": holders.get(tip.assigned_to) if tip.assigned_to is not None else None,
+        "place": inbox_search.place_name(tip.region, current_user.region),
     }
 
 
