@@ -299,7 +299,7 @@ def _list_filters(
     search = inbox.Search()
     allowed = {
         "status": (frozenset(STATUS_CHOICES), N_("Choose a status from the list.")),
-        "bureau": (inbox.bureaus_for(viewer), N_("Choose a bureau from the list.")),
+        "bureau": (reference.codes(reference.BUREAUS), N_("Choose a bureau from the list.")),
         "category": (
             reference.codes(reference.CATEGORIES),
             N_("Choose the kind of wrongdoing from the list."),
@@ -447,7 +447,6 @@ INPUT_ERRORS = {
     "Write a note.": "text",
     "Say why you need the reporter's identity.": "reason",
     "A tip cannot duplicate itself.": "other",
-    assignment.NOT_ELIGIBLE: "officer",
 }
 
 
@@ -594,14 +593,21 @@ def assign(tip_id: str) -> Response:
 
     def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
         name = values["officer"]
-        officer_id = None
+        officer = None
         if name is not None:
             officer = session.scalar(select(Officer).where(Officer.username == name))
-            if officer is None:
-                message = _(assignment.NOT_ELIGIBLE)
-                raise Refused(problems_response([problem("officer", "invalid", message)]))
-            officer_id = officer.id
-        assignment.assign(session, current_user, opened.tip, officer_id)
+        # An unknown name is refused as an ineligible one: nothing tells which exist.
+        not_eligible = problems_response(
+            [problem("officer", "invalid", _(assignment.NOT_ELIGIBLE))]
+        )
+        if name is not None and officer is None:
+            raise Refused(not_eligible)
+        try:
+            assignment.assign(session, current_user, opened.tip, officer.id if officer else None)
+        except decisions.DecisionError as error:
+            if error.args[0] == assignment.NOT_ELIGIBLE:
+                raise Refused(not_eligible) from error
+            raise
         return answer(summary(opened.tip))
 
     return _act(tip_id, "assignTip", action)

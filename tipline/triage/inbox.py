@@ -131,12 +131,12 @@ def region_lists(viewer: scope.Viewer, city: str | None) -> tuple[list[Region], 
     return [], []
 
 
-def bureaus_for(viewer: scope.Viewer) -> frozenset[str]:
-    """The lead bureaus a viewer may filter by: the intake desk sees every bureau's tips;
-    everyone else their own bureau's (co-handled tips have another lead)."""
+def chooses_bureau(viewer: scope.Viewer, leads: set[str]) -> bool:
+    """Whether a lead bureau is worth choosing: the intake desk sees every bureau's tips; a
+    bureau's officer only when it co-handles tips another bureau leads."""
     if viewer.bureau == scope.INTAKE_DESK and viewer.role in ("triage_officer", "supervisor"):
-        return reference.codes(reference.BUREAUS)
-    return frozenset({viewer.bureau}) if viewer.bureau else frozenset()
+        return True
+    return bool(leads - {viewer.bureau})
 
 
 def present(session: Session, viewer: scope.Viewer, column: Any) -> set[Any]:

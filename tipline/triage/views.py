@@ -75,16 +75,16 @@ def inbox_form(session: Session, viewer: scope.Viewer) -> InboxFilter:
     form = InboxFilter(request.args, meta={"csrf": False})
     seen = inbox_search.present
     _offer(form.status, reference.STATUSES, STATUS_CHOICES, seen(session, viewer, Tip.status))
-    _offer(form.bureau, reference.BUREAUS, inbox_search.bureaus_for(viewer),
-           seen(session, viewer, Tip.bureau))  # fmt: skip
+    leads = seen(session, viewer, Tip.bureau)
+    _offer(form.bureau, reference.BUREAUS, reference.codes(reference.BUREAUS), leads)
     _offer(form.category, reference.CATEGORIES, reference.codes(reference.CATEGORIES),
            seen(session, viewer, Tip.category))  # fmt: skip
     _offer(form.channel, reference.CHANNELS, reference.codes(reference.CHANNELS),
            seen(session, viewer, Tip.channel))  # fmt: skip
     bands = inbox_search.AMOUNT_BANDS
     _offer(form.amount_band, bands, reference.codes(bands), seen(session, viewer, Tip.amount_band))
-    # Outside the intake desk an officer sees one bureau's tips as lead: nothing to choose.
-    form.offers_bureau = len(inbox_search.bureaus_for(viewer)) > 1
+    # A bureau's officer sees its own bureau's tips, and others' only where it co-handles.
+    form.offers_bureau = inbox_search.chooses_bureau(viewer, leads)
     cities, counties = inbox_search.region_lists(viewer, form.city.data)
     if cities and form.county.data not in {r.code for r in counties}:
         # Another city chosen since: its counties are offered afresh, as on the portal.
