@@ -15,8 +15,16 @@ TRANSLATIONS = Path(tipline.__file__).parent / "translations"
 
 
 def catalogue(locale: str) -> dict[str, tuple[str, bool]]:
+    """msgid -> (translation, fuzzy); a plural entry under its singular id, with "" unless
+    every plural form is translated."""
     with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        return {str(m.id): (str(m.string), m.fuzzy) for m in read_po(handle) if m.id}
+        messages = [m for m in read_po(handle) if m.id]
+    found = {}
+    for m in messages:
+        key = m.id if isinstance(m.id, str) else m.id[0]
+        forms = [m.string] if isinstance(m.string, str) else list(m.string)
+        found[str(key)] = (str(forms[0]) if all(f.strip() for f in forms) else "", m.fuzzy)
+    return found
 
 
 def extracted() -> set[str]:

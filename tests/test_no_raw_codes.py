@@ -8,11 +8,8 @@ of suspect, unit levels, roles, notice channels), the deadline states, units, re
 and timeline kinds, and any Latin word of three letters or more: the Chinese UI has none
 but the people's user names (data) and a few abbreviations that are Chinese usage too.
 What is read: the text, and the attributes a reader meets (title, placeholder, alt,
-aria-label); not what is marked as English (lang="en": the language switch).
-
-Pages other helpers of issue 9 are still fixing fail on this branch: they are listed, each
-as (endpoint, code), in KNOWN_UNFIXED, which is emptied as they are merged. An entry that no
-longer fails must go: the test fails on it too, so the list cannot go stale.
+aria-label); not what is marked as English (lang="en": the language switch), nor data
+marked translate="no" (an activation code to read out, a rule pack's identifier).
 """
 
 from __future__ import annotations
@@ -30,13 +27,6 @@ from tests.workspace import FILL, USERNAMES, Visit, World, build_world, crawl_al
 from tipline.intake import reference
 from tipline.triage import notices
 from tipline.triage.accounts import ROLE_TERMS
-
-# Still failing on the decisions branch, each fixed by another helper of issue 9: the lead
-# empties this set as their branches are merged (a fixed entry fails the test until removed).
-KNOWN_UNFIXED: frozenset[tuple[str, str]] = frozenset({
-    # inbox: flags
-    ("triage.inbox", "criminal_referral_candidate"),
-})  # fmt: skip
 
 TABLES = (reference.STATUSES, reference.CHANNELS, reference.CATEGORIES, reference.FUNDS,
           reference.BUREAUS, reference.REFUSAL_REASONS, reference.SUSPECT_KINDS,
@@ -151,10 +141,7 @@ def test_no_page_shows_a_code_in_chinese(world: World) -> None:
         assert 'lang="zh-Hans"' in visit.body, visit.url
         for code in codes_in(seen_text(visit.body)):
             failing[(page_name(visit), code)].add(f"{visit.role} {visit.method} {visit.url}")
-    new = {key: where for key, where in failing.items() if key not in KNOWN_UNFIXED}
-    assert not new, "codes in the Chinese UI:\n" + "\n".join(
+    assert not failing, "codes in the Chinese UI:\n" + "\n".join(
         f"  {page} shows {code!r} ({sorted(where)[0]})"
-        for (page, code), where in sorted(new.items())
+        for (page, code), where in sorted(failing.items())
     )
-    fixed = KNOWN_UNFIXED - failing.keys()
-    assert not fixed, f"fixed now, remove from KNOWN_UNFIXED: {sorted(fixed)}"

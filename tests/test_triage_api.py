@@ -336,7 +336,7 @@ def test_the_list_is_sorted_paged_and_filtered(
     assert body["total"] == 4
     item = body["tips"][0]
     assert set(item) == {"id", "category", "region", "bureau", "co_bureaus", "status",
-                         "received_on", "deadlines"}  # fmt: skip
+                         "received_on", "deadlines", "assigned_to"}  # fmt: skip
     assert item["received_on"] == "2025-09-30"
     assert item["deadlines"] and all(
         set(d) == {"rule", "bureau", "starts_on", "due", "calendar_fallback", "met_on", "state",

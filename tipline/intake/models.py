@@ -95,6 +95,9 @@ class Tip(Base):
     # who asked to be told whether the tip was accepted. Who the reporter is stays sealed.
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
     wants_notice: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The officer of the handling bureau who works on the tip (triage/assignment.py); None
+    # until a supervisor assigns it or an officer takes it on.
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("officer.id"), index=True)
 
     format_version: Mapped[int] = mapped_column(Integer, default=1)
     key_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -246,6 +249,20 @@ class Note(Base):
     # for routing elsewhere than suggested (decisions.confirm_routing).
     kind: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TipRead(Base):
+    """When an officer last opened a tip (the inbox's read marks). ``seen_event`` is the
+    highest timeline entry id the officer's page showed: an entry of the reporter's with a
+    higher id is "new from the reporter". Ids only increase, so nothing here dates what the
+    reporter did more finely than the day the timeline already gives."""
+
+    __tablename__ = "tip_read"
+
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"), primary_key=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tip.id", ondelete="CASCADE"), primary_key=True)
+    read_on: Mapped[dt.date] = mapped_column(Date)
+    seen_event: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Recusal(Base):

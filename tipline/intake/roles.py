@@ -78,6 +78,8 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "deadline": WORK,
         "note": APPEND,
         "recusal": ALL,
+        # Read marks (issue 9): set when an officer opens a tip, never removed by triage.
+        "tip_read": WORK,
         "identity_request": WORK,
         "api_token": ALL,
         "calendar_override": ALL,

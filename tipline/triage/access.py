@@ -50,6 +50,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "export.tip_pdf": READER_ROLES,
     "export.tip_zip": READER_ROLES,
     "triage.alerts_page": READER_ROLES,
+    # A supervisor assigns, an officer takes a tip on or gives it back (assignment.py).
+    "triage.assign": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # One account's page and its changes (issue 9): unlock, resets, role/bureau/region.
@@ -86,6 +88,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.export_zip": READER_ROLES,
     "api.alerts_list": READER_ROLES,
     "api.alerts_seen": READER_ROLES,
+    "api.assign": READER_ROLES,
 }
 
 

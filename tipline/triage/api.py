@@ -14,8 +14,10 @@ a message in the caller's language (Accept-Language), as on the public API.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from functools import cache
@@ -27,7 +29,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from tipline.intake import reference
 from tipline.intake.db import transaction
@@ -38,7 +40,17 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
-from tipline.triage import alerts, decisions, export, scope, tipwords, triage, views
+from tipline.triage import (
+    alerts,
+    assignment,
+    decisions,
+    export,
+    inbox,
+    scope,
+    tipwords,
+    triage,
+    views,
+)
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
 from tipline.triage.forms import STATUS_CHOICES
@@ -51,7 +63,13 @@ MAX_LIMIT = 200
 # Far beyond any inbox, far below a bigint: an OFFSET of 2**63 overflowed PostgreSQL.
 MAX_OFFSET = 1_000_000
 MAX_ID = 2**31 - 1  # the identity requests' integer key
-LIST_FILTERS = ("status", "bureau", "category", "overdue", "limit", "offset")
+LIST_FILTERS = (
+    "status", "bureau", "category", "overdue", "limit", "offset",
+    "id", "received_from", "received_to", "region", "amount_band", "channel", "real_name",
+    "mine",
+)  # fmt: skip
+TIP_PREFIX = re.compile(r"[0-9a-f]{4,16}")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 # Tokens: plain functions of a session, used by ``tipline users token`` and by the tests.
@@ -199,9 +217,14 @@ def answer(body: dict[str, Any], status: int = 200) -> Response:
     return response
 
 
-def summary(tip: Tip) -> dict[str, Any]:
-    """A tip as listed: its plaintext columns only, nothing decrypted."""
+def summary(tip: Tip, holders: dict[int, str] | None = None) -> dict[str, Any]:
+    """A tip as listed: its plaintext columns only, nothing decrypted. ``holders`` names
+    the officers tips are assigned to (looked up when not given)."""
+    if holders is None:
+        session = object_session(tip)
+        holders = inbox.usernames(session, [tip.assigned_to]) if session else {}
     return {
+        "assigned_to": holders.get(tip.assigned_to) if tip.assigned_to is not None else None,
         "id": tip.id,
         "category": tip.category,
         "region": tip.region,
@@ -326,10 +349,14 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
 # Reading.
 
 
-def _list_filters(args: Any) -> tuple[dict[str, Any], int, int, list[dict[str, str]]]:
+def _list_filters(
+    args: Any, viewer: scope.Viewer
+) -> tuple[inbox.Search, int, int, list[dict[str, str]]]:
+    """The inbox's search from the query string, checked as the page checks its form: a
+    value outside what applies to the officer is refused, never silently widened."""
     unknown = sorted(args.keys() - set(LIST_FILTERS))
     found = [problem(name, "unknown", _("Unknown field.")) for name in unknown]
-    filters: dict[str, Any] = {}
+    search = inbox.Search()
     allowed = {
         "status": (frozenset(STATUS_CHOICES), N_("Choose a status from the list.")),
         "bureau": (reference.codes(reference.BUREAUS), N_("Choose a bureau from the list.")),
@@ -337,20 +364,57 @@ def _list_filters(args: Any) -> tuple[dict[str, Any], int, int, list[dict[str, s
             reference.codes(reference.CATEGORIES),
             N_("Choose the kind of wrongdoing from the list."),
         ),
+        "channel": (reference.codes(reference.CHANNELS), N_("Choose a channel from the list.")),
+        "amount_band": (reference.codes(inbox.AMOUNT_BANDS), N_("Choose an amount from the list.")),
     }
     for name, (codes, message) in allowed.items():
         value = args.get(name, "")
         if value and value not in codes:
             found.append(problem(name, "invalid", _(message)))
-        filters[name] = value
-    overdue = args.get("overdue", "false")
-    if overdue not in ("true", "false"):
-        found.append(problem("overdue", "type", _("This field must be true or false.")))
-    # As the inbox's box: true keeps the overdue tips only; false filters nothing.
-    filters["overdue"] = overdue == "true"
+        setattr(search, name, value or None)
+    tip_id = args.get("id", "")
+    if tip_id and TIP_PREFIX.fullmatch(tip_id) is None:
+        message = _("A tip number has 4 to 16 of the characters 0-9 and a-f.")
+        found.append(problem("id", "invalid", message))
+    search.tip_id = tip_id or None
+    for name in ("received_from", "received_to"):
+        raw = args.get(name)
+        if raw is None:
+            continue
+        day = _day(raw)
+        if day is None:
+            found.append(problem(name, "invalid", _("Give a date as YYYY-MM-DD.")))
+        setattr(search, name, day)
+    if search.received_from and search.received_to and search.received_to < search.received_from:
+        found.append(problem("received_to", "invalid", _("The last day comes before the first.")))
+    region = args.get("region")
+    if region is not None:
+        if not inbox.within(viewer.region, region):
+            message = _("Choose a region within your jurisdiction.")
+            found.append(problem("region", "invalid", message))
+        search.region = region
+    flags = {}
+    for name in ("overdue", "real_name", "mine"):
+        raw = args.get(name)
+        if raw is not None and raw not in ("true", "false"):
+            found.append(problem(name, "type", _("This field must be true or false.")))
+        flags[name] = None if raw not in ("true", "false") else raw == "true"
+    # As the inbox's boxes: true keeps the overdue tips (or mine) only; false filters nothing.
+    search.overdue = bool(flags["overdue"])
+    search.mine = bool(flags["mine"])
+    search.real_name = flags["real_name"]
     limit = _whole(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, found)
     offset = _whole(args, "offset", 0, 0, MAX_OFFSET, found)
-    return filters, limit, offset, found
+    return search, limit, offset, found
+
+
+def _day(raw: str) -> dt.date | None:
+    if DAY.fullmatch(raw) is None:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
 
 
 def _whole(
@@ -374,16 +438,17 @@ def _whole(
 @bp.get("/tips")
 def tips() -> Response:
     """The officer's tips, as the inbox lists them: nearest deadline first."""
-    filters, limit, offset, found = _list_filters(request.args)
+    search, limit, offset, found = _list_filters(request.args, current_user)
     if found:
         return problems_response(found)
-    query = views.inbox_query(current_user, filters)
+    query = views.inbox_query(current_user, search)
     with triage().sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
             views.ordered(query).options(selectinload(Tip.deadlines)).limit(limit).offset(offset)
         ).all()
-        return answer({"tips": [summary(tip) for tip in rows], "total": total})
+        holders = inbox.usernames(session, (tip.assigned_to for tip in rows))
+        return answer({"tips": [summary(tip, holders) for tip in rows], "total": total})
 
 
 @bp.get("/tips/<tip_id>")
@@ -616,6 +681,33 @@ def alerts_seen() -> Response:
         alerts.mark_seen(session, current_user, shown)
         now = alerts.current(session, current_user)
     return answer({"alerts": alerts.as_json(now), "unseen": sum(not a.seen for a in now)})
+
+
+@bp.post("/tips/<tip_id>/assign")
+def assign(tip_id: str) -> Response:
+    """As the tip page's assignment block: a supervisor of the handling bureau assigns, an
+    officer takes an unassigned tip on or gives back their own (assignment.py)."""
+
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        name = values["officer"]
+        officer = None
+        if name is not None:
+            officer = session.scalar(select(Officer).where(Officer.username == name))
+        # An unknown name is refused as an ineligible one: nothing tells which exist.
+        not_eligible = problems_response(
+            [problem("officer", "invalid", _(assignment.NOT_ELIGIBLE))]
+        )
+        if name is not None and officer is None:
+            raise Refused(not_eligible)
+        try:
+            assignment.assign(session, current_user, opened.tip, officer.id if officer else None)
+        except decisions.DecisionError as error:
+            if error.args[0] == assignment.NOT_ELIGIBLE:
+                raise Refused(not_eligible) from error
+            raise
+        return answer(summary(opened.tip))
+
+    return _act(tip_id, "assignTip", action)
 
 
 @bp.get("/openapi.json")

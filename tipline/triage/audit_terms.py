@@ -43,6 +43,7 @@ ACTIONS: tuple[Term, ...] = (
     Term("tip.transfer", N_("Transferred a tip")),
     Term("tip.duplicate", N_("Linked a tip as a duplicate")),
     Term("tip.recuse", N_("Withdrew from a tip (recusal)")),
+    Term("tip.assign", N_("Assigned a tip to an officer")),
     Term("note.add", N_("Added a note")),
     Term("message.send", N_("Sent a message to the reporter")),
     Term("identity.request", N_("Asked to open the reporter's identity")),
@@ -150,6 +151,8 @@ DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("portal", N_("Also on the portal:"), _yes_no),
     DetailKey("purpose", N_("Opened:"), _term(PURPOSES)),
     DetailKey("first", N_("Duplicate of tip:")),
+    # tip.assign: to whom (nobody: given back, or unassigned).
+    DetailKey("officer", N_("Assigned to:"), lambda name: str(name) if name else _("Nobody")),
     # alerts.digest: the period the digest covers (its start, China time).
     DetailKey("period", N_("Period starting:")),
     # tip.export (export.py): PDF or ZIP, how many evidence files, the identity in it or not.

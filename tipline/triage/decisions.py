@@ -192,6 +192,8 @@ def confirm_routing(
     if tip.status not in UNDECIDED:
         raise DecisionError(N_("This tip has already been decided."))
     first_lead = tip.bureau is None
+    if bureau != scope.handling_bureau(tip):
+        tip.assigned_to = None  # the new lead bureau's supervisor assigns it (assignment.py)
     tip.bureau = bureau
     # A co-handling bureau made the lead is no longer beside itself.
     tip.set_co_bureaus([code for code in tip.co_bureau_codes if code != bureau])
@@ -267,6 +269,7 @@ def transfer(
     if tip.sealed and bureau != scope.DISCIPLINE:
         raise DecisionError(N_("A tip about staff stays with discipline inspection."))
     _decide(session, tip, "transferred_out", bureau)
+    tip.assigned_to = None  # the receiving office assigns it anew (assignment.py)
     tip.bureau = bureau
     if region is not None:
         tip.handling_region, tip.handling_city, tip.handling_province = (
@@ -328,6 +331,8 @@ def recuse(session: Session, actor: scope.Viewer, tip: Tip) -> None:
     """Declare a conflict of interest: from now on the tip is hidden from this officer."""
     if session.get(Recusal, (actor.id, tip.id)) is None:
         session.add(Recusal(officer_id=actor.id, tip_id=tip.id, declared_on=today()))
+    if tip.assigned_to == actor.id:
+        tip.assigned_to = None  # an officer with a conflict no longer holds the tip
     record(session, "tip.recuse", actor=_name(actor), tip_id=tip.id)
 
 

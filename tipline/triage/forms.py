@@ -16,7 +16,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT, today
@@ -34,24 +42,78 @@ def choices(terms: tuple[reference.Term, ...], blank: Any = None) -> list[Select
     return found
 
 
-class InboxFilter(FlaskForm):
-    status = SelectField(
-        _l("Status"),
-        choices=[SelectChoice("", _l("Any"))]
-        + [
-            SelectChoice(t.code, _l(t.label))
-            for t in reference.STATUSES
-            if t.code in STATUS_CHOICES
-        ],
-        validators=[Optional()],
-    )
-    bureau = SelectField(_l("Bureau"), choices=choices(reference.BUREAUS, _l("Any")),
-                         validators=[Optional()])  # fmt: skip
-    category = SelectField(
-        _l("Kind of wrongdoing"), choices=choices(reference.CATEGORIES, _l("Any")),
-        validators=[Optional()],
+def in_choices(message: Any) -> Any:
+    """A choice from the field's list, refused in the catalogue's words (WTForms' own
+    message has no Chinese here)."""
+
+    def check(_form: object, field: Any) -> None:
+        values = {c.value if isinstance(c, SelectChoice) else c[0] for c in field.choices}
+        if field.data and field.data not in values:
+            raise ValidationError(message)
+
+    return check
+
+
+class DayField(DateField):
+    """A day, refused in the catalogue's words when it is not one."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            self.data = None
+            raise ValueError(_l("Give a day as year-month-day, e.g. 2026-03-01.")) from error
+
+
+def _select(label: Any, message: Any, items: list[SelectChoice] | None = None) -> Any:
+    return SelectField(
+        label, choices=items or [SelectChoice("", _l("Any"))], validate_choice=False,
+        validators=[Optional(), in_choices(message)],
     )  # fmt: skip
+
+
+class InboxFilter(FlaskForm):
+    """The inbox's search. The lists are filled per viewer (views.inbox_form): only what
+    applies to them, and a value outside them is refused with a message."""
+
+    tip_id = StringField(
+        _l("Tip number"),
+        validators=[
+            Optional(),
+            Regexp(r"^\s*[0-9a-fA-F]{4,16}\s*$",
+                   message=_l("A tip number has 4 to 16 of the characters 0-9 and a-f.")),
+        ],
+    )  # fmt: skip
+    received_from = DayField(_l("Received from"), validators=[Optional()])
+    received_to = DayField(_l("Received until"), validators=[Optional()])
+    city = _select(_l("City"), _l("Choose a city from the list."))
+    county = _select(_l("County or district"), _l("Choose a county or district from the list."))
+    amount_band = _select(_l("Amount"), _l("Choose an amount from the list."))
+    channel = _select(_l("Channel"), _l("Choose a channel from the list."))
+    real_name = _select(
+        _l("Real name"), _l("Choose from the list."),
+        [SelectChoice("", _l("Any")), SelectChoice("yes", _l("Real name")),
+         SelectChoice("no", _l("Anonymous"))],
+    )  # fmt: skip
+    status = _select(_l("Status"), _l("Choose a status from the list."))
+    bureau = _select(_l("Bureau"), _l("Choose a bureau from the list."))
+    category = _select(_l("Kind of wrongdoing"), _l("Choose the kind of wrongdoing from the list."))
     overdue = BooleanField(_l("Overdue only"))
+    mine = BooleanField(_l("Assigned to me"))
+    # Whether the viewer may choose among bureaus at all (views.inbox_form).
+    offers_bureau = True
+
+    def validate_received_to(self, field: Any) -> None:
+        start = self.received_from.data
+        if start and field.data and field.data < start:
+            raise ValidationError(_l("The last day comes before the first."))
+
+
+class AssignForm(FlaskForm):
+    """Assign the tip to an officer ("" gives it back to the bureau); choices per tip."""
+
+    officer = SelectField(_l("Officer"), choices=[], validate_choice=False,
+                          validators=[Length(max=12)])  # fmt: skip
 
 
 class MessageForm(FlaskForm):

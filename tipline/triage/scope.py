@@ -90,3 +90,11 @@ def find_visible(session: Session, viewer: Viewer, tip_id: str) -> Tip | None:
 
 def can_see(session: Session, viewer: Viewer, tip_id: str) -> bool:
     return bool(session.scalar(select(true()).where(Tip.id == tip_id, visibility(viewer))))
+
+
+def handling_bureau(tip: Tip) -> str:
+    """The bureau working the tip now: its lead once routed; before that the intake desk,
+    or discipline inspection for a tip about staff (the bureau an assignment stays within)."""
+    if tip.bureau is not None:
+        return tip.bureau
+    return DISCIPLINE if tip.sealed else INTAKE_DESK

@@ -11,11 +11,11 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, nulls_last, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response
 
 from tipline.intake import reference
@@ -39,9 +39,22 @@ from tipline.intake.submit import (
 from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
 from tipline.portal import receipts
-from tipline.triage import access, alerts, clocks, decisions, notices, scope, tipwords, triage
+from tipline.triage import (
+    access,
+    alerts,
+    assignment,
+    clocks,
+    decisions,
+    notices,
+    scope,
+    tipwords,
+    triage,
+)
+from tipline.triage import inbox as inbox_search
 from tipline.triage.audit import record
 from tipline.triage.forms import (
+    STATUS_CHOICES,
+    AssignForm,
     DecisionForms,
     EntryForm,
     InboxFilter,
@@ -51,18 +64,9 @@ bp = Blueprint("triage", __name__)
 PAGE = 50
 
 
-def inbox_query(viewer: scope.Viewer, filters: dict[str, Any]) -> Any:
+def inbox_query(viewer: scope.Viewer, search: inbox_search.Search) -> Any:
     """The officer's tips with the inbox filters; the same query serves page and API."""
-    query = scope.visible_tips(viewer)
-    if filters.get("status"):
-        query = query.where(Tip.status == filters["status"])
-    if filters.get("bureau"):
-        query = query.where(Tip.bureau == filters["bureau"])
-    if filters.get("category"):
-        query = query.where(Tip.category == filters["category"])
-    if filters.get("overdue"):
-        query = query.where(Tip.next_due < today())
-    return query
+    return inbox_search.apply(scope.visible_tips(viewer), search, viewer, today())
 
 
 def ordered(query: Any) -> Any:
@@ -70,13 +74,67 @@ def ordered(query: Any) -> Any:
     return query.order_by(nulls_last(Tip.next_due.asc()), Tip.received_on, Tip.id)
 
 
-@bp.get("/")
-def inbox() -> str:
+def _offer(field: Any, terms: Any, allowed: Any, present: set[Any]) -> None:
+    """The list of a filter: the codes that apply to the viewer and find a tip, with the
+    one already chosen kept (a search may find nothing, and still be shown as asked)."""
+    chosen = field.data if field.data in allowed else None
+    field.choices = [("", _("Any"))] + [
+        (t.code, _(t.label))
+        for t in terms
+        if t.code in allowed and (t.code in present or t.code == chosen)
+    ]
+
+
+def inbox_form(session: Session, viewer: scope.Viewer) -> InboxFilter:
+    """The inbox's search form, offering only what applies to the viewer."""
     form = InboxFilter(request.args, meta={"csrf": False})
-    filters = form.data if form.validate() else {}
+    seen = inbox_search.present
+    _offer(form.status, reference.STATUSES, STATUS_CHOICES, seen(session, viewer, Tip.status))
+    leads = seen(session, viewer, Tip.bureau)
+    _offer(form.bureau, reference.BUREAUS, reference.codes(reference.BUREAUS), leads)
+    _offer(form.category, reference.CATEGORIES, reference.codes(reference.CATEGORIES),
+           seen(session, viewer, Tip.category))  # fmt: skip
+    _offer(form.channel, reference.CHANNELS, reference.codes(reference.CHANNELS),
+           seen(session, viewer, Tip.channel))  # fmt: skip
+    bands = inbox_search.AMOUNT_BANDS
+    _offer(form.amount_band, bands, reference.codes(bands), seen(session, viewer, Tip.amount_band))
+    # A bureau's officer sees its own bureau's tips, and others' only where it co-handles.
+    form.offers_bureau = inbox_search.chooses_bureau(viewer, leads)
+    cities, counties = inbox_search.region_lists(viewer, form.city.data)
+    if cities and form.county.data not in {r.code for r in counties}:
+        # Another city chosen since: its counties are offered afresh, as on the portal.
+        form.county.data = ""
+    form.city.choices = [("", _("Any"))] + [(r.code, r.name) for r in cities]
+    form.county.choices = [("", _("Any"))] + [(r.code, r.name) for r in counties]
+    return form
+
+
+def search_of(form: InboxFilter) -> inbox_search.Search:
+    """The checked form as a search."""
+    real_name = form.real_name.data
+    return inbox_search.Search(
+        tip_id=(form.tip_id.data or "").strip().lower() or None,
+        received_from=form.received_from.data,
+        received_to=form.received_to.data,
+        region=form.county.data or form.city.data or None,
+        amount_band=form.amount_band.data or None,
+        channel=form.channel.data or None,
+        real_name=None if not real_name else real_name == "yes",
+        status=form.status.data or None,
+        bureau=form.bureau.data or None,
+        category=form.category.data or None,
+        overdue=bool(form.overdue.data),
+        mine=bool(form.mine.data),
+    )
+
+
+@bp.get("/")
+def inbox() -> Any:
     page = query_int("page", 1, low=1)  # ASCII digits, bounded: 400 otherwise
-    query = inbox_query(current_user, filters)
     with triage().sessions() as session:
+        form = inbox_form(session, current_user)
+        valid = form.validate()
+        query = inbox_query(current_user, search_of(form) if valid else inbox_search.Search())
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         by_status = dict(
             session.execute(
@@ -88,25 +146,68 @@ def inbox() -> str:
         overdue = session.scalar(
             select(func.count()).where(scope.visibility(current_user), Tip.next_due < today())
         )
-        tips = session.scalars(ordered(query).limit(PAGE).offset((page - 1) * PAGE)).all()
+        mine = session.scalar(
+            select(func.count()).where(
+                scope.visibility(current_user), Tip.assigned_to == current_user.id
+            )
+        )
+        unread = inbox_search.unread_count(session, current_user)
+        # An invalid search lists nothing: the page says what to correct instead.
+        tips = (
+            session.scalars(
+                ordered(query).options(selectinload(Tip.deadlines))
+                .limit(PAGE).offset((page - 1) * PAGE)
+            ).all()
+            if valid else []
+        )  # fmt: skip
+        marks = inbox_search.marks(session, current_user.id, [t.id for t in tips])
+        holders = inbox_search.usernames(session, (t.assigned_to for t in tips))
+        calendar = load_calendar(session)
         # domain.md T2: decided, the reporter asked to be told, not told yet.
         owed = notices.due_notices(session, current_user)
-        guessed = clocks.fallback_years(
-            session, load_calendar(session), scope.visibility(current_user)
-        )
-    return render_template(
+        guessed = clocks.fallback_years(session, calendar, scope.visibility(current_user))
+        rows = [_row(tip, calendar, marks, holders) for tip in tips]
+    page_body = render_template(
         "triage/inbox.html",
         tips=tips,
-        total=total,
+        rows=rows,
+        total=total if valid else 0,
         by_status=by_status,
         overdue=overdue or 0,
+        mine=mine or 0,
+        unread=unread,
         filter_form=form,
+        searched=valid and any(v for k, v in request.args.items() if k != "page"),
         page=page,
         pages=max(1, -(-total // PAGE)),
         today=today(),
         owed=owed,
         guessed=guessed,
     )
+    return page_body, 200 if valid else 400
+
+
+def _row(
+    tip: Tip, calendar: Any, marks: inbox_search.Marks, holders: dict[int, str]
+) -> dict[str, Any]:
+    """What one inbox row says about a tip, in words."""
+    due = inbox_search.nearest(tip)
+    return {
+        "tip": tip,
+        "unread": tip.id in marks.unread,
+        "news": tip.id in marks.news,
+        "age": inbox_search.age(tip, today(), calendar),
+        "deadline": due,
+        "deadline_rule": inbox_search.rule_name(due.rule) if due else None,
+        "deadline_words": inbox_search.deadline_words(due, today(), calendar) if due else None,
+        "amount_band": (
+            _(reference.label(inbox_search.AMOUNT_BANDS, tip.amount_band))
+            if tip.amount_band
+            else None
+        ),
+        "holder": holders.get(tip.assigned_to) if tip.assigned_to is not None else None,
+        "place": inbox_search.place_name(tip.region, current_user.region),
+    }
 
 
 def open_visible(session: Session, tip_id: str, *, audit: bool = True) -> OpenedTip:
@@ -164,7 +265,9 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             ),
             issues_notice=notices.issues_notice(opened.tip, current_user),
             **tipwords.page_context(session, opened, current_user),
+            assign=assignment.panel(session, current_user, opened.tip, g.get("assign_errors", [])),
         )
+        inbox_search.mark_read(session, current_user.id, tip_id, today())
         # Recorded last: appending to the audit chain serialises writers, so the lock is
         # taken after the decryption and rendering, just before the commit. One entry for
         # the view: the identity's opening, when the page shows it, covers the contents.
@@ -380,6 +483,29 @@ def recuse(tip_id: str) -> Any:
             abort(404)
         decisions.recuse(session, current_user, found)
     return redirect(url_for("triage.inbox"))
+
+
+@bp.post("/tips/<tip_id>/assign")
+def assign(tip_id: str) -> Any:
+    """Assign the tip to an officer, take it on, or give it back (assignment.py)."""
+    form = AssignForm(prefix="assign")
+    if not form.validate_on_submit():
+        g.assign_errors = [e for errors in form.errors.values() for e in errors]
+        return _tip_page(tip_id, status=400)
+    raw = (form.officer.data or "").strip()
+    if raw and not raw.isascii() or raw and not raw.isdigit():
+        g.assign_errors = [_(assignment.NOT_ELIGIBLE)]
+        return _tip_page(tip_id, status=400)
+    try:
+        with transaction(triage().sessions) as session:
+            found = scope.find_visible(session, current_user, tip_id)
+            if found is None:
+                abort(404)
+            assignment.assign(session, current_user, found, int(raw) if raw else None)
+    except decisions.DecisionError as error:
+        g.assign_errors = [_(str(error.args[0]))]
+        return _tip_page(tip_id, status=400)
+    return redirect(url_for("triage.tip", tip_id=tip_id) + "#assignment")
 
 
 @bp.get("/tips/<tip_id>/notice")
