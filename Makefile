@@ -26,11 +26,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # nginx-light is the reverse proxy of deploy/, which tests/test_proxy.py runs on its own
 # ports (on a machine with systemd, Debian also starts its own nginx on port 80).
 # redis-server: tests/test_redis_acl.py runs its own, with deploy/redis/'s users.
+# poppler-utils: pdftoppm draws the exported PDFs' pages for tests/test_export.py to look at.
 browser:
 	@{ command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ] \
-		&& [ -x /usr/sbin/nginx ] && [ -x /usr/bin/redis-server ]; } || { \
+		&& [ -x /usr/sbin/nginx ] && [ -x /usr/bin/redis-server ] && [ -x /usr/bin/pdftoppm ]; } || { \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light redis-server; }
+		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light redis-server poppler-utils; }
 
 demo: setup
 	$(BIN)/tipline demo
