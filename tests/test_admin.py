@@ -230,7 +230,12 @@ def confirmed(client: FlaskClient, path: str, page: str, **fields: str) -> Any:
     token = csrf_token(client, page)
     first = client.post(path, data={"csrf_token": token, **fields})
     assert first.status_code == 200 and CONFIRM.search(first.get_data(as_text=True))
-    return client.post(path, data={"csrf_token": token, "confirmed": "yes", **fields})
+    # As a browser would: the confirmation form sends its hidden fields back.
+    hidden = dict(re.findall(
+        r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', first.get_data(as_text=True)
+    ))  # fmt: skip
+    hidden.pop("csrf_token", None)
+    return client.post(path, data={**hidden, "csrf_token": token, "confirmed": "yes", **fields})
 
 
 def details(app: Flask, action: str) -> list[dict[str, Any]]:
@@ -617,3 +622,27 @@ def test_every_account_action_in_the_log_has_words() -> None:
     chinese = Translations.load(str(folder), ["zh"], domain="messages")
     for code, label in labelled.items():
         assert chinese.gettext(label) != label, code
+
+
+def test_a_supervisor_approves_the_change_they_read_not_one_swapped_in_since(
+    triage_app: Flask,
+) -> None:
+    _, secret = enrolled(triage_app, "root", "admin")
+    officer_id, _ = enrolled(triage_app, "li.wei", "bureau_officer", "labor_inspection", "441502")
+    admin = signed_in(triage_app, "root", secret)
+    assert change(admin, officer_id, role="bureau_officer", bureau="labor_inspection",
+                  region="441500").status_code == 200  # fmt: skip
+    _, chief = enrolled(triage_app, "city.chief", "supervisor", "labor_inspection", "441500")
+    supervisor = signed_in(triage_app, "city.chief", chief)
+    token = csrf_token(supervisor, "/approvals")
+    path = f"/approvals/changes/{officer_id}"
+    shown = supervisor.post(path, data={"csrf_token": token}).get_data(as_text=True)
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', shown))
+    assert hidden["pending_region"] == "441500"
+    # Meanwhile the admin asks for a wider change instead: the city's supervisor role.
+    assert change(admin, officer_id, role="supervisor", bureau="labor_inspection",
+                  region="441500").status_code == 200  # fmt: skip
+    supervisor.post(path, data={**hidden, "csrf_token": token, "confirmed": "yes"})
+    now = row(triage_app, "li.wei")
+    assert (now.role, now.region, now.pending_role) == ("bureau_officer", "441502", "supervisor")
+    assert "user.change.approve" not in actions(triage_app)

@@ -237,7 +237,7 @@ def test_a_deadline_due_soon_then_overdue_alerts_again(
     # Gone overdue: a new version of the alert, unseen again.
     assert listed(desk) == [(tip_id, "deadline", False)]
     page = visible(desk.client.get("/alerts").get_data(as_text=True))
-    assert "办理时限即将到期或已超期：T1 已逾期" in page
+    assert "办理时限即将到期或已超期：受理审查 已逾期" in page  # the rule in words
 
 
 def test_a_sealed_staff_tip_alerts_discipline_inspection_only(

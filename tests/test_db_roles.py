@@ -247,6 +247,24 @@ def test_each_process_does_its_work_with_its_own_role(
         assert all(tip_id in inbox.get_data(as_text=True) for tip_id in tip_ids)
         assert client.get(f"/tips/{tip_ids[0]}").status_code == 200
         assert client.get("/alerts").status_code == 200  # and marks them seen
+        # A supervisor with an address waits on an identity request: the digest reads the
+        # request's day, never its reason, with the worker's login (triage/alerts.py).
+        with transaction(services.sessions) as session:
+            make_enrolled(
+                session, services.officer_secrets, "chief", role="supervisor",
+                bureau="hrss_fund_supervision", region="441500", email="chief@example.org",
+            )  # fmt: skip
+            real_id = session.scalars(select(Tip.id).where(Tip.real_name.is_(True))).first()
+        asked = client.post(f"/tips/{real_id}/identity-requests", data={
+            "csrf_token": csrf_token(client, f"/tips/{real_id}"), "identity-reason": "核实身份",
+        })  # fmt: skip
+        assert asked.status_code == 302, asked.get_data(as_text=True)
+        worker = make_engine(url(installation, "worker"))
+        try:
+            with transaction(make_sessionmaker(worker)) as session:
+                assert alerts.digest_counts(session).get("chief@example.org")
+        finally:
+            worker.dispose()
         # The desk transfers the real-name tip to 城区's labour inspection.
         with triage_app.extensions["triage"].sessions() as session:
             named_id = session.scalars(select(Tip.id).where(Tip.wants_notice.is_(True))).first()

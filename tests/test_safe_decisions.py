@@ -222,11 +222,23 @@ def test_the_api_lists_who_asked_and_why_and_needs_an_explicit_decision(
     client = triage_app.test_client()
     tip_id = world.tips["routed"]
     detail: dict[str, Any] = client.get(f"/api/v1/tips/{tip_id}", headers=bearer).get_json()
-    asked = {(r["requested_by"], r["reason"]) for r in detail["identity_requests"]}
+    asked = {(r.get("requested_by"), r.get("reason")) for r in detail["identity_requests"]}
     assert (USERNAMES["desk"], "需要核实举报人身份以便回访。") in asked
     request_id = next(
-        r["id"] for r in detail["identity_requests"] if r["requested_by"] == USERNAMES["desk"]
+        r["id"] for r in detail["identity_requests"] if r.get("requested_by") == USERNAMES["desk"]
     )
+    # Who asked and why go only to a supervisor who may decide, as on the page: not to the
+    # officers reading the tip, the requester included.
+    readers = 0
+    for reader in ("desk", "agency"):
+        with transaction(triage_app.extensions["triage"].sessions) as session:
+            other = api.issue_token(session, USERNAMES[reader], actor="test")
+        seen = client.get(f"/api/v1/tips/{tip_id}", headers={"Authorization": f"Bearer {other}"})
+        if seen.status_code == 200:
+            readers += 1
+            requests = seen.get_json()["identity_requests"]
+            assert requests and not any("reason" in r for r in requests), reader
+    assert readers  # the desk, at least, reads the tip
     url = f"/api/v1/tips/{tip_id}/identity-requests/{request_id}"
     missing = client.post(url, json={}, headers=bearer)
     assert missing.status_code == 400

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 CHINA = ZoneInfo("Asia/Shanghai")
 MAX_TEXT = 20_000
 MAX_ATTACHMENTS = 10
+# The earliest days a report may give: tipline holds no tip received before 2000, and social
+# insurance funds as the rules know them are younger than 1950. Earlier is a mistyped year.
+EARLIEST_RECEIVED = dt.date(2000, 1, 1)
+EARLIEST_HAPPENED = dt.date(1950, 1, 1)
 MAX_AMOUNT = Decimal("1000000000000")
 # Amount bands follow the fraud thresholds of 法释〔2011〕7号 and the ¥10,000 / ¥30,000
 # embezzlement thresholds (domain.md sections 2 and 4); the amount as written stays sealed.
@@ -438,10 +442,17 @@ def validate(report: Report, *, limits: Limits) -> tuple[Report, list[Problem]]:
         problems.append(Problem("amount", N_("Give the amount in yuan as a positive number.")))
     if report.received_on is not None and report.received_on > today():
         problems.append(Problem("received_on", N_("The date received cannot be in the future.")))
+    elif report.received_on is not None and report.received_on < EARLIEST_RECEIVED:
+        # A mistyped year (0025 for 2025) would be counted in working days for ever after.
+        problems.append(
+            Problem("received_on", N_("The date received is before 2000: check the year."))
+        )
     for name in ("happened_start", "happened_end"):
         day = getattr(report, name)
         if day is not None and day > today():
             problems.append(Problem(name, N_("This date is in the future.")))
+        elif day is not None and day < EARLIEST_HAPPENED:
+            problems.append(Problem(name, N_("This date is before 1950: check the year.")))
     start, end = report.happened_start, report.happened_end
     if start and end and start > end:
         problems.append(Problem("happened_end", N_("The end comes before the start.")))

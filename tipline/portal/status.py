@@ -85,7 +85,8 @@ def office_words(bureau: str | None, region: str | None) -> str:
 def status_words(tip: Tip) -> str:
     words = _status_words(tip)
     if tip.duplicate_of is not None:
-        return f"{words} {MERGED}"
+        # Two sentences, joined as the reader's language joins them (no space in Chinese).
+        return _("%(status)s %(merged)s", status=words, merged=MERGED)
     return words
 
 

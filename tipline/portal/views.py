@@ -24,7 +24,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from tipline.crypto import MalformedReceipt, ReceiptTypo, parse_receipt
-from tipline.intake import reference
+from tipline.intake import receipts, reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_evidence, add_identity, add_message
 from tipline.intake.reading import (
@@ -48,7 +48,7 @@ from tipline.intake.submit import (
     validate,
 )
 from tipline.intake.web import files_chosen, uploads_of
-from tipline.portal import portal, receipts, reporter
+from tipline.portal import portal, reporter
 from tipline.portal.forms import (
     CheckForm,
     EvidenceForm,

@@ -32,11 +32,11 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, and_, case, literal, null, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tipline.crypto import InvalidCiphertext, OfficerSecrets
 from tipline.intake import reference
-from tipline.intake.models import Officer
+from tipline.intake.models import Officer, Tip
 from tipline.intake.reference import N_, Term
 
 # DESIGN.md, "Who uses it". The codes are stored and checked; pages show the labels, which
@@ -317,6 +317,8 @@ def set_active(officer: Officer, active: bool, *, actor_id: int | None) -> bool:
     _not_waiting(officer)
     changed = officer.active != active
     officer.active = active
+    if not active:
+        _give_back_tips(officer)
     officer.session_epoch += 1
     officer.locked_until = None
     officer.failed_logins = 0
@@ -510,11 +512,21 @@ def _clear_pending(officer: Officer) -> None:
 
 
 def _apply(officer: Officer, role: str, bureau: str | None, region: str | None) -> None:
+    if (role, bureau, region) != (officer.role, officer.bureau, officer.region):
+        _give_back_tips(officer)
     officer.role = role
     officer.bureau = bureau
     officer.region = region
     officer.session_epoch += 1
     _clear_pending(officer)
+
+
+def _give_back_tips(officer: Officer) -> None:
+    """An officer who leaves an office (deactivated, or given another role, bureau or region)
+    holds none of its tips: its officers may take them on, or a supervisor assigns them."""
+    session = object_session(officer)
+    if session is not None and officer.id is not None:
+        session.execute(update(Tip).where(Tip.assigned_to == officer.id).values(assigned_to=None))
 
 
 def may_approve_change(approver: Officer, officer: Officer) -> str | None:
@@ -540,14 +552,24 @@ def changes_awaiting(session: Session, approver: Officer) -> list[Officer]:
     return [officer for officer in waiting if may_approve_change(approver, officer) is None]
 
 
-def approve_change(session: Session, officer_id: int, approver: Officer) -> Change:
-    """Put a waiting change in force: the second person of the two-person rule."""
+def approve_change(
+    session: Session, officer_id: int, approver: Officer,
+    expected: tuple[str | None, ...] | None = None,
+) -> Change:  # fmt: skip
+    """Put a waiting change in force: the second person of the two-person rule. With
+    ``expected`` (the role, bureau and region the approver was shown), a change replaced
+    since is refused: nobody approves what they did not read."""
     officer = session.scalar(select(Officer).where(Officer.id == officer_id).with_for_update())
     if officer is None:
         raise ApprovalRefused(N_("There is no such account."))
     reason = may_approve_change(approver, officer)
     if reason is not None:
         raise ApprovalRefused(reason)
+    waiting = (officer.pending_role, officer.pending_bureau, officer.pending_region)
+    if expected is not None and tuple(expected) != waiting:
+        raise ApprovalRefused(
+            N_("The change waiting for approval is not the one you read: read it again.")
+        )
     was = (officer.role, officer.bureau, officer.region)
     assert officer.pending_role is not None
     _apply(officer, officer.pending_role, officer.pending_bureau, officer.pending_region)

@@ -478,6 +478,10 @@ def approve_change(officer_id: int) -> Any:
             reason = accounts.may_approve_change(me, officer)
             if reason is not None:
                 raise ApprovalRefused(reason)
+            # The supervisor approves the change shown, not whatever waits when they confirm.
+            shown = {"pending_role": officer.pending_role or "",
+                     "pending_bureau": officer.pending_bureau or "",
+                     "pending_region": officer.pending_region or ""}  # fmt: skip
             if not _confirmed(form):
                 assert officer.pending_role is not None
                 return _confirm(
@@ -492,8 +496,12 @@ def approve_change(officer_id: int) -> Any:
                             officer.pending_region)),
                         _("Asked for by %(name)s.", name=officer.change_requested_by or ""),
                     ],
+                    fields=shown,
                 )  # fmt: skip
-            done = accounts.approve_change(session, officer_id, me)
+            done = accounts.approve_change(
+                session, officer_id, me,
+                expected=tuple(request.form.get(name, "") or None for name in shown),
+            )  # fmt: skip
             record(session, "user.change.approve", actor=current_user.username,
                    username=done.officer.username, role=done.officer.role,
                    bureau=done.officer.bureau, region=done.officer.region,

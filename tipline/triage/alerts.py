@@ -57,7 +57,7 @@ KINDS = (DEADLINE, IDENTITY, REPLY, NEW_TIP)  # the order the page lists them in
 # A mark of this kind holds the newest timeline entry when the officer last opened the tip.
 OPENED = "opened"
 # What the reporter does through the portal (intake/followup.py), and an officer's answer.
-REPORTER_EVENTS = ("message.reporter", "evidence_added")
+REPORTER_EVENTS = ("message.reporter", "evidence_added", "identity_added")
 OFFICER_ANSWER = "message.officer"
 # As decisions.UNDECIDED (not imported: decisions imports the whole decision machinery).
 UNDECIDED = ("received", "screened", "transferred_out")

@@ -255,6 +255,7 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
     requests = session.scalars(
         select(IdentityRequest).where(IdentityRequest.tip_id == tip.id).order_by(IdentityRequest.id)
     ).all()
+    deciding = views.request_details(session, opened, requests)
     notes = decisions.notes(opened, session)
     messages = opened.messages()
     authors = tipwords.authors(
@@ -335,12 +336,13 @@ def detail(session: Session, opened: OpenedTip) -> dict[str, Any]:
             ],
             "timeline": [tipwords.step(event).text for event in tip.events],
         },
+        # Issue 9: who asked and why, for the requests this officer may decide (a supervisor
+        # does not decide blind), as the page shows them; sealed under the tip's key, read
+        # with the tip and audited as its reading.
         "identity_requests": [
             {"id": r.id, "requested_on": r.requested_on.isoformat(), "state": r.state,
-             # Issue 9: who asked and why, so a supervisor does not decide blind (sealed
-             # under the tip's key; read with the tip, audited as its reading).
-             "requested_by": session.get(Officer, r.requester_id).username,  # type: ignore[union-attr]
-             "reason": decisions.request_reason(opened, r)}
+             **({"requested_by": deciding[r.id]["requester"], "reason": deciding[r.id]["reason"]}
+                if r.id in deciding else {})}
             for r in requests
         ],
     }
@@ -455,8 +457,9 @@ def tips() -> Response:
 def tip(tip_id: str) -> Response:
     with transaction(triage().sessions) as session:
         opened = views.open_visible(session, tip_id)  # 404 outside scope; audited
-        alerts.mark_opened(session, current_user, tip_id)  # as opening its page
-        return answer(detail(session, opened))
+        answered = answer(detail(session, opened))
+        views.mark_opened(session, tip_id)  # as opening its page
+        return answered
 
 
 # Deciding: the body is checked first, then the tip is opened as its page opens it.

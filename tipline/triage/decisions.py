@@ -224,6 +224,7 @@ def accept(session: Session, opened: OpenedTip, actor: scope.Viewer) -> None:
     _lock(session, tip)
     if tip.bureau is None and tip.status in UNDECIDED:
         tip.bureau = tip.suggested_bureau
+        tip.assigned_to = None  # the lead bureau now handles it; its supervisor assigns it
         _co_handlers_see_it_from_today(session, tip)
     _decide(session, tip, "accepted", locked=True)
     record_event(session, tip, "accepted")

@@ -7,7 +7,8 @@ and every page of the PDF carries the officer's name and the time of the export,
 tips' own time zone (Asia/Shanghai), so a printed or forwarded copy says whose it was.
 
 The reporter's identity is in the PDF only for an officer whose identity request a
-supervisor approved, as on the tip page (``decisions.open_identity``, which audits it).
+supervisor approved, as on the tip page (``decisions.open_identity``); the export's audit
+entry then says so (``identity``: yes), as the one entry of that view.
 
 Bounds: the PDF lists the evidence (name, size, SHA-256) but embeds none of it. The ZIP is
 streamed: each file is decrypted chunk by chunk into the archive and sent as it is written,
@@ -160,7 +161,8 @@ def gather(
     )
     identity = None
     if any(r.requester_id == viewer.id and r.state == "approved" for r in requests):
-        identity = decisions.open_identity(session, viewer, tip, keyring)  # audited there
+        # The export's own entry says the identity is in it (tip.export, identity: yes).
+        identity = decisions.open_identity(session, viewer, tip, keyring, audit=False)
     return Dossier(
         opened=opened,
         officer=officer,

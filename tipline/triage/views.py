@@ -18,7 +18,7 @@ from sqlalchemy import func, nulls_last, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response
 
-from tipline.intake import reference
+from tipline.intake import receipts, reference
 from tipline.intake.db import transaction
 from tipline.intake.followup import add_message
 from tipline.intake.headers import content_disposition
@@ -38,7 +38,6 @@ from tipline.intake.submit import (
 )
 from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
-from tipline.portal import receipts
 from tipline.triage import (
     access,
     alerts,
@@ -251,7 +250,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             notes=decisions.notes(opened, session),
             co_bureaus=opened.tip.co_bureau_codes,
             requests=requests,
-            request_details=_request_details(session, opened, requests),
+            request_details=request_details(session, opened, requests),
             identity=identity,
             forms=forms,
             today=today(),
@@ -267,7 +266,7 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             **tipwords.page_context(session, opened, current_user),
             assign=assignment.panel(session, current_user, opened.tip, g.get("assign_errors", [])),
         )
-        inbox_search.mark_read(session, current_user.id, tip_id, today())
+        mark_opened(session, tip_id)
         # Recorded last: appending to the audit chain serialises writers, so the lock is
         # taken after the decryption and rendering, just before the commit. One entry for
         # the view: the identity's opening, when the page shows it, covers the contents.
@@ -279,13 +278,16 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
     return page, status
 
 
+def mark_opened(session: Session, tip_id: str) -> None:
+    """The officer has seen the tip as it stands (its page or the API's read of it, once it
+    is made: a hidden tip answered 404 before): the inbox's read mark and its alerts, both."""
+    inbox_search.mark_read(session, current_user.id, tip_id, today())
+    alerts.mark_opened(session, current_user, tip_id)
+
+
 @bp.get("/tips/<tip_id>")
 def tip(tip_id: str) -> Any:
-    page = _tip_page(tip_id)
-    # Only once the page is made (a hidden tip answered 404 above): what it shows is seen.
-    with transaction(triage().sessions) as session:
-        alerts.mark_opened(session, current_user, tip_id)
-    return page
+    return _tip_page(tip_id)
 
 
 def _act(
@@ -346,7 +348,7 @@ def _confirmation(
     with transaction(triage().sessions) as session:
         opened = open_visible(session, tip_id, audit=False)
         found = session.get(IdentityRequest, request_id) if request_id is not None else None
-        details = _request_details(session, opened, [found]) if found is not None else {}
+        details = request_details(session, opened, [found]) if found is not None else {}
         page = render_template(
             "triage/confirm.html", tip=opened.tip, form=form, kind=form_name,
             action=request.path, identity_request=found,
@@ -358,7 +360,7 @@ def _confirmation(
     return page
 
 
-def _request_details(
+def request_details(
     session: Session, opened: OpenedTip, requests: Any
 ) -> dict[int, dict[str, Any]]:
     """Who asked and why, for the identity requests the viewer may decide (issue 9: a
@@ -706,7 +708,7 @@ def enter_tip() -> Any:
         visible = scope.can_see(session, current_user, stored.tip_id)
     if stored.receipt is not None:
         # Post/redirect/get, as on the public site: the code waits sealed in this officer's
-        # session cookie (portal/receipts.py), for the one showing of entry_receipt.
+        # session cookie (intake/receipts.py), for the one showing of entry_receipt.
         receipts.keep(stored.receipt.display, form_token=None, review_days=None, contents="",
                       tip_id=stored.tip_id)  # fmt: skip
         return redirect(url_for("triage.entry_receipt"), code=303)
