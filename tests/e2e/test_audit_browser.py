@@ -106,7 +106,7 @@ def test_the_auditor_reads_searches_and_exports_the_log(
             page.set_viewport_size({"width": width, "height": 900})
             page.goto(base + "/audit")
             table = page.locator("#audit-entries").inner_text()
-            for words in ("查阅举报", "受理举报", "添加备注", "新增账号", "更正工作日历",
+            for words in ("查阅举报", "受理举报", "添加备注", "新增账户", "更正工作日历",
                           "角色：承办人", "工作日：是", "登录"):  # fmt: skip
                 assert words in table, words
             assert not CODES.search(table), CODES.search(table)
