@@ -71,11 +71,11 @@ class UserForm(FlaskForm):
 class ActiveForm(FlaskForm):
     active = BooleanField(_l("Active"))
     # Empty on the first press; "yes" from the confirmation page (works without script).
-    confirmed = HiddenField()
+    confirmed = HiddenField(validators=[Length(max=8)])
 
 
 class ConfirmForm(FlaskForm):
-    confirmed = HiddenField()
+    confirmed = HiddenField(validators=[Length(max=8)])
 
 
 class ChangeForm(FlaskForm):
@@ -86,7 +86,7 @@ class ChangeForm(FlaskForm):
     region = StringField(
         _l("Jurisdiction (region code)"), validators=[DataRequired(), Length(max=6)]
     )
-    confirmed = HiddenField()
+    confirmed = HiddenField(validators=[Length(max=8)])
 
 
 # Shown when a form comes back incomplete (a field missing, say from an old page).

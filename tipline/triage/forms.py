@@ -79,6 +79,7 @@ class InboxFilter(FlaskForm):
     tip_id = StringField(
         _l("Tip number"),
         validators=[
+            Length(max=64),  # the raw length, before the pattern (tests/test_hostile_input)
             Optional(),
             Regexp(r"^\s*[0-9a-fA-F]{4,16}\s*$",
                    message=_l("A tip number has 4 to 16 of the characters 0-9 and a-f.")),
