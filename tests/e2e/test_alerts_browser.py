@@ -120,7 +120,8 @@ def test_the_menu_counts_alerts_and_the_page_lists_them(
             assert rows.count() == 6
             text = page.locator("#alerts").inner_text()
             for words in ("新线索", "举报人有新留言或补充了证据材料", "有身份查阅申请待您审批",
-                          "办理时限即将到期或已超期：受理审查 已逾期", "广东省汕尾市城区"):  # fmt: skip
+                          "办理时限即将到期或已超期：受理审查 已逾期",
+                          "广东省汕尾市城区"):  # fmt: skip
                 assert words in text, words
             assert page.locator("#alerts-link").inner_text() == "待办提醒"  # seen on arrival
             page.screenshot(path=str(shots / f"02-alerts-page-{width}.png"), full_page=True)

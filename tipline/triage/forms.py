@@ -68,7 +68,8 @@ class DayField(DateField):
 def _select(label: Any, message: Any, items: list[SelectChoice] | None = None) -> Any:
     return SelectField(
         label, choices=items or [SelectChoice("", _l("Any"))], validate_choice=False,
-        validators=[Optional(), in_choices(message)],
+        # The raw length first (tests/test_hostile_input): every code here is short.
+        validators=[Length(max=64), Optional(), in_choices(message)],
     )  # fmt: skip
 
 
