@@ -5,6 +5,7 @@ Each app factory calls ``init_web``; nothing here knows which site it serves.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from decimal import Decimal, InvalidOperation
@@ -25,7 +26,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import Babel, get_locale, gettext, lazy_gettext
+from flask_babel import Babel, format_date, get_locale, gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from redis import RedisError
 from werkzeug.datastructures import FileStorage
@@ -458,3 +459,43 @@ def yuan(amount: object) -> str:
 
 def url_for_language(code: str) -> str:
     return url_for("language", code=code, next=request.full_path.rstrip("?"))
+
+
+def _day(value: Any) -> dt.date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def when_words(details: dict[str, Any], *, not_said: str) -> str:
+    """When the conduct happened and whether it goes on, as the reporter gave it, in plain
+    words; ``not_said`` when they gave neither (the reporter's page and the officer's word
+    it differently)."""
+    start, end = _day(details.get("happened_start")), _day(details.get("happened_end"))
+    ongoing = bool(details.get("ongoing"))
+    long_start = format_date(start, "long") if start else ""
+    long_end = format_date(end, "long") if end else ""
+    if start and end:
+        words = (
+            gettext("On %(day)s", day=long_start)
+            if start == end
+            else gettext("From %(start)s to %(end)s", start=long_start, end=long_end)
+        )
+    elif start:
+        words = (
+            gettext("Since %(start)s", start=long_start)
+            if ongoing
+            else gettext("From %(start)s", start=long_start)
+        )
+    elif end:
+        words = gettext("Until %(end)s", end=long_end)
+    elif ongoing:
+        return gettext("It is still going on.")
+    else:
+        return not_said
+    if ongoing:
+        return gettext("%(when)s, and it is still going on.", when=words)
+    return gettext("%(when)s.", when=words)

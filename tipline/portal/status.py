@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from tipline.intake import followup, reference
+from tipline.intake import followup, reference, web
 from tipline.intake.config import Limits
 from tipline.intake.models import Tip
 from tipline.intake.scrub import extensions_by_kind
@@ -128,42 +126,9 @@ def timeline(tip: Tip) -> list[Step]:
     return steps
 
 
-def _day(value: Any) -> dt.date | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def when_words(details: dict[str, Any]) -> str:
     """When the conduct happened, as the reporter gave it, in plain words."""
-    start, end = _day(details.get("happened_start")), _day(details.get("happened_end"))
-    ongoing = bool(details.get("ongoing"))
-    long_start = format_date(start, "long") if start else ""
-    long_end = format_date(end, "long") if end else ""
-    if start and end:
-        words = (
-            _("On %(day)s", day=long_start)
-            if start == end
-            else _("From %(start)s to %(end)s", start=long_start, end=long_end)
-        )
-    elif start:
-        words = (
-            _("Since %(start)s", start=long_start)
-            if ongoing
-            else _("From %(start)s", start=long_start)
-        )
-    elif end:
-        words = _("Until %(end)s", end=long_end)
-    elif ongoing:
-        return _("It is still going on.")
-    else:
-        return _("You did not say.")
-    if ongoing:
-        return _("%(when)s, and it is still going on.", when=words)
-    return _("%(when)s.", when=words)
+    return web.when_words(details, not_said=_("You did not say."))
 
 
 def fund_words(tip: Tip) -> str:

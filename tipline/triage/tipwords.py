@@ -14,12 +14,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline.intake import reference
+from tipline.intake import reference, web
 from tipline.intake.models import Deadline, Note, Officer, RulePack, Tip, TipEvent
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import Term
@@ -61,42 +60,9 @@ def local_time(moment: dt.datetime | None) -> str:
     return localtime.local_time(moment, "minutes")
 
 
-def _day(value: Any) -> dt.date | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def when_words(details: dict[str, Any]) -> str:
     """When the conduct happened and whether it goes on, as the reporter gave it."""
-    start, end = _day(details.get("happened_start")), _day(details.get("happened_end"))
-    ongoing = bool(details.get("ongoing"))
-    long_start = format_date(start, "long") if start else ""
-    long_end = format_date(end, "long") if end else ""
-    if start and end:
-        said = (
-            _("On %(day)s", day=long_start)
-            if start == end
-            else _("From %(start)s to %(end)s", start=long_start, end=long_end)
-        )
-    elif start:
-        said = (
-            _("Since %(start)s", start=long_start)
-            if ongoing
-            else _("From %(start)s", start=long_start)
-        )
-    elif end:
-        said = _("Until %(end)s", end=long_end)
-    elif ongoing:
-        return _("It is still going on.")
-    else:
-        return _("Not given")
-    if ongoing:
-        return _("%(when)s, and it is still going on.", when=said)
-    return _("%(when)s.", when=said)
+    return web.when_words(details, not_said=_("Not given"))
 
 
 @dataclass(frozen=True)
