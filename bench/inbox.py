@@ -92,9 +92,10 @@ from tipline.intake.reading import open_tip  # noqa: E402
 from tipline.intake.rules import Facts, RuleBook, rule_book  # noqa: E402
 from tipline.intake.submit import Report, Upload, submit_tip, today  # noqa: E402
 from tipline.intake.workdays import Calendar, load_calendar  # noqa: E402
-from tipline.triage import decisions, scope, views  # noqa: E402
+from tipline.triage import scope  # noqa: E402
 from tipline.triage.accounts import add_officer, enrol_now  # noqa: E402
 from tipline.triage.audit import record  # noqa: E402
+from tipline.triage.tips import decisions, views  # noqa: E402
 
 PASSPHRASE = "bench inbox passphrase"
 PASSWORD = "correct horse battery staple"

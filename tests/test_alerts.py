@@ -39,7 +39,8 @@ from tipline.intake.models import AuditEvent, Officer, Recusal, Tip
 from tipline.intake.queue import RedisQueue, bind_engine
 from tipline.intake.submit import today
 from tipline.intake.workdays import Calendar
-from tipline.triage import alerts, api, clocks, jobs
+from tipline.triage import api, clocks, jobs
+from tipline.triage.tips import alerts
 from tipline.triage.worker import JOBS, DeclaredJob
 
 DESK = "hrss_fund_supervision"

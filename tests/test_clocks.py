@@ -23,8 +23,9 @@ from tipline.intake.queue import InlineQueue, RedisQueue, bind_engine
 from tipline.intake.reading import open_tip
 from tipline.intake.submit import Report, ReporterIdentity, Submitter
 from tipline.intake.workdays import Calendar
-from tipline.triage import clocks, decisions, jobs
+from tipline.triage import clocks, jobs
 from tipline.triage.accounts import add_officer
+from tipline.triage.tips import decisions
 from tipline.triage.worker import JOBS, DeclaredJob
 
 from .conftest import PASSPHRASE

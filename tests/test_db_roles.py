@@ -40,7 +40,8 @@ from tipline.intake.models import AuditEvent, Base, Deadline, Tip
 from tipline.intake.queue import bind_engine
 from tipline.intake.roles import GRANTS, Roles
 from tipline.intake.workdays import load_calendar
-from tipline.triage import alerts, clocks
+from tipline.triage import clocks
+from tipline.triage.tips import alerts
 
 VALID_ID = "11010519491231002X"
 
@@ -211,7 +212,7 @@ def test_each_process_does_its_work_with_its_own_role(
             result = clocks.sweep(session, later, load_calendar(session))
             assert result.escalated
             clocks.recipients(session, result)
-        # The alert digest reads what it needs with the worker's login (triage/alerts.py).
+        # The alert digest reads what it needs with the worker's login (triage/tips/alerts.py).
         with transaction(make_sessionmaker(engine)) as session:
             alerts.digest_counts(session)
     finally:
@@ -248,7 +249,7 @@ def test_each_process_does_its_work_with_its_own_role(
         assert client.get(f"/tips/{tip_ids[0]}").status_code == 200
         assert client.get("/alerts").status_code == 200  # and marks them seen
         # A supervisor with an address waits on an identity request: the digest reads the
-        # request's day, never its reason, with the worker's login (triage/alerts.py).
+        # request's day, never its reason, with the worker's login (triage/tips/alerts.py).
         with transaction(services.sessions) as session:
             make_enrolled(
                 session, services.officer_secrets, "chief", role="supervisor",

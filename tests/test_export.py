@@ -39,7 +39,7 @@ from tipline.intake.models import AuditEvent
 from tipline.intake.submit import Report, ReporterIdentity, Upload
 from tipline.intake.submit import today as local_today
 from tipline.triage import api
-from tipline.triage.export import LOCAL_TIME, MANIFEST, archive_names
+from tipline.triage.tips.export import LOCAL_TIME, MANIFEST, archive_names
 
 PASSWORD = "a long test password"
 OFFICERS = {
@@ -342,7 +342,7 @@ def test_long_and_repeated_names_stay_short_and_distinct() -> None:
 def test_reporter_text_is_shown_never_obeyed_as_pdf_markup() -> None:
     from reportlab.platypus import Paragraph
 
-    from tipline.triage.export import markup
+    from tipline.triage.tips.export import markup
 
     hostile = '<font color="red" size="40">大</font> &amp; <img src="/etc/passwd"/> <br/>\0'
     shown = Paragraph(markup(hostile)).getPlainText()

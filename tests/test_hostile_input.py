@@ -30,8 +30,8 @@ from tipline.intake.db import transaction
 from tipline.intake.jsonbody import MAX_JSON_BYTES
 from tipline.portal import forms as portal_forms
 from tipline.triage import admin, api, auth
-from tipline.triage import forms as triage_forms
 from tipline.triage.accounts import add_officer
+from tipline.triage.tips import forms as triage_forms
 
 HUGE = 4 * 1024 * 1024  # characters: far past every limit, small enough for a test
 REPORT = {"category": "drug_resale", "region": "441502", "text": "有人回收医保药品再转卖。"}

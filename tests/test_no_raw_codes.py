@@ -25,8 +25,8 @@ from flask import Flask
 
 from tests.workspace import FILL, USERNAMES, Visit, World, build_world, crawl_all
 from tipline.intake import reference
-from tipline.triage import notices
 from tipline.triage.accounts import ROLE_TERMS
+from tipline.triage.tips import notices
 
 TABLES = (reference.STATUSES, reference.CHANNELS, reference.CATEGORIES, reference.FUNDS,
           reference.BUREAUS, reference.REFUSAL_REASONS, reference.SUSPECT_KINDS,

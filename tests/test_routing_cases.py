@@ -79,7 +79,7 @@ def on_day(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.date], None]:
 
     def set_day(day: dt.date) -> None:
         for module in ("tipline.intake.submit", "tipline.intake.followup",
-                       "tipline.triage.decisions"):  # fmt: skip
+                       "tipline.triage.tips.decisions"):  # fmt: skip
             monkeypatch.setattr(f"{module}.today", lambda: day)
 
     return set_day

@@ -191,7 +191,7 @@ def test_a_supervisor_decides_an_identity_request_seeing_who_asked_and_why(
     # Rejecting can be asked again: one step.
     with transaction(triage_app.extensions["triage"].sessions) as session:
         from tipline.intake.reading import open_tip
-        from tipline.triage import decisions
+        from tipline.triage.tips import decisions
 
         tip = session.get(Tip, tip_id)
         agency = world.officer("agency")

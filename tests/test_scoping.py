@@ -21,7 +21,8 @@ from tipline.intake.models import Officer, Tip
 from tipline.intake.queue import InlineQueue
 from tipline.intake.reading import open_tip
 from tipline.intake.submit import Report, Submitter
-from tipline.triage import decisions, scope
+from tipline.triage import scope
+from tipline.triage.tips import decisions
 
 from .conftest import PASSPHRASE
 

@@ -24,7 +24,7 @@ from tipline.intake.models import Message, Tip, TipEvent
 from tipline.intake.reading import open_with_keyring
 from tipline.intake.scrub import extensions_by_kind
 from tipline.portal import create_app
-from tipline.triage import decisions
+from tipline.triage.tips import decisions
 
 LANGS = {"zh": {"Accept-Language": "zh-CN"}, "en": {"Accept-Language": "en"}}
 SUMMARY = re.compile(r'<div class="error-summary" id="errors"[^>]*>(.*?)</div>', re.S)

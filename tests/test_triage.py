@@ -300,7 +300,7 @@ def test_internal_notes_do_not_open_with_the_receipt(
     )
     from tipline.intake.models import Note
     from tipline.intake.reading import open_tip, open_with_receipt
-    from tipline.triage import decisions
+    from tipline.triage.tips import decisions
 
     receipt = parse_receipt(submit_report(portal))
     services = triage_app.extensions["triage"]

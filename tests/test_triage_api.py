@@ -26,8 +26,9 @@ from tipline.intake.config import Config
 from tipline.intake.db import transaction
 from tipline.intake.models import ApiToken, AuditEvent, Officer, Tip
 from tipline.intake.submit import Report, ReporterIdentity
-from tipline.triage import access, api, decisions
-from tipline.triage.forms import STATUS_CHOICES
+from tipline.triage import access, api
+from tipline.triage.tips import decisions
+from tipline.triage.tips.forms import STATUS_CHOICES
 
 PASSWORD = "a long test password"
 OFFICERS = {

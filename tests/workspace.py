@@ -40,7 +40,8 @@ from tipline.intake.models import Officer, Tip
 from tipline.intake.queue import InlineQueue
 from tipline.intake.reading import open_tip
 from tipline.intake.submit import Report, ReporterIdentity, parse_amount, today
-from tipline.triage import access, decisions, notices
+from tipline.triage import access
+from tipline.triage.tips import decisions, notices
 
 REGION = "441500"
 ID = ReporterIdentity(name="王小明", id_number="11010519491231002X", phone="13800138000")

@@ -31,8 +31,9 @@ from tipline.intake.followup import add_message
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import open_with_keyring
 from tipline.intake.submit import Report, ReporterIdentity, Upload
-from tipline.triage import create_app, decisions
+from tipline.triage import create_app
 from tipline.triage.auth import SignedIn
+from tipline.triage.tips import decisions
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 PASSWORD = "a long test password"

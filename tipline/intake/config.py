@@ -102,7 +102,7 @@ class Config:
     # Authorities for the SMTP server's certificate, where it is not signed by the system's.
     smtp_ca_file: str | None = None
     mail_from: str = "tipline@localhost"
-    # The alert digest (triage/alerts.py): at most one e-mail per officer this many hours
+    # The alert digest (triage/tips/alerts.py): at most one e-mail per officer this many hours
     # apart, saying only how many alerts wait; 0 sends none. The address officers sign in
     # at, for the e-mail to name (unset: the e-mail names none).
     alert_digest_hours: int = 24

@@ -19,6 +19,7 @@ from tipline.crypto import (
     StreamOpener,
     open_sealed,
 )
+from tipline.intake import envelopes
 from tipline.intake.models import Attachment, AttachmentChunk, Tip
 
 CHUNK_FETCH = 16
@@ -193,8 +194,8 @@ def open_tip(tip: Tip, keyring: PrivateKeyring) -> OpenedTip:
     """Open a tip with the installation's private keys (triage only)."""
     return _open(
         tip,
-        keyring.unwrap(tip.key_envelope, tip_id=tip.id),
-        keyring.unwrap(tip.internal_envelope, tip_id=f"{tip.id}/internal"),
+        envelopes.unwrap(keyring, tip.key_envelope, envelopes.tip_owner(tip.id)),
+        envelopes.unwrap(keyring, tip.internal_envelope, envelopes.internal_owner(tip.id)),
     )
 
 

@@ -9,7 +9,7 @@ tip row holds no receipt, and nothing in Redis names or dates a tip (DESIGN.md).
 receipt page only ever shows a receipt that this cookie carries, which ``report`` puts there
 after the tip is committed: a receipt is shown only for a stored tip.
 
-The officers' entry form (triage/views.py) hands a phone or letter reporter's receipt to
+The officers' entry form (triage/tips/views.py) hands a phone or letter reporter's receipt to
 its one-time page the same way, in the triage site's own cookie.
 """
 
@@ -46,7 +46,7 @@ class Pending:
     form_digest: str | None
     review_days: int | None
     contents: str | None = None
-    # The tip it belongs to, for an officer's entry form only (triage/views.py): the portal
+    # The tip it belongs to, for an officer's entry form only (triage/tips/views.py): the portal
     # never puts a tip's id in a cookie.
     tip_id: str | None = None
 

@@ -63,7 +63,7 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "officer": ("SELECT(id, role, email, bureau, region, active)",),
         "recusal": READ,
         "audit_event": APPEND,
-        # The alert digest (triage/alerts.py): who waits on a request since which day, never
+        # The alert digest (triage/tips/alerts.py): who waits on a request since which day, never
         # its reason.
         "identity_request": ("SELECT(id, tip_id, requester_id, requested_on, state)",),
         "alert_mark": READ,

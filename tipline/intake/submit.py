@@ -35,7 +35,7 @@ from tipline.crypto import (
     new_tip_key,
     seal,
 )
-from tipline.intake import jobs, reference
+from tipline.intake import envelopes, jobs, reference
 from tipline.intake.config import Limits
 from tipline.intake.db import transaction
 from tipline.intake.models import (
@@ -592,7 +592,7 @@ def seal_identity(
         tip_id=tip_id,
         key_id=keyring.current.kid,
         # A distinct id in the HPKE binding, so this envelope cannot pass for the tip key's.
-        key_envelope=keyring.wrap(identity_key, tip_id=f"{tip_id}/identity"),
+        key_envelope=envelopes.wrap(keyring, identity_key, envelopes.identity_owner(tip_id)),
         reporter_key=None
         if reporter_wrap_key is None
         else seal(reporter_wrap_key, identity_key, tip_id=tip_id, purpose="reporter-identity-key"),
@@ -650,8 +650,8 @@ def submit_tip(
         wants_notice=report.wants_notice,
         format_version=1,
         key_id=keyring.current.kid,
-        key_envelope=keyring.wrap(tip_key, tip_id=tip_id),
-        internal_envelope=keyring.wrap(new_tip_key(), tip_id=f"{tip_id}/internal"),
+        key_envelope=envelopes.wrap(keyring, tip_key, envelopes.tip_owner(tip_id)),
+        internal_envelope=envelopes.wrap(keyring, new_tip_key(), envelopes.internal_owner(tip_id)),
         report=seal(
             tip_key,
             json.dumps(report.sealed_details(), ensure_ascii=False).encode(),

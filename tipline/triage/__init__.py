@@ -90,7 +90,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.jinja_env.filters["role_name"] = role_name
     # Stored times are UTC; every page shows them in China's time (localtime.py).
     app.jinja_env.filters["local_time"] = local_time
-    from tipline.triage import access, auth, views
+    from tipline.triage import access, auth
+    from tipline.triage.tips import views
 
     auth.login_manager.init_app(app)
     app.before_request(access.guard)
@@ -108,7 +109,7 @@ def create_app(config: Config | None = None) -> Flask:
     from tipline.triage import admin, audit_views  # noqa: F401
 
     app.register_blueprint(admin.bp)
-    from tipline.triage import export
+    from tipline.triage.tips import export
 
     app.register_blueprint(export.bp)
     from tipline.triage import api

@@ -15,8 +15,9 @@ from werkzeug.wrappers import Response
 
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reference import N_
-from tipline.triage import api, decisions, notices, scope
+from tipline.triage import api, scope
 from tipline.triage.accounts import READER_ROLES, ROLES
+from tipline.triage.tips import decisions, notices
 
 # Reachable signed out. The enrolment page admits only the browser that has just given a
 # password and an activation code (auth.enrol checks the marker in its session).

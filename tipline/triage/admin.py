@@ -33,7 +33,7 @@ from tipline.intake.rules import RulePackError, load_pack
 from tipline.intake.submit import today
 from tipline.intake.web import query_int
 from tipline.intake.workdays import NoticeError, load_calendar, package_knows, parse_notice
-from tipline.triage import accounts, clocks, holidays, scope, tipwords, triage
+from tipline.triage import accounts, clocks, holidays, scope, triage
 from tipline.triage.accounts import (
     ROLE_TERMS,
     AccountError,
@@ -44,7 +44,8 @@ from tipline.triage.accounts import (
 )
 from tipline.triage.accounts import approve as approve_officer
 from tipline.triage.audit import record
-from tipline.triage.forms import choices
+from tipline.triage.tips import tipwords
+from tipline.triage.tips.forms import choices
 
 # What an account change did, as the audit log names it (audit_terms: accounts' actions).
 _RESET_ACTIONS = {"password": "user.reset_password", "totp": "user.reset_totp"}

@@ -40,20 +40,11 @@ from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.submit import InvalidReport, problem_text, today
 from tipline.intake.web import whole_number
-from tipline.triage import (
-    alerts,
-    assignment,
-    decisions,
-    export,
-    inbox,
-    scope,
-    tipwords,
-    triage,
-    views,
-)
+from tipline.triage import scope, triage
 from tipline.triage.audit import record
 from tipline.triage.auth import SignedIn
-from tipline.triage.forms import STATUS_CHOICES
+from tipline.triage.tips import alerts, assignment, decisions, export, inbox, tipwords, views
+from tipline.triage.tips.forms import STATUS_CHOICES
 
 PREFIX = "/api/"
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

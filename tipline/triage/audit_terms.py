@@ -20,8 +20,8 @@ from flask_babel import gettext as _
 
 from tipline.intake import reference
 from tipline.intake.reference import N_, Term
-from tipline.triage import notices
 from tipline.triage.accounts import ACCOUNT_ACTIONS, ROLE_TERMS
+from tipline.triage.tips import notices
 
 ACTIONS: tuple[Term, ...] = (
     # Signing in and accounts: their words are kept with the accounts (accounts.py).

@@ -310,7 +310,7 @@ def send_notices(
     compose: Callable[[int], tuple[str, str]] | None = None,
 ) -> None:
     """Send the notices through ``smtp_url``; ``compose`` makes each one's subject and body
-    from its count (the alert digest, triage/alerts.py), else they are ``SUBJECT``/``BODY``.
+    from its count (the alert digest, triage/tips/alerts.py), else they are ``SUBJECT``/``BODY``.
 
     ``smtps://[user@]host[:465]`` speaks TLS from the start; ``smtp://[user@]host[:587]``
     must upgrade with STARTTLS, except to a relay on this machine (port 25 by default),

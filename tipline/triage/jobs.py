@@ -12,8 +12,8 @@ from tipline.intake.jobs import process_new_tips
 from tipline.intake.queue import Declared, JobTable, RedisQueue, job_session
 from tipline.intake.submit import today
 from tipline.intake.workdays import load_calendar
-from tipline.triage import alerts
 from tipline.triage.clocks import mark_sent, recipients, send_notices, sweep, waiting
+from tipline.triage.tips import alerts
 
 CHINA = ZoneInfo("Asia/Shanghai")
 SWEEP_HOUR = 7  # every morning, before the offices open
@@ -84,7 +84,7 @@ def _sweep_id(when: dt.datetime) -> str:
 
 def send_alert_digest() -> int:
     """E-mail each officer with unseen alerts how many wait, once per period of
-    ``TIPLINE_ALERT_DIGEST_HOURS`` (triage/alerts.py); then book the next period's digest.
+    ``TIPLINE_ALERT_DIGEST_HOURS`` (triage/tips/alerts.py); then book the next period's digest.
 
     Idempotent: a second run in the same period sends nothing. The period counts as done
     only after the send, so a retry after an SMTP failure sends it (to everyone again, if

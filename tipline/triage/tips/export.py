@@ -56,8 +56,9 @@ from tipline.intake.headers import content_disposition, display_name
 from tipline.intake.models import IdentityRequest, Tip
 from tipline.intake.reading import AttachmentInfo, OpenedTip, open_tip
 from tipline.intake.submit import today
-from tipline.triage import decisions, scope, tipwords, triage
+from tipline.triage import scope, triage
 from tipline.triage.audit import record
+from tipline.triage.tips import decisions, tipwords
 
 # The tips' dates are China's (domain.md): the watermark says the time an officer there
 # would read on the wall.

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.crypto import PrivateKeyring, open_sealed, seal
-from tipline.intake import reference
+from tipline.intake import envelopes, reference
 from tipline.intake.followup import add_message, record_event
 from tipline.intake.jobs import start_clocks, start_co_handling_clocks
 from tipline.intake.models import IdentityRequest, Note, Recusal, Tip
@@ -402,7 +402,7 @@ def open_identity(
     if approved is None or tip.identity is None:
         raise DecisionError(N_("Opening the identity needs a supervisor's approval."))
     identity = tip.identity
-    key = keyring.unwrap(identity.key_envelope, tip_id=f"{tip.id}/identity")
+    key = envelopes.unwrap(keyring, identity.key_envelope, envelopes.identity_owner(tip.id))
     data: dict[str, str] = json.loads(
         open_sealed(key, identity.data, tip_id=tip.id, purpose="identity")
     )

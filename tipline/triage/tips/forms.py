@@ -29,7 +29,7 @@ from wtforms.validators import (
 from tipline.intake import reference
 from tipline.intake.submit import MAX_TEXT, today
 from tipline.intake.web import RegionFields, valid_amount
-from tipline.triage.notices import CHANNELS as NOTICE_CHANNELS
+from tipline.triage.tips.notices import CHANNELS as NOTICE_CHANNELS
 
 IDENTITY_DECISIONS = ("approve", "refuse")
 STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")

@@ -1,4 +1,4 @@
-"""The tables both sites share.
+"""The tips and the tables around them: reporters' reports, officers, audit, rules.
 
 The plaintext columns of ``Tip`` are the threat model's boundary (DESIGN.md, "Encryption at
 rest"): what routing, deadlines and statistics need, and nothing else. Everything the
@@ -19,24 +19,12 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-# Stable constraint names so Alembic migrations match on SQLite and PostgreSQL alike.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+from tipline.intake.models.base import Base
 
 
 class Tip(Base):
@@ -71,6 +59,7 @@ class Tip(Base):
 
     def set_co_bureaus(self, codes: Sequence[str]) -> None:
         self.co_bureaus = f",{','.join(codes)}," if codes else ""
+
     # The office handling the tip, by jurisdiction (属地管理): the place it happened unless
     # routing or a transfer says otherwise. Province and city prefixes are kept apart so a
     # jurisdiction is an equality test an index can serve.
@@ -95,7 +84,7 @@ class Tip(Base):
     # who asked to be told whether the tip was accepted. Who the reporter is stays sealed.
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
     wants_notice: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The officer of the handling bureau who works on the tip (triage/assignment.py); None
+    # The officer of the handling bureau who works on the tip (triage/tips/assignment.py); None
     # until a supervisor assigns it or an officer takes it on.
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("officer.id"), index=True)
 
@@ -481,7 +470,7 @@ class BureauRow(Base):
 
 
 class AlertMark(Base):
-    """What an officer has already been shown of the alerts on one tip (triage/alerts.py).
+    """What an officer has already been shown of the alerts on one tip (triage/tips/alerts.py).
 
     The alerts themselves are not stored: they are read from the tips as they stand, through
     the officer's scope, so a transfer, recusal or seal removes them at once, and the portal,

@@ -20,7 +20,7 @@ from tipline.intake.models import Officer, Tip
 from tipline.intake.reference import N_
 from tipline.triage import scope
 from tipline.triage.audit import record
-from tipline.triage.decisions import DecisionError
+from tipline.triage.tips.decisions import DecisionError
 
 ASSIGNABLE_ROLES = ("triage_officer", "bureau_officer", "supervisor")
 NOT_YOURS = N_("Only a supervisor of the bureau handling the tip assigns it to others.")

@@ -38,20 +38,11 @@ from tipline.intake.submit import (
 )
 from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
-from tipline.triage import (
-    access,
-    alerts,
-    assignment,
-    clocks,
-    decisions,
-    notices,
-    scope,
-    tipwords,
-    triage,
-)
-from tipline.triage import inbox as inbox_search
+from tipline.triage import access, clocks, scope, triage
 from tipline.triage.audit import record
-from tipline.triage.forms import (
+from tipline.triage.tips import alerts, assignment, decisions, notices, tipwords
+from tipline.triage.tips import inbox as inbox_search
+from tipline.triage.tips.forms import (
     STATUS_CHOICES,
     AssignForm,
     DecisionForms,

@@ -26,14 +26,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipline.crypto import PrivateKeyring, open_sealed
-from tipline.intake import reference
+from tipline.intake import envelopes, reference
 from tipline.intake.followup import add_message
 from tipline.intake.models import Deadline, Notice, Officer, Tip, TipEvent
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_, Term
 from tipline.intake.submit import today
-from tipline.triage import decisions, scope
+from tipline.triage import scope
 from tipline.triage.audit import record
+from tipline.triage.tips import decisions
 
 RULE = "T2"
 MET_BY = "notice_given"
@@ -244,7 +245,7 @@ def reporter_name(
     if tip.status not in DECISIONS and not given(session, tip):
         raise NoticeRefused(N_("There is no decision to give notice of yet."))
     identity = tip.identity
-    key = keyring.unwrap(identity.key_envelope, tip_id=f"{tip.id}/identity")
+    key = envelopes.unwrap(keyring, identity.key_envelope, envelopes.identity_owner(tip.id))
     data: dict[str, Any] = json.loads(open_sealed(key, identity.data, tip_id=tip.id,
                                                   purpose="identity"))  # fmt: skip
     record(session, "identity.read", actor=decisions._name(actor), tip_id=tip.id,
