@@ -91,14 +91,14 @@ def test_admin_loads_a_rule_pack_that_then_routes_new_tips(triage_app: Flask) ->
     })  # fmt: skip
     assert bad.status_code == 400 and "required" in bad.get_data(as_text=True)
     national = json.loads((files("tipline.rules") / "national.json").read_text("utf-8"))
-    national["version"] = "2026.1"
+    national["version"] = "2026.2"
     national["routing"].insert(0, {"when": {"category": ["fake_docs"]},
                                    "bureau": "si_agency", "source": "test"})  # fmt: skip
     loaded = admin.post("/admin/rules", data={
         "csrf_token": csrf_token(admin, "/admin/rules"), "body": json.dumps(national)
     })  # fmt: skip
     assert loaded.status_code == 302
-    assert "national@2026.1" in admin.get("/admin/rules").get_data(as_text=True)
+    assert "national@2026.2" in admin.get("/admin/rules").get_data(as_text=True)
     assert "rulepack.change" in actions(triage_app)
     stored = triage_app.extensions["triage"].submitter.submit(
         Report(category="fake_docs", region="441502", text="x"), with_receipt=False
@@ -108,7 +108,7 @@ def test_admin_loads_a_rule_pack_that_then_routes_new_tips(triage_app: Flask) ->
 
         tip = session.get(Tip, stored.tip_id)
         assert tip is not None and tip.suggested_bureau == "si_agency"
-        assert "national@2026.1" in (tip.rule_packs or "")
+        assert "national@2026.2" in (tip.rule_packs or "")
 
 
 # A pasted pack is read by the bounded decoder: deep nesting (RecursionError in json and in

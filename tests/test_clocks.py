@@ -65,7 +65,7 @@ def test_a_tip_received_before_national_day(submitter: Submitter, engine: Engine
     assert found["T1"].due_on == dt.date(2025, 10, 14)
     assert found["T2"].due_on == dt.date(2025, 10, 21)
     assert (found["T1"].rule_pack, found["T1"].unit, found["T1"].amount) == (
-        "national@2025.2", "working_days", 5,
+        "national@2026.1", "working_days", 5,
     )  # fmt: skip
     assert not found["T1"].calendar_fallback
     with Session(engine) as session:

@@ -45,12 +45,12 @@ def test_shanwei_city_units_go_to_chengqu_labour_inspection() -> None:
                                    suspect_kind=suspect_kind, unit_level="city"))  # fmt: skip
         assert (routing.bureau, routing.handling_region) == ("labor_inspection", "441502")
         assert routing.co_bureaus == ("procuratorate",)
-    assert routing.packs == ("shanwei@2025.2", "national@2025.2")
+    assert routing.packs == ("shanwei@2025.2", "national@2026.1")
     # A city-level unit reported from a district of 汕尾 (海丰县) is still city-level.
     assert BOOK.route(Facts(category="fake_docs", region="441521", unit_level="city")) \
         .handling_region == "441502"  # fmt: skip
     # Elsewhere the Shanwei pack does not apply at all.
-    assert BOOK.route(Facts(category="fake_docs", region="110101")).packs == ("national@2025.2",)
+    assert BOOK.route(Facts(category="fake_docs", region="110101")).packs == ("national@2026.1",)
 
 
 @pytest.mark.parametrize("unit_level", [None, "unknown", "county", "township", "provincial"])
@@ -169,8 +169,8 @@ def test_flags_from_the_amount() -> None:
 def test_deadlines_come_from_the_pack() -> None:
     rules = BOOK.deadlines(Facts(category="fake_docs", region="441502", wants_notice=True))
     assert [(d.rule, d.amount, d.unit, d.pack) for d in rules] == [
-        ("T1", 5, "working_days", "national@2025.2"),
-        ("T2", 10, "working_days", "national@2025.2"),
+        ("T1", 5, "working_days", "national@2026.1"),
+        ("T2", 10, "working_days", "national@2026.1"),
     ]
     assert [d.rule for d in BOOK.deadlines(Facts(category="fake_docs", region="441502"))] == ["T1"]
 

@@ -118,7 +118,7 @@ def test_submission_is_processed_by_a_real_job(
         assert tip.processed
         # domain.md section 2: 冒领待遇 goes first to the agency, which stops payment.
         assert tip.suggested_bureau == "si_agency" and tip.bureau is None
-        assert tip.rule_packs == "shanwei@2025.2,national@2025.2" and not tip.sealed
+        assert tip.rule_packs == "shanwei@2025.2,national@2026.1" and not tip.sealed
         opened = open_with_keyring(
             session, stored.tip_id, load_private_keyring(keys_dir, PASSPHRASE)
         )

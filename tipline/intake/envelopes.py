@@ -9,7 +9,7 @@ office re-wrap every kind of key alike: it walks these owners, not four code pat
 
 from __future__ import annotations
 
-from tipline.crypto import PrivateKeyring, PublicKeyring
+from tipline.crypto import PrivateKeyring, PublicKeyring, envelope_kid
 
 
 def tip_owner(tip_id: str) -> str:
@@ -37,3 +37,8 @@ def wrap(keyring: PublicKeyring, key: bytes, owner: str) -> bytes:
 
 def unwrap(keyring: PrivateKeyring, envelope: bytes, owner: str) -> bytes:
     return keyring.unwrap(envelope, tip_id=owner)
+
+
+def key_id(envelope: bytes) -> str:
+    """The id of the key pair an envelope was wrapped to (for rotation)."""
+    return envelope_kid(envelope)

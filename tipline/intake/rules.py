@@ -48,6 +48,44 @@ _WHEN = {
         "amount_at_least": {"type": "number", "minimum": 0},
     },
 }
+# Units of a time limit. "same_day": by the end of the day it started (domain.md T5).
+UNITS = ("working_days", "calendar_days", "months", "hours", "same_day")
+_PATTERN = {"type": "string", "minLength": 3, "maxLength": 80, "pattern": "\\{n\\}"}
+# Case numbers in the official style, per bureau and year (domain-cases.md section 7): no
+# national HRSS pattern was found, so the pattern is data. Fields: {place} the office's short
+# name, {agency} the bureau's short name, {doc} the document code, {year}, {n}.
+_CASE_NUMBERS = {
+    "type": "object",
+    "required": ["pattern", "agencies", "source"],
+    "additionalProperties": False,
+    "properties": {
+        "pattern": _PATTERN,
+        "doc": {"type": "string", "maxLength": 8},
+        "agencies": {
+            "type": "object",
+            "propertyNames": {"enum": _BUREAUS},
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 12},
+        },
+        # A bureau's own pattern where practice has one (医保: 湘乡医保处字〔2023〕第3号).
+        "bureaus": {
+            "type": "object",
+            "propertyNames": {"enum": _BUREAUS},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"pattern": _PATTERN, "doc": {"type": "string", "maxLength": 8},
+                               "source": {"type": "string"}},
+            },
+        },
+        # Short names of offices where the region's name does not shorten by rule.
+        "places": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[0-9]{6}$"},
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 12},
+        },
+        "source": {"type": "string", "minLength": 1},
+    },
+}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["name", "version", "scope", "routing", "flags", "deadlines"],
@@ -79,6 +117,7 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "case_numbers": _CASE_NUMBERS,
         "flags": {
             "type": "array",
             "items": {
@@ -99,12 +138,29 @@ SCHEMA: dict[str, Any] = {
                 "required": ["rule", "applies", "from", "amount", "unit", "met_by", "source"],
                 "additionalProperties": False,
                 "properties": {
-                    "rule": {"type": "string", "pattern": "^T[0-9]{1,2}$"},
+                    # T19b: a second limit of the same row of domain.md section 3.
+                    "rule": {"type": "string", "pattern": "^T[0-9]{1,2}[a-z]?$"},
                     "applies": {"enum": ["always", "wants_notice"]},
-                    "from": {"enum": ["received"]},
+                    # "received" starts a tip's clock; any other start is an event of a
+                    # case (triage/cases/lifecycle.START_EVENTS, checked where cases are).
+                    "from": {"type": "string", "pattern": "^[a-z_]{1,32}$"},
                     "amount": {"type": "integer", "minimum": 1},
-                    "unit": {"enum": ["working_days", "calendar_days", "months", "hours"]},
-                    "met_by": {"type": "array", "items": {"type": "string"}},
+                    "unit": {"enum": [*UNITS]},
+                    "met_by": {
+                        "type": "array", "items": {"type": "string", "pattern": "^[a-z_]{1,32}$"},
+                    },
+                    # Only the cases these bureaus hold (e.g. T4: healthcare security).
+                    "bureaus": {
+                        "type": "array", "items": {"enum": _BUREAUS}, "uniqueItems": True,
+                        "minItems": 1,
+                    },
+                    # A limit not confirmed nationally ships switched off (T3, domain.md).
+                    "enabled": {"type": "boolean"},
+                    # Checked after the fact: a limit on someone else's act that may never
+                    # come (T12: the police forward only a case outside their jurisdiction)
+                    # is counted when the act is recorded, from the latest "from" event,
+                    # instead of running, and overdue, while nothing is due.
+                    "retrospective": {"type": "boolean"},
                     "source": {"type": "string", "minLength": 1},
                 },
             },
@@ -134,6 +190,7 @@ class Pack:
     routing: tuple[dict[str, Any], ...]
     flags: tuple[dict[str, Any], ...]
     deadlines: tuple[dict[str, Any], ...]
+    case_numbers: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -184,6 +241,13 @@ def load_pack(text: str) -> Pack:
             N_("The rule pack does not follow the format at %(where)s: %(detail)s"),
             where=where, detail=exc.message,
         ) from exc  # fmt: skip
+    starts = [(rule["rule"], rule["from"]) for rule in body["deadlines"]]
+    for index, start in enumerate(starts):
+        if start in starts[:index]:
+            raise RulePackError(
+                N_("deadlines/%(index)s: %(rule)s from %(start)s is defined twice."),
+                index=index, rule=start[0], start=start[1],
+            )  # fmt: skip
     for index, rule in enumerate(body["routing"]):
         if rule.get("sealed") and (rule["bureau"] != DISCIPLINE or rule.get("co_bureaus")):
             raise RulePackError(
@@ -208,6 +272,7 @@ def load_pack(text: str) -> Pack:
         routing=tuple(body["routing"]),
         flags=tuple(body["flags"]),
         deadlines=tuple(body["deadlines"]),
+        case_numbers=body.get("case_numbers"),
     )
 
 
@@ -294,6 +359,28 @@ class DeadlineRule:
     met_by: tuple[str, ...]
     source: str
     pack: str
+    # The event that starts it: "received" for a tip's, a case event for a case's.
+    start: str = "received"
+    retrospective: bool = False
+
+
+def _deadline_rule(found: dict[str, Any], pack: Pack) -> DeadlineRule:
+    return DeadlineRule(
+        rule=found["rule"], amount=found["amount"], unit=found["unit"],
+        met_by=tuple(found["met_by"]), source=found["source"], pack=pack.label,
+        start=found["from"], retrospective=bool(found.get("retrospective")),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CaseNumbering:
+    """How an office numbers its cases: the pattern and the words that fill it."""
+
+    pattern: str
+    agency: str
+    doc: str
+    place: str | None
+    pack: str
 
 
 DISCIPLINE = "discipline_inspection"
@@ -379,30 +466,76 @@ class RuleBook:
         for pack in self.applicable(region):
             for found in pack.deadlines:
                 if found["rule"] == rule:
-                    return DeadlineRule(
-                        rule=found["rule"], amount=found["amount"], unit=found["unit"],
-                        met_by=tuple(found["met_by"]), source=found["source"], pack=pack.label,
-                    )  # fmt: skip
+                    return _deadline_rule(found, pack)
         return None
+
+    def _chosen(self, region: str) -> dict[tuple[str, str], tuple[dict[str, Any], Pack]]:
+        """Each rule, per start event, as the most specific pack covering ``region`` defines
+        it (T5 runs from a handover and from a resubmission); a pack may switch a rule off
+        (``"enabled": false``), which hides the wider packs' rule too."""
+        chosen: dict[tuple[str, str], tuple[dict[str, Any], Pack]] = {}
+        for pack in self.applicable(region):
+            for rule in pack.deadlines:
+                chosen.setdefault((rule["rule"], rule["from"]), (rule, pack))
+        return {name: pair for name, pair in chosen.items() if pair[0].get("enabled", True)}
 
     def deadlines(self, facts: Facts) -> list[DeadlineRule]:
         """The clocks that start with the tip, each from the most specific pack defining it."""
-        chosen: dict[str, DeadlineRule] = {}
-        for pack in self.applicable(facts.region):
-            for rule in pack.deadlines:
-                if rule["rule"] in chosen:
-                    continue
-                if rule["applies"] == "wants_notice" and not facts.wants_notice:
-                    continue
-                chosen[rule["rule"]] = DeadlineRule(
-                    rule=rule["rule"],
-                    amount=rule["amount"],
-                    unit=rule["unit"],
-                    met_by=tuple(rule["met_by"]),
-                    source=rule["source"],
-                    pack=pack.label,
-                )
-        return sorted(chosen.values(), key=lambda d: int(d.rule[1:]))
+        found = [
+            _deadline_rule(rule, pack)
+            for rule, pack in self._chosen(facts.region).values()
+            if rule["from"] == "received"
+            and (rule["applies"] != "wants_notice" or facts.wants_notice)
+        ]
+        return sorted(found, key=_rule_order)
+
+    def case_deadlines(
+        self, region: str, event: str, *, bureau: str, wants_notice: bool
+    ) -> list[DeadlineRule]:
+        """The clocks a case event starts for a case held by ``bureau`` in ``region``."""
+        found = [
+            _deadline_rule(rule, pack)
+            for rule, pack in self._chosen(region).values()
+            if rule["from"] == event and not rule.get("retrospective")
+            and (rule["applies"] != "wants_notice" or wants_notice)
+            and bureau in rule.get("bureaus", (bureau,))
+        ]
+        return sorted(found, key=_rule_order)
+
+    def retrospective(
+        self, region: str, action: str, *, bureau: str, wants_notice: bool
+    ) -> list[DeadlineRule]:
+        """The after-the-fact limits that ``action`` closes (each counted from its start)."""
+        found = [
+            _deadline_rule(rule, pack)
+            for rule, pack in self._chosen(region).values()
+            if rule.get("retrospective") and action in rule["met_by"]
+            and (rule["applies"] != "wants_notice" or wants_notice)
+            and bureau in rule.get("bureaus", (bureau,))
+        ]
+        return sorted(found, key=_rule_order)
+
+    def numbering(self, region: str, bureau: str) -> CaseNumbering:
+        """The case-number pattern for ``bureau`` in ``region``, from the most specific pack
+        that has one (the national pack always does)."""
+        for pack in self.applicable(region):
+            numbers = pack.case_numbers
+            if numbers is None:
+                continue
+            own = numbers.get("bureaus", {}).get(bureau, {})
+            return CaseNumbering(
+                pattern=own.get("pattern", numbers["pattern"]),
+                agency=numbers["agencies"].get(bureau, ""),
+                doc=own.get("doc", numbers.get("doc", "")),
+                place=numbers.get("places", {}).get(region),
+                pack=pack.label,
+            )
+        raise RulePackError("no rule pack gives a case-number pattern")
+
+
+def _rule_order(rule: DeadlineRule) -> tuple[int, str]:
+    digits = rule.rule[1:].rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(digits), rule.rule
 
 
 def rule_book(session: Session) -> RuleBook:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from tipline.intake.models import CalendarNotice, CalendarOverride
 from tipline.intake.reference import N_
 
-UNITS = frozenset({"working_days", "calendar_days", "months", "hours"})
+UNITS = frozenset({"working_days", "calendar_days", "months", "hours", "same_day"})
 _ONE_DAY = dt.timedelta(days=1)
 
 
@@ -184,6 +184,9 @@ class Calendar:
             return self.add_months(start, amount)
         if unit == "hours":
             return self.add_hours(start, amount)
+        if unit == "same_day":
+            # domain.md T5: by the end of the day it started, holiday or not.
+            return DueDate(_as_date(start), False)
         raise ValueError(f"unknown time unit {unit!r}; expected one of {sorted(UNITS)}")
 
 

@@ -112,6 +112,10 @@ def create_app(config: Config | None = None) -> Flask:
     from tipline.triage.tips import export
 
     app.register_blueprint(export.bp)
+    # The cases area: its pages, and its documents' routes added to the same blueprint.
+    from tipline.triage.cases import views as case_views
+
+    app.register_blueprint(case_views.bp)
     from tipline.triage import api
 
     # The internal API: bearer tokens only, never the session cookie (so no CSRF token).

@@ -21,7 +21,12 @@ from flask_babel import gettext as _
 from tipline.intake import reference
 from tipline.intake.reference import N_, Term
 from tipline.triage.accounts import ACCOUNT_ACTIONS, ROLE_TERMS
+from tipline.triage.cases import lifecycle
 from tipline.triage.tips import notices
+
+# The steps of a case as the log names them: opening it, and each row of the lifecycle.
+_STEPS = (Term(lifecycle.OPEN, N_("Opened the case")),
+          *(Term(t.action, t.label) for t in lifecycle.TRANSITIONS))  # fmt: skip
 
 ACTIONS: tuple[Term, ...] = (
     # Signing in and accounts: their words are kept with the accounts (accounts.py).
@@ -58,6 +63,10 @@ ACTIONS: tuple[Term, ...] = (
     Term("calendar.change", N_("Corrected a day of the calendar")),
     Term("calendar.notice", N_("Entered a holiday notice")),
     Term("rulepack.change", N_("Loaded a rule pack")),
+    # Cases (triage/cases/): opening one, and each step of the lifecycle (the step in detail).
+    Term("case.open", N_("Opened a case")),
+    Term("case.step", N_("Took a step on a case")),
+    Term("case.join", N_("Joined a tip to a case")),
     # The log itself.
     Term("audit.export", N_("Exported the audit log")),
 )
@@ -176,6 +185,11 @@ DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("of_tip", N_("Searched for the tip:")),
     DetailKey("of_start", N_("From the day:")),
     DetailKey("of_end", N_("To the day:")),
+    DetailKey("case", N_("Case:")),
+    DetailKey("number", N_("Case number:")),
+    DetailKey("tips", N_("Tips:")),
+    DetailKey("step", N_("Step:"), lambda code: _(lifecycle.label(_STEPS, str(code)))),
+    DetailKey("stage", N_("Stage:"), _term(lifecycle.STAGES)),
 )
 _BY_KEY = {key.code: key for key in DETAIL_KEYS}
 

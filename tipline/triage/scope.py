@@ -25,7 +25,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from tipline.intake.models import Recusal, Tip
+from tipline.intake.models import Case, CaseTip, Recusal, Tip
 
 INTAKE_DESK = "hrss_fund_supervision"
 DISCIPLINE = "discipline_inspection"
@@ -46,14 +46,15 @@ class Viewer(Protocol):
     def region(self) -> str | None: ...
 
 
-def jurisdiction(region: str | None) -> ColumnElement[bool]:
+def jurisdiction(region: str | None, table: type[Tip] | type[Case] = Tip) -> ColumnElement[bool]:
+    """The rows of ``table`` (tips or cases) handled within ``region``'s jurisdiction."""
     if region is None or len(region) != 6 or not region.isdigit():
         return false()
     if region.endswith("0000"):
-        return Tip.handling_province == region[:2]
+        return table.handling_province == region[:2]
     if region.endswith("00"):
-        return Tip.handling_city == region[:4]
-    return Tip.handling_region == region
+        return table.handling_city == region[:4]
+    return table.handling_region == region
 
 
 def visibility(viewer: Viewer) -> ColumnElement[bool]:
@@ -98,3 +99,38 @@ def handling_bureau(tip: Tip) -> str:
     if tip.bureau is not None:
         return tip.bureau
     return DISCIPLINE if tip.sealed else INTAKE_DESK
+
+
+# Cases (triage/cases/) follow the same rules as their tips: the jurisdiction of the office
+# holding the case, the bureau that holds it (and the agency that handed it over, which
+# still recovers the money), discipline inspection alone for a sealed sub-case, the intake
+# desk for everything else of its jurisdiction, and a recusal from any tip of the case.
+
+
+def case_visibility(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role not in TIP_ROLES or viewer.bureau is None:
+        return false()
+    if viewer.bureau == DISCIPLINE:
+        bureau = or_(Case.sealed.is_(True), Case.bureau == DISCIPLINE)
+    elif viewer.bureau == INTAKE_DESK and viewer.role in ("triage_officer", "supervisor"):
+        bureau = Case.sealed.is_(False)
+    else:
+        bureau = and_(
+            Case.sealed.is_(False),
+            or_(Case.bureau == viewer.bureau, Case.partner_bureau == viewer.bureau),
+        )
+    recused = exists().where(
+        CaseTip.case_id == Case.id,
+        Recusal.tip_id == CaseTip.tip_id,
+        Recusal.officer_id == viewer.id,
+    )
+    return and_(jurisdiction(viewer.region, Case), bureau, ~recused)
+
+
+def visible_cases(viewer: Viewer) -> Select[Case]:
+    return select(Case).where(case_visibility(viewer))
+
+
+def find_visible_case(session: Session, viewer: Viewer, case_id: str) -> Case | None:
+    """The case if ``viewer`` may see it; None otherwise (shown as 404, like a tip)."""
+    return session.scalar(visible_cases(viewer).where(Case.id == case_id))

@@ -1,0 +1,99 @@
+"""The clocks of a case: started and met by its events, as the rule packs say.
+
+A pack's deadline with ``"from": "<action>"`` starts when that action is taken (or, for
+``open``, when the case is opened; for ``police_decided``, on the date of the police's
+decision, which comes before their written notice). It is met by the first later action
+among its ``met_by``. Working days and calendar days count from the local day the event
+happened (刑诉法 art.105: the start day is not counted; a limit ending on a holiday rolls
+to the next working day); hours run from the exact instant, through nights and holidays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tipline.intake.models import Case, CaseDeadline
+from tipline.intake.rules import DeadlineRule
+from tipline.intake.submit import CHINA
+from tipline.intake.workdays import Calendar
+
+
+def local_day(at: dt.datetime) -> dt.date:
+    return _aware(at).astimezone(CHINA).date()
+
+
+def due(rule_unit: str, amount: int, at: dt.datetime, calendar: Calendar) -> tuple[
+    dt.date, dt.datetime | None, bool
+]:  # fmt: skip
+    """(due day, due instant for an hour limit, whether the Monday-Friday fallback was used)."""
+    if rule_unit == "hours":
+        instant = _aware(at) + dt.timedelta(hours=amount)
+        return local_day(instant), instant, False
+    found = calendar.deadline(local_day(at), amount, rule_unit)
+    return found.day, None, found.fallback
+
+
+def start(
+    case: Case, rules: list[DeadlineRule], at: dt.datetime, calendar: Calendar, event: str
+) -> list[CaseDeadline]:
+    started = []
+    for rule in rules:
+        day, instant, fallback = due(rule.unit, rule.amount, at, calendar)
+        deadline = CaseDeadline(
+            rule=rule.rule, started_by=event, starts_at=at, starts_on=local_day(at),
+            due_on=day, due_at=instant, unit=rule.unit, amount=rule.amount,
+            rule_pack=rule.pack, met_by=",".join(rule.met_by), calendar_fallback=fallback,
+            state="open",
+        )  # fmt: skip
+        case.deadlines.append(deadline)
+        started.append(deadline)
+    return started
+
+
+def is_late(deadline: CaseDeadline, at: dt.datetime) -> bool:
+    if deadline.due_at is not None:
+        return _aware(at) > _aware(deadline.due_at)
+    return local_day(at) > deadline.due_on
+
+
+def meet(case: Case, action: str, at: dt.datetime) -> list[CaseDeadline]:
+    """Close every open clock of ``case`` that ``action`` meets; one met after its due time
+    stays on record as met late."""
+    met = []
+    for deadline in case.deadlines:
+        if deadline.met_at is None and action in deadline.met_by.split(","):
+            deadline.met_at = at
+            deadline.closed_by = action
+            deadline.state = "met_late" if is_late(deadline, at) else "met"
+            met.append(deadline)
+    return met
+
+
+def close_all(case: Case, action: str, at: dt.datetime) -> None:
+    """A closed case waits for nothing more: its open clocks close with the closing."""
+    for deadline in case.deadlines:
+        if deadline.met_at is None:
+            deadline.met_at = at
+            deadline.closed_by = action
+            deadline.state = "met_late" if is_late(deadline, at) else "met"
+
+
+def nearest_due(case: Case) -> dt.date | None:
+    return min((d.due_on for d in case.deadlines if d.met_at is None), default=None)
+
+
+def recount(deadline: CaseDeadline, calendar: Calendar) -> bool:
+    """Count an open clock again after a calendar correction; True if its due date moved.
+    Hour limits run through holidays, so a correction never moves them."""
+    if deadline.unit == "hours" or deadline.met_at is not None:
+        return False
+    day, _instant, fallback = due(deadline.unit, deadline.amount, deadline.starts_at, calendar)
+    if day == deadline.due_on and fallback == deadline.calendar_fallback:
+        return False
+    deadline.due_on, deadline.calendar_fallback = day, fallback
+    return True
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes for timezone columns; they were stored as UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
