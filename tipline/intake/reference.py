@@ -202,14 +202,32 @@ CHANNELS: tuple[Term, ...] = (
     Term("visit", N_("Visit in person")),
 )
 
-# Lifecycle states, domain.md section 5. Only the first are reachable so far.
+# Lifecycle states, domain.md section 5. A tip made part of a case is "in_case", its
+# detail the step of the case its reporter may know of (REPORTER_STAGES).
 STATUSES: tuple[Term, ...] = (
     Term("received", N_("Received")),
     Term("screened", N_("Under review")),
     Term("accepted", N_("Accepted")),
     Term("not_accepted", N_("Not accepted")),
     Term("transferred_out", N_("Transferred to another office")),
+    Term("in_case", N_("In a case")),
     Term("closed", N_("Closed")),
+)
+
+# What the reporter of a tip in a case may know of it (Tip.status_detail while the status is
+# "in_case"), as officers read it; the portal has its own plain words (portal/status.py).
+# Only the public steps: no case number, no dispute between offices, no police refusal
+# (domain.md section 7: nothing of the progress to anyone not handling it, beyond this).
+# The case lifecycle (triage/cases/lifecycle.py) names these codes for its rows; the portal
+# reads them here, since it never imports triage.
+REPORTER_STAGES: tuple[Term, ...] = (
+    Term("investigating", N_("The facts are being verified")),
+    Term("filed", N_("Case filed (立案)")),
+    Term("penalised", N_("Administrative penalty decided")),
+    Term("referred", N_("Referred to the police")),
+    Term("police_filed", N_("Police filed a criminal case")),
+    Term("prosecuted", N_("Prosecution brought")),
+    Term("judged", N_("Judgment given")),
 )
 
 
@@ -279,6 +297,9 @@ CLOSED_BY: tuple[Term, ...] = (
     Term("notice_given", N_("by telling the reporter")),
     Term("closed", N_("by closing the tip")),
     Term("duplicate", N_("linked as a duplicate")),
+    # A co-handling bureau's clock, closed when the tip was sealed for discipline inspection
+    # (decisions.seal_tip): that bureau no longer sees the tip.
+    Term("sealed", N_("by sealing the tip for discipline inspection")),
 )
 
 # The timeline (models.TipEvent.kind) as officers read it; the portal has its own words for
@@ -299,6 +320,11 @@ EVENT_KINDS: tuple[Term, ...] = (
     Term("duplicate", N_("Linked as a duplicate of an earlier tip")),
     Term("duplicate_linked", N_("A later tip was linked to this one as a duplicate")),
     Term("merged", N_("The reporter was told the report is handled with another")),
+    # Cases (triage/cases/services.py): made part of a case, and each public step of it.
+    Term("case_opened", N_("Taken into a case")),
+    Term("case_stage", N_("The case moved on")),
+    # Sealed after intake, for discipline inspection only (decisions.seal_tip).
+    Term("sealed", N_("Sealed: a staff matter for discipline inspection")),
 )
 
 # How a closed tip ended (Tip.status_detail of a closed tip).

@@ -15,10 +15,13 @@ What is not granted is denied, and a table missing from ``GRANTS`` is a test fai
   it cannot change or delete a stored tip: the only columns it may update are the two a
   reporter's adding their name sets. A compromised portal can add tips and read
   ciphertext, nothing more.
+- The portal has nothing of cases: the reporter follows a case through the tip's own
+  status columns, which triage sets (triage/cases/services.py ``_tell_reporters``).
 - The worker routes new tips and runs the deadline sweep and the alert digest: tips,
   deadlines, the rules and calendar, officers' addresses for notices, who asked for an
   identity (not why), what officers have seen of their alerts, and the audit log, which it
-  appends to.
+  appends to; of cases, their clocks and the columns that decide who sees one, never what
+  is sealed in them (details, events' data, documents).
 - Triage does the officers' work. Even triage only appends to the audit log: it cannot
   update or delete an entry, so rewriting history needs the owner's login.
 """
@@ -67,6 +70,15 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         # its reason.
         "identity_request": ("SELECT(id, tip_id, requester_id, requested_on, state)",),
         "alert_mark": READ,
+        # The sweep of case clocks (triage/clocks.py) and who may be told of them: the
+        # clocks, and of a case only what scope.case_visibility compares; never its sealed
+        # details, its events' data or its documents.
+        "case_deadline": ("SELECT", "UPDATE(state, escalated)"),
+        "case_file": (
+            "SELECT(id, bureau, partner_bureau, handling_region, handling_city,"
+            " handling_province, sealed, stage)",
+        ),
+        "case_tip": ("SELECT(case_id, tip_id)",),
     },
     "triage": {
         **REFERENCE,
@@ -90,6 +102,17 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "officer": WORK,
         "audit_event": APPEND,
         "alert_mark": WORK,
+        # Cases (triage/cases/): opened, stepped through, numbered; an event's sealed data is
+        # written after its row (its id is in the data's associated data), a document's PDF
+        # after its DOCX. Nothing is deleted: a case is a record.
+        "case_file": WORK,
+        "case_tip": WORK,
+        "case_event": WORK,
+        "case_deadline": WORK,
+        "case_document": WORK,
+        "case_sequence": WORK,
+        # An administrator's templates are replaced by marking the old one inactive.
+        "document_template": WORK,
     },
 }
 PROCESSES = tuple(GRANTS)

@@ -28,6 +28,32 @@ _STATUS = {
     "case_filed": _l("A case has been opened."),
 }
 
+# A tip in a case (Tip.status "in_case"): the public step of the case, in plain words
+# (reference.REPORTER_STAGES). Never the case's number, the office that holds it, a dispute
+# between offices or a refusal by the police: only what the reporter may know (domain.md
+# section 7).
+CASE_STAGES = {
+    "investigating": _l("The responsible office is investigating the facts you reported."),
+    "filed": _l("A case has been filed (立案) on what you reported and is being investigated."),
+    "penalised": _l("An administrative penalty has been decided in the case."),
+    "referred": _l("The case has been referred to the police (移送公安机关)."),
+    "police_filed": _l("The police have opened a criminal case (公安机关已立案)."),
+    "prosecuted": _l("A prosecution has been brought before the court (已提起公诉)."),
+    "judged": _l("The court has given its judgment (已判决)."),
+}
+
+# The same steps as timeline entries.
+_CASE_STEPS = {
+    "investigating": _l("Investigation started"),
+    "filed": _l("Case filed (立案)"),
+    "penalised": _l("Administrative penalty decided"),
+    "referred": _l("Referred to the police"),
+    "police_filed": _l("Police opened a criminal case"),
+    "prosecuted": _l("Prosecution brought"),
+    "judged": _l("Judgment given"),
+    "closed": _l("Closed"),
+}
+
 _EVENTS = {
     "received": _l("Report received"),
     "screened": _l("Review started"),
@@ -42,6 +68,10 @@ _EVENTS = {
     "identity_added": _l("You added your name"),
     # Linked as a duplicate (triage decisions.link_duplicate): never which report.
     "merged": _l("Handled together with another report about the same facts"),
+    # Taken into a case (triage/cases): never its number nor the office holding it. The
+    # steps of the case are told by _CASE_STEPS (kind "case_stage", the step as detail).
+    "case_opened": _l("Taken up for investigation"),
+    "case_stage": _l("The case moved on"),
 }
 
 MERGED = _l(
@@ -101,6 +131,8 @@ def _status_words(tip: Tip) -> str:
     if tip.status == "closed":
         outcome = OUTCOMES.get(tip.status_detail or "")
         return _("Closed.") + (f" {outcome}" if outcome else "")
+    if tip.status == "in_case":
+        return str(CASE_STAGES.get(tip.status_detail or "", CASE_STAGES["investigating"]))
     return str(_STATUS.get(tip.status, _STATUS["screened"]))
 
 
@@ -118,6 +150,12 @@ def timeline(tip: Tip) -> list[Step]:
         if what is None:
             continue
         text = str(what)
+        if event.kind == "case_stage":
+            # A step of the case the reporter may know of; any other is not shown.
+            stage = _CASE_STEPS.get(event.detail or "")
+            if stage is None:
+                continue
+            text = str(stage)
         if event.kind == "transferred_out":
             # Each transfer names the office it went to; a row from before the region was
             # recorded names the bureau alone.

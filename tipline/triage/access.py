@@ -11,9 +11,11 @@ from typing import Any
 
 from flask import abort, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 from werkzeug.wrappers import Response
 
-from tipline.intake.models import IdentityRequest, Tip
+from tipline.intake.models import CaseTip, IdentityRequest, Tip
 from tipline.intake.reference import N_
 from tipline.triage import api, scope
 from tipline.triage.accounts import READER_ROLES, ROLES
@@ -41,6 +43,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.identity_request": READER_ROLES,
     "triage.identity_decision": frozenset({"supervisor"}),
     "triage.recuse": READER_ROLES,
+    # Sealing a tip for discipline inspection after intake (decisions.seal_tip): any officer
+    # who sees it, except discipline inspection itself (TIP_RULES).
+    "triage.seal": READER_ROLES,
     # domain.md T2: the 告知书 (opens the reporter's name, audited) and giving the notice.
     "triage.notice_document": READER_ROLES,
     "triage.give_notice": READER_ROLES,
@@ -90,6 +95,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.alerts_list": READER_ROLES,
     "api.alerts_seen": READER_ROLES,
     "api.assign": READER_ROLES,
+    "api.seal": READER_ROLES,
 }
 
 
@@ -201,6 +207,16 @@ def _give_notice(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> s
     return None if notices.is_due(tip) else N_("No notice is due on this tip.")
 
 
+def _seal(tip: Tip, actor: scope.Viewer, _r: IdentityRequest | None) -> str | None:
+    """decisions.seal_refusal, with whether the tip is in a case read from its session."""
+    session = object_session(tip)
+    in_case = (
+        session is not None
+        and session.scalar(select(CaseTip.case_id).where(CaseTip.tip_id == tip.id)) is not None
+    )
+    return decisions.seal_refusal(tip, actor, in_case=in_case)
+
+
 # By the action's name, the same for the page (triage.X) and the API (api.X).
 TIP_RULES: dict[str, Rule] = {
     "route": _leads_undecided,
@@ -212,4 +228,5 @@ TIP_RULES: dict[str, Rule] = {
     "identity_decision": _identity_decision,
     "notice_document": _notice_document,
     "give_notice": _give_notice,
+    "seal": _seal,
 }

@@ -502,6 +502,8 @@ INPUT_ERRORS = {
     "Write a note.": "text",
     "Say why you need the reporter's identity.": "reason",
     "A tip cannot duplicate itself.": "other",
+    "Say why the tip concerns staff.": "reason",
+    "The reason is too long: at most 2000 characters.": "reason",
 }
 
 
@@ -640,6 +642,18 @@ def identity_decision(tip_id: str, request_id: int) -> Response:
         return answer({"id": found.id, "state": found.state})
 
     return _act(tip_id, "decideIdentityRequest", action)
+
+
+@bp.post("/tips/<tip_id>/seal")
+def seal(tip_id: str) -> Response:
+    """Seal the tip for discipline inspection (decisions.seal_tip), as the tip page's form
+    does: the caller no longer sees it, so only the id and the mark are answered."""
+
+    def action(session: Session, opened: OpenedTip, values: dict[str, Any]) -> Response:
+        decisions.seal_tip(session, opened, current_user, values["reason"] or "")
+        return answer({"id": opened.tip.id, "sealed": True})
+
+    return _act(tip_id, "sealTip", action)
 
 
 # Export for the file (卷宗): the same answers as the tip page's links (export.py).

@@ -48,6 +48,7 @@ ACTIONS: tuple[Term, ...] = (
     Term("tip.transfer", N_("Transferred a tip")),
     Term("tip.duplicate", N_("Linked a tip as a duplicate")),
     Term("tip.recuse", N_("Withdrew from a tip (recusal)")),
+    Term("tip.seal", N_("Sealed a tip for discipline inspection")),
     Term("tip.assign", N_("Assigned a tip to an officer")),
     Term("note.add", N_("Added a note")),
     Term("message.send", N_("Sent a message to the reporter")),
@@ -76,6 +77,27 @@ ACTION_CODES = reference.codes(ACTIONS)
 RULES: tuple[Term, ...] = (
     Term("T1", N_("T1: review of a received tip")),
     Term("T2", N_("T2: telling the reporter")),
+    Term("T3", N_("T3: finishing the handling of a tip")),
+    # The clocks of cases (rules/national.json, "from" a case's step).
+    Term("T4", N_("T4: telling the reporter of the filing decision")),
+    Term("T5", N_("T5: signing the handover receipt")),
+    Term("T6", N_("T6: filing or returning a handed-over case")),
+    Term("T7", N_("T7: recovery measures (else the head supervises)")),
+    Term("T8", N_("T8: the administrative penalty decision")),
+    Term("T10", N_("T10: the head's decision on a referral")),
+    Term("T11", N_("T11: referral to the police (24 hours)")),
+    Term("T12", N_("T12: the police forwarding the case (24 hours)")),
+    Term("T13", N_("T13: supplying the materials the police asked for")),
+    Term("T14", N_("T14: the police's decision whether to file")),
+    Term("T15", N_("T15: the police's written notice of their decision")),
+    Term("T16", N_("T16: asking the police to reconsider")),
+    Term("T17", N_("T17: the police's reconsideration")),
+    Term("T18", N_("T18: proposing filing supervision")),
+    Term("T19", N_("T19: the police explaining a refusal")),
+    Term("T19b", N_("T19: the police filing after being told to")),
+    Term("T20", N_("T20: handing the exhibits to the police")),
+    Term("T21", N_("T21: the decision whether to prosecute")),
+    Term("T22", N_("T22: the first-instance judgment")),
 )
 
 PURPOSES: tuple[Term, ...] = (

@@ -745,7 +745,7 @@ def _report_moved(moved: list[Moved], missing: list[int]) -> None:
     click.echo(f"open deadlines recomputed: {len(moved)} moved")
     for item in moved:
         click.echo(
-            f"  {item.tip_id} {item.rule}: {item.was} -> {item.now}"
+            f"  {item.subject} {item.rule}: {item.was} -> {item.now}"
             + (" (Monday-Friday assumed)" if item.fallback else "")
         )
     if missing:

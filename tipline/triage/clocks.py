@@ -1,11 +1,13 @@
-"""Keeping the statutory clocks: mark deadlines due soon and overdue, escalate, notify.
+"""Keeping the statutory clocks, of tips and of cases: mark deadlines due soon and overdue,
+escalate, notify.
 
 ``sweep`` runs as a scheduled rq job (``jobs.sweep_deadlines``) or from the command line
 (``tipline deadlines sweep``) where there is no Redis. Notices to officers say only that
 something is waiting, never what (DESIGN.md, "Anonymity").
 
-``recompute`` moves every open clock after a calendar correction or a year's holiday
-notice: its due date again from its start, amount and unit; met clocks are history.
+``recompute`` moves every open clock, tips' and cases', after a calendar correction or a
+year's holiday notice: its due date again from its start, amount and unit; met clocks are
+history.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from tipline.intake.models import AuditEvent, Deadline, Officer, Tip
+from tipline.intake.models import AuditEvent, Case, CaseDeadline, Deadline, Officer, Tip
 from tipline.intake.workdays import Calendar, load_calendar
 from tipline.triage import scope
 from tipline.triage.audit import record
+from tipline.triage.cases import clocks as case_clocks
 
 SOON = 1  # working days: a deadline this close is "due soon"
 SUBJECT = "tipline: items are waiting for you"
@@ -41,29 +44,94 @@ class SweepResult:
     due_soon: set[str] = field(default_factory=set)
     overdue: set[str] = field(default_factory=set)
     escalated: set[str] = field(default_factory=set)
+    # The same for case clocks (triage/cases/clocks.py), by case id.
+    cases_due_soon: set[str] = field(default_factory=set)
+    cases_overdue: set[str] = field(default_factory=set)
+    cases_escalated: set[str] = field(default_factory=set)
 
 
-def sweep(session: Session, today: dt.date, calendar: Calendar) -> SweepResult:
-    """Update every open deadline's state; escalate newly overdue ones to supervisors."""
+def sweep(
+    session: Session, today: dt.date, calendar: Calendar, *, now: dt.datetime | None = None
+) -> SweepResult:
+    """Update every open deadline's state, tips' and cases'; escalate newly overdue ones to
+    supervisors. Hour clocks of cases (T11, T12) are compared with ``now`` (by default the
+    start of ``today`` in China, so none reads overdue early; the job passes the time).
+
+    Two sweeps at once (a retry beside the morning's run, two workers) escalate a clock
+    once: the escalation is an UPDATE that only a row not yet escalated passes, and only
+    the sweep whose UPDATE changed the row records it. Rows are taken in id order, tips
+    then cases, so two sweeps lock them in the same order and never wait on each other."""
+    now = now or case_clocks.start_of(today)
     result = SweepResult()
-    open_deadlines = session.scalars(
-        select(Deadline).where(Deadline.met_on.is_(None)).order_by(Deadline.id)
-    )
-    for deadline in open_deadlines:
-        if deadline.due_on < today:
-            deadline.state = "overdue"
-            result.overdue.add(deadline.tip_id)
-            if not deadline.escalated:
-                deadline.escalated = True
-                result.escalated.add(deadline.tip_id)
+    rows = session.execute(
+        select(Deadline.id, Deadline.tip_id, Deadline.due_on, Deadline.state,
+               Deadline.escalated, Deadline.rule)
+        .where(Deadline.met_on.is_(None)).order_by(Deadline.id)
+    ).all()  # fmt: skip
+    for row in rows:
+        state = _state_of(row.due_on, today, calendar)
+        if state != row.state:
+            session.execute(
+                update(Deadline).where(Deadline.id == row.id, Deadline.met_on.is_(None))
+                .values(state=state).execution_options(synchronize_session=False)
+            )  # fmt: skip
+        if state == "due_soon":
+            result.due_soon.add(row.tip_id)
+        elif state == "overdue":
+            result.overdue.add(row.tip_id)
+            if not row.escalated and _escalate(session, Deadline, row.id):
+                result.escalated.add(row.tip_id)
                 record(
-                    session, "deadline.escalate", actor=None, tip_id=deadline.tip_id,
-                    rule=deadline.rule, due=deadline.due_on.isoformat(),
+                    session, "deadline.escalate", actor=None, tip_id=row.tip_id,
+                    rule=row.rule, due=row.due_on.isoformat(),
                 )  # fmt: skip
-        elif calendar.working_days_between(today, deadline.due_on) <= SOON:
-            deadline.state = "due_soon"
-            result.due_soon.add(deadline.tip_id)
+    case_rows = session.execute(
+        select(CaseDeadline.id, CaseDeadline.case_id, CaseDeadline.due_on, CaseDeadline.due_at,
+               CaseDeadline.state, CaseDeadline.escalated, CaseDeadline.rule)
+        .where(CaseDeadline.met_at.is_(None)).order_by(CaseDeadline.id)
+    ).all()  # fmt: skip
+    for case_row in case_rows:
+        state = case_clocks.state(case_row.due_on, case_row.due_at, today, now, calendar)
+        if state != case_row.state:
+            session.execute(
+                update(CaseDeadline)
+                .where(CaseDeadline.id == case_row.id, CaseDeadline.met_at.is_(None))
+                .values(state=state).execution_options(synchronize_session=False)
+            )  # fmt: skip
+        if state == "due_soon":
+            result.cases_due_soon.add(case_row.case_id)
+        elif state == "overdue":
+            result.cases_overdue.add(case_row.case_id)
+            if not case_row.escalated and _escalate(session, CaseDeadline, case_row.id):
+                result.cases_escalated.add(case_row.case_id)
+                # A case entry names the case in its detail: the audit log's tip column
+                # is for tips (and a case's tips are not the reporter's business here).
+                record(
+                    session, "deadline.escalate", actor=None, case=case_row.case_id,
+                    rule=case_row.rule, due=case_clocks.due_words(case_row.due_on, case_row.due_at),
+                )  # fmt: skip
     return result
+
+
+def _escalate(session: Session, table: type[Deadline] | type[CaseDeadline], row_id: int) -> bool:
+    """Mark one open, overdue clock escalated; False if another sweep did it first (its
+    UPDATE took the row's lock, and this one then finds the row escalated and passes)."""
+    met = Deadline.met_on if table is Deadline else CaseDeadline.met_at
+    done = session.execute(
+        update(table)
+        .where(table.id == row_id, table.escalated.is_(False), met.is_(None))
+        .values(escalated=True, state="overdue")
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(done, "rowcount", 0) == 1)
+
+
+def _state_of(due_on: dt.date, today: dt.date, calendar: Calendar) -> str:
+    if due_on < today:
+        return "overdue"
+    if calendar.working_days_between(today, due_on) <= SOON:
+        return "due_soon"
+    return "open"
 
 
 def nearest_due(tip: Tip) -> dt.date | None:
@@ -87,29 +155,34 @@ def close_open(tip: Tip, closed_by: str, on: dt.date) -> list[Deadline]:
 
 
 def _state(deadline: Deadline, today: dt.date, calendar: Calendar) -> str:
-    if deadline.due_on < today:
-        return "overdue"
-    if calendar.working_days_between(today, deadline.due_on) <= SOON:
-        return "due_soon"
-    return "open"
+    return _state_of(deadline.due_on, today, calendar)
 
 
 @dataclass(frozen=True)
 class Moved:
-    tip_id: str
+    """A clock that a recomputation moved: a tip's (``tip_id``) or a case's (``case_id``)."""
+
+    tip_id: str | None
     rule: str
     was: dt.date
     now: dt.date
     fallback: bool
+    case_id: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """What the clock belongs to, for the command's report."""
+        return f"case {self.case_id}" if self.case_id is not None else str(self.tip_id)
 
 
 def recompute(session: Session, today: dt.date, actor: str, reason: str) -> list[Moved]:
-    """Every open clock's due date again, with the calendar as it now stands (after a
-    correction or a year's notice). Met clocks are left as they were: they are history.
+    """Every open clock's due date again, tips' and cases', with the calendar as it now
+    stands (after a correction or a year's notice). Met clocks are left as they were: they
+    are history. Hour clocks of cases run through holidays and never move.
 
     Each clock that moves, or stops resting on the Monday-Friday fallback, is recorded in
-    the audit log with its old and new date; the tip's nearest due date follows. A clock
-    that moves later than it was is no longer overdue, and its escalation is kept on
+    the audit log with its old and new date; the tip's or case's nearest due date follows.
+    A clock that moves later than it was is no longer overdue, and its escalation is kept on
     record (it happened) but does not count against the new date."""
     calendar = load_calendar(session)
     moved: list[Moved] = []
@@ -141,13 +214,53 @@ def recompute(session: Session, today: dt.date, actor: str, reason: str) -> list
                     Deadline.tip_id == tip_id, Deadline.met_on.is_(None)
                 )
             )
+    moved.extend(_recompute_cases(session, today, actor, reason, calendar))
     return moved
 
 
-def fallback_years(session: Session, calendar: Calendar, condition: object = None) -> list[int]:
+def _recompute_cases(
+    session: Session, today: dt.date, actor: str, reason: str, calendar: Calendar
+) -> list[Moved]:
+    """The open clocks of cases, counted again (cases/clocks.recount), as for tips: the
+    audit entry names the case in its detail, and the case's nearest due date follows."""
+    moved: list[Moved] = []
+    touched: set[str] = set()
+    now = case_clocks.start_of(today)
+    rows = session.scalars(
+        select(CaseDeadline)
+        .where(CaseDeadline.met_at.is_(None), CaseDeadline.unit != "hours")
+        .order_by(CaseDeadline.case_id, CaseDeadline.id)
+    ).all()
+    for deadline in rows:
+        was = deadline.due_on
+        if not case_clocks.recount(deadline, calendar):
+            continue
+        deadline.state = case_clocks.state(deadline.due_on, deadline.due_at, today, now, calendar)
+        if deadline.state != "overdue":
+            deadline.escalated = False
+        touched.add(deadline.case_id)
+        moved.append(Moved(None, deadline.rule, was, deadline.due_on, deadline.calendar_fallback,
+                           case_id=deadline.case_id))  # fmt: skip
+        record(
+            session, "deadline.recompute", actor=actor, case=deadline.case_id,
+            rule=deadline.rule, was=was.isoformat(), due=deadline.due_on.isoformat(),
+            fallback=int(deadline.calendar_fallback), reason=reason,
+        )  # fmt: skip
+    for case_id in sorted(touched):
+        case = session.get(Case, case_id)
+        if case is not None:
+            case.next_due = case_clocks.nearest_due(case)
+    return moved
+
+
+def fallback_years(
+    session: Session, calendar: Calendar, condition: ColumnElement[bool] | None = None, *,
+    case_condition: ColumnElement[bool] | None = None,
+) -> list[int]:  # fmt: skip
     """The years without an official calendar that open clocks rest on (their due date was
-    counted Monday-Friday there): what an administrator must enter a notice for.
-    ``condition`` limits it to the tips a reader may see."""
+    counted Monday-Friday there): what an administrator must enter a notice for. Tips' and
+    cases' clocks both. ``condition`` limits it to the tips a reader may see, and
+    ``case_condition`` to the cases; given the one without the other, no case counts."""
     # The package ends some year; clocks can only rest on a guess from the first year it
     # does not know, so the index on due_on bounds what is read.
     this_year = dt.date.today().year
@@ -164,9 +277,23 @@ def fallback_years(session: Session, calendar: Calendar, condition: object = Non
         )
     )
     if condition is not None:
-        query = query.where(condition)  # type: ignore[arg-type]
+        query = query.where(condition)
+    spans = list(session.execute(query.distinct()))
+    if condition is None or case_condition is not None:
+        cases = (
+            select(CaseDeadline.starts_on, CaseDeadline.due_on)
+            .join(Case, Case.id == CaseDeadline.case_id)
+            .where(
+                CaseDeadline.due_on >= dt.date(first, 1, 1),
+                CaseDeadline.met_at.is_(None),
+                CaseDeadline.calendar_fallback.is_(True),
+            )
+        )
+        if case_condition is not None:
+            cases = cases.where(case_condition)
+        spans.extend(session.execute(cases.distinct()))
     years: set[int] = set()
-    for starts_on, due_on in session.execute(query.distinct()):
+    for starts_on, due_on in spans:
         years.update(
             year for year in range(starts_on.year, due_on.year + 1) if not calendar.knows(year)
         )
@@ -180,6 +307,9 @@ class Waiting:
 
     due_soon: set[str] = field(default_factory=set)
     escalated: set[str] = field(default_factory=set)
+    # The same for cases, by case id.
+    cases_due_soon: set[str] = field(default_factory=set)
+    cases_escalated: set[str] = field(default_factory=set)
     # The newest escalation audit entry covered: the next notices start after it.
     through: int = 0
 
@@ -204,7 +334,7 @@ def waiting(session: Session, today: dt.date) -> Waiting:
         since, sent_on = int(detail["through"]), detail["day"]
     found = Waiting(through=since)
     escalations = session.execute(
-        select(AuditEvent.id, AuditEvent.tip_id).where(
+        select(AuditEvent.id, AuditEvent.tip_id, AuditEvent.detail).where(
             AuditEvent.action == "deadline.escalate", AuditEvent.id > since
         )
     ).all()
@@ -213,15 +343,36 @@ def waiting(session: Session, today: dt.date) -> Waiting:
         # Only what still waits: a deadline met since its escalation needs no notice.
         found.escalated = set(session.scalars(
             select(Deadline.tip_id).where(
-                Deadline.tip_id.in_({row.tip_id for row in escalations}),
+                Deadline.tip_id.in_({row.tip_id for row in escalations if row.tip_id}),
                 Deadline.met_on.is_(None), Deadline.escalated.is_(True),
             )
         ))  # fmt: skip
+        # A case's escalation names the case in its detail (sweep).
+        cases = {_case_of(row.detail) for row in escalations if row.tip_id is None} - {None}
+        found.cases_escalated = set(session.scalars(
+            select(CaseDeadline.case_id).where(
+                CaseDeadline.case_id.in_(cases), CaseDeadline.met_at.is_(None),
+                CaseDeadline.escalated.is_(True),
+            )
+        )) if cases else set()  # fmt: skip
     if sent_on != today.isoformat():
         found.due_soon = set(session.scalars(
             select(Deadline.tip_id).where(Deadline.met_on.is_(None), Deadline.state == "due_soon")
         ))  # fmt: skip
+        found.cases_due_soon = set(session.scalars(
+            select(CaseDeadline.case_id).where(
+                CaseDeadline.met_at.is_(None), CaseDeadline.state == "due_soon"
+            )
+        ))  # fmt: skip
     return found
+
+
+def _case_of(detail: str) -> str | None:
+    try:
+        case = json.loads(detail).get("case")
+    except (ValueError, AttributeError):
+        return None
+    return case if isinstance(case, str) else None
 
 
 def mark_sent(session: Session, today: dt.date, sent: Waiting, addresses: int) -> None:
@@ -233,11 +384,11 @@ def mark_sent(session: Session, today: dt.date, sent: Waiting, addresses: int) -
 
 
 def recipients(session: Session, result: Waiting | SweepResult) -> dict[str, int]:
-    """E-mail address → how many waiting items that officer may see.
+    """E-mail address → how many waiting items (tips and cases) that officer may see.
 
     Escalations go to supervisors; items due soon to everyone who may work them. The count
-    is computed through the same scoping as the inbox, so no notice reveals a tip its
-    reader cannot see."""
+    is computed through the same scoping as the inbox and the board, so no notice reveals
+    a tip or a case its reader cannot see; the notice itself says only that items wait."""
     found: dict[str, int] = {}
     # Only the columns a notice needs: the worker's database role may read no more of an
     # officer (intake/roles.py), not the password hash nor the sealed TOTP secret.
@@ -247,14 +398,21 @@ def recipients(session: Session, result: Waiting | SweepResult) -> dict[str, int
         )
     ).all()
     for officer in officers:
-        wanted = set(result.due_soon) | (
-            set(result.escalated) if officer.role == "supervisor" else set()
-        )
-        if not wanted:
-            continue
-        count = session.scalar(
-            select(func.count()).where(scope.visibility(officer), Tip.id.in_(wanted))
-        )
+        supervisor = officer.role == "supervisor"
+        wanted = set(result.due_soon) | (set(result.escalated) if supervisor else set())
+        cases = set(result.cases_due_soon) | (set(result.cases_escalated) if supervisor else set())
+        count = 0
+        if wanted:
+            tips = select(func.count()).where(scope.visibility(officer), Tip.id.in_(wanted))
+            count += session.scalar(tips) or 0
+        if cases:
+            # The case's own scoping (scope.case_visibility): the officers of the bureau
+            # holding it and of the agency that handed it over, their supervisors, the
+            # intake desk of its jurisdiction; a sealed sub-case, discipline inspection.
+            count += session.scalar(
+                select(func.count()).select_from(Case)
+                .where(scope.case_visibility(officer), Case.id.in_(cases))
+            ) or 0  # fmt: skip
         if count and officer.email:
             found[officer.email] = count
     return found

@@ -39,7 +39,8 @@ def sweep_deadlines() -> int:
     process_new_tips()
     day = today()
     with job_session() as session:
-        sweep(session, day, load_calendar(session))
+        # The time as well as the day: the hour clocks of cases (T11, T12) run to the minute.
+        sweep(session, day, load_calendar(session), now=dt.datetime.now(dt.UTC))
     if not config.smtp_url:
         return 0
     # What to announce is read back from what is stored, and counts as announced only

@@ -235,7 +235,8 @@ class Note(Base):
     # from before the time was kept.
     written_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # None for a note an officer added; "routing_reason" for the reason a triage officer gave
-    # for routing elsewhere than suggested (decisions.confirm_routing).
+    # for routing elsewhere than suggested (decisions.confirm_routing); "seal_reason" for why
+    # a tip was sealed for discipline inspection (decisions.seal_tip).
     kind: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[bytes] = mapped_column(LargeBinary)
 

@@ -17,9 +17,46 @@ from tipline.intake.rules import DeadlineRule
 from tipline.intake.submit import CHINA
 from tipline.intake.workdays import Calendar
 
+# A clock this close is "due soon": a day limit within one working day (as for tips,
+# triage/clocks.py), an hour limit within a day of its instant (T11 and T12 are 24 hours:
+# they are due soon from the moment they start, which is what they are).
+SOON = 1
+SOON_HOURS = 24
+
 
 def local_day(at: dt.datetime) -> dt.date:
     return _aware(at).astimezone(CHINA).date()
+
+
+def start_of(day: dt.date) -> dt.datetime:
+    """The first instant of ``day`` in China: what a sweep or a board given only a day
+    compares hour clocks with, so that no clock reads overdue before its day is over."""
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=CHINA)
+
+
+def state(
+    due_on: dt.date, due_at: dt.datetime | None, today: dt.date, now: dt.datetime,
+    calendar: Calendar,
+) -> str:  # fmt: skip
+    """An open clock's state: "overdue", "due_soon" or "open". Hour clocks (T11, T12) are
+    compared by the instant, through nights and holidays; the others by the day (a limit
+    ending today is met by anything done today, 刑诉法 art.105)."""
+    if due_at is not None:
+        left = _aware(due_at) - _aware(now)
+        if left < dt.timedelta(0):
+            return "overdue"
+        return "due_soon" if left <= dt.timedelta(hours=SOON_HOURS) else "open"
+    if due_on < today:
+        return "overdue"
+    return "due_soon" if calendar.working_days_between(today, due_on) <= SOON else "open"
+
+
+def due_words(due_on: dt.date, due_at: dt.datetime | None) -> str:
+    """The due date as the audit log records it: the day, or the China-time minute of an
+    hour clock."""
+    if due_at is None:
+        return due_on.isoformat()
+    return _aware(due_at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 def due(rule_unit: str, amount: int, at: dt.datetime, calendar: Calendar) -> tuple[

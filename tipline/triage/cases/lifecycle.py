@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tipline.intake import reference
 from tipline.intake.reference import N_, Term
 
 # The stages (domain.md section 5), in the order a case usually passes them.
@@ -89,10 +90,13 @@ SUPERVISORS: tuple[Term, ...] = (
 )
 
 # What the reporter sees of each stage (Tip.status_detail while the tip is in a case): the
-# portal has the words (portal/status.py). Police refusals and disputes between offices are
-# not the reporter's to know; the reporter sees the last step that was public.
-REPORTER_STAGES = ("investigating", "filed", "penalised", "referred", "police_filed",
-                   "prosecuted", "judged", "closed")  # fmt: skip
+# codes are intake's (reference.REPORTER_STAGES), so the portal reads them without importing
+# triage, and it has its own words (portal/status.py). Police refusals and disputes between
+# offices are not the reporter's to know; the reporter sees the last step that was public.
+# A row's ``reporter`` may also be "closed": the tip is then closed with an outcome
+# (reference.OUTCOMES).
+REPORTER_STAGES: tuple[str, ...] = tuple(term.code for term in reference.REPORTER_STAGES)
+CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -287,7 +291,7 @@ def _check_table() -> None:
             transition.sources <= STAGE_CODES
             and (transition.target is None or transition.target in STAGE_CODES)
             and set(transition.needs) | set(transition.may_give) <= FIELDS
-            and (transition.reporter is None or transition.reporter in REPORTER_STAGES)
+            and (transition.reporter is None or transition.reporter in (*REPORTER_STAGES, CLOSED))
         ):
             raise RuntimeError(f"lifecycle row {transition.action!r} names an unknown code")
     if len(BY_ACTION) != len(TRANSITIONS):

@@ -16,7 +16,7 @@ from tipline.crypto import PrivateKeyring, open_sealed, seal
 from tipline.intake import envelopes, reference
 from tipline.intake.followup import add_message, record_event
 from tipline.intake.jobs import start_clocks, start_co_handling_clocks
-from tipline.intake.models import IdentityRequest, Note, Recusal, Tip
+from tipline.intake.models import CaseTip, IdentityRequest, Note, Recusal, Tip
 from tipline.intake.reading import OpenedTip
 from tipline.intake.reference import N_
 from tipline.intake.rules import rule_book
@@ -335,6 +335,67 @@ def recuse(session: Session, actor: scope.Viewer, tip: Tip) -> None:
     if tip.assigned_to == actor.id:
         tip.assigned_to = None  # an officer with a conflict no longer holds the tip
     record(session, "tip.recuse", actor=_name(actor), tip_id=tip.id)
+
+
+SEAL_REASON = "seal_reason"
+MAX_SEAL_REASON = 2000
+
+
+def seal_refusal(tip: Tip, actor: scope.Viewer, *, in_case: bool = False) -> str | None:
+    """Why ``actor`` cannot seal ``tip`` (already found visible to them) now, or None. The
+    page draws the control only where this says yes (access.TIP_RULES), and seal_tip asks
+    it again under the row lock."""
+    if tip.sealed:
+        return N_("This tip is already sealed for discipline inspection.")
+    if actor.bureau == scope.DISCIPLINE:
+        return N_("Discipline inspection already handles this tip: there is nothing to seal it "
+                  "from.")  # fmt: skip
+    if in_case:
+        # The case's officers see the tip through the case: a staff matter found there goes
+        # to discipline inspection as a sealed sub-case (the case step refer_discipline).
+        return N_("This tip belongs to a case: send the staff matter to discipline inspection "
+                  "from the case.")  # fmt: skip
+    return None
+
+
+def seal_tip(session: Session, opened: OpenedTip, actor: scope.Viewer, reason: str) -> None:
+    """Seal a tip whose staff angle appears only after intake (issue 10; domain.md section
+    2: protect the clues, report at once to 纪检监察, leak nothing to people who may be
+    involved). From now on only discipline inspection sees it (scope.visibility): it
+    becomes the lead; the co-handling bureaus and the assignment are cleared, and the
+    co-handling bureaus' own clocks close (they no longer see the tip). The tip's own clocks
+    run on for discipline inspection: the review (T1) and the notice (T2) are still owed.
+    The reason is kept as a sealed note. It cannot be undone: unsealing would show the tip
+    to the people it was sealed from."""
+    tip = opened.tip
+    text = clean_text(reason or "").strip()
+    if not text:
+        raise DecisionError(N_("Say why the tip concerns staff."))
+    if len(text) > MAX_SEAL_REASON:
+        raise DecisionError(N_("The reason is too long: at most 2000 characters."))
+    _lock(session, tip)
+    in_case = session.scalar(select(CaseTip.case_id).where(CaseTip.tip_id == tip.id)) is not None
+    problem = seal_refusal(tip, actor, in_case=in_case)
+    if problem is not None:
+        raise DecisionError(problem)
+    was = tip.bureau
+    tip.sealed = True
+    tip.bureau = scope.DISCIPLINE
+    tip.set_co_bureaus([])
+    tip.assigned_to = None  # discipline inspection's supervisor assigns it (assignment.py)
+    closed = [d for d in tip.deadlines if d.bureau is not None and d.met_on is None]
+    for deadline in closed:
+        deadline.met_on = today()
+        deadline.closed_by = "sealed"
+        deadline.state = "met" if deadline.met_on <= deadline.due_on else "met_late"
+    tip.next_due = min((d.due_on for d in tip.deadlines if d.met_on is None), default=None)
+    _note(session, opened, actor.id, text, SEAL_REASON)
+    # Not shown to the reporter: that a report concerns staff is not theirs to be told here.
+    record_event(session, tip, "sealed", shown=False)
+    record(
+        session, "tip.seal", actor=_name(actor), tip_id=tip.id, was_bureau=was,
+        closed=",".join(sorted({d.rule for d in closed})),
+    )  # fmt: skip
 
 
 def request_identity(

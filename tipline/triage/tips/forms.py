@@ -32,7 +32,7 @@ from tipline.intake.web import RegionFields, valid_amount
 from tipline.triage.tips.notices import CHANNELS as NOTICE_CHANNELS
 
 IDENTITY_DECISIONS = ("approve", "refuse")
-STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out")
+STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out", "in_case")
 
 
 def choices(terms: tuple[reference.Term, ...], blank: Any = None) -> list[SelectChoice]:
@@ -195,6 +195,18 @@ class RecuseForm(FlaskForm):
     pass
 
 
+class SealForm(FlaskForm):
+    """Seal a tip for discipline inspection (decisions.seal_tip): the reason is kept sealed."""
+
+    reason = TextAreaField(
+        _l("Why the tip concerns staff"),
+        validators=[
+            DataRequired(_l("Say why the tip concerns staff.")),
+            Length(max=2000, message=_l("At most 2000 characters.")),
+        ],
+    )
+
+
 class NoticeForm(FlaskForm):
     """domain.md T2: the notice is posted on the portal and given on the reporter's channel."""
 
@@ -219,6 +231,7 @@ FORMS: dict[str, type[FlaskForm]] = {
     "identity": IdentityRequestForm,
     "decide": IdentityDecisionForm,
     "recuse": RecuseForm,
+    "seal": SealForm,
     "notice": NoticeForm,
 }
 

@@ -123,6 +123,8 @@ def status_words(tip: Tip) -> str:
         detail = words(reference.REFUSAL_REASONS, tip.status_detail)
     elif tip.status == "closed":
         detail = words(reference.OUTCOMES, tip.status_detail)
+    elif tip.status == "in_case":
+        detail = words(reference.REPORTER_STAGES, tip.status_detail)
     return _("%(what)s (%(detail)s)", what=status, detail=detail) if detail else status
 
 
@@ -231,6 +233,11 @@ def step(event: TipEvent) -> Step:
         )
     elif event.kind == "co_accepted":
         detail = words(reference.BUREAUS, event.detail)
+    elif event.kind == "case_stage":
+        # The public step the reporter was told of (services._tell_reporters).
+        detail = words(reference.REPORTER_STAGES, event.detail) or words(
+            reference.STATUSES, event.detail
+        )
     return Step(on=event.on, what=what, detail=detail, tip_id=tip_id)
 
 

@@ -155,7 +155,10 @@ def inbox() -> Any:
         calendar = load_calendar(session)
         # domain.md T2: decided, the reporter asked to be told, not told yet.
         owed = notices.due_notices(session, current_user)
-        guessed = clocks.fallback_years(session, calendar, scope.visibility(current_user))
+        guessed = clocks.fallback_years(
+            session, calendar, scope.visibility(current_user),
+            case_condition=scope.case_visibility(current_user),
+        )  # fmt: skip
         rows = [_row(tip, calendar, marks, holders) for tip in tips]
     page_body = render_template(
         "triage/inbox.html",
@@ -476,6 +479,17 @@ def recuse(tip_id: str) -> Any:
             abort(404)
         decisions.recuse(session, current_user, found)
     return redirect(url_for("triage.inbox"))
+
+
+@bp.post("/tips/<tip_id>/seal")
+def seal(tip_id: str) -> Any:
+    """Seal the tip for discipline inspection (decisions.seal_tip), after the confirmation
+    step; the officer no longer sees it and lands on the inbox."""
+    return _act(
+        tip_id, "seal",
+        lambda s, o, f: decisions.seal_tip(s, o, current_user, f.reason.data or ""),
+        confirm=_always,
+    )  # fmt: skip
 
 
 @bp.post("/tips/<tip_id>/assign")
