@@ -36,7 +36,7 @@ from tipline.crypto import load_private_keyring
 from tipline.intake.config import Config
 from tipline.intake.db import make_engine, make_sessionmaker, transaction
 from tipline.intake.jobs import process_new_tips
-from tipline.intake.models import AuditEvent, Base, Deadline, Tip
+from tipline.intake.models import AuditEvent, Base, Deadline, Officer, Tip
 from tipline.intake.queue import bind_engine
 from tipline.intake.roles import GRANTS, Roles
 from tipline.intake.workdays import load_calendar
@@ -75,6 +75,21 @@ PORTAL_FORBIDDEN = [
     "UPDATE message SET body = ''",
     "UPDATE identity SET data = ''",
     "TRUNCATE tip CASCADE",
+    # Cases (issue 10): the portal has nothing of them; the reporter follows a case through
+    # the tip's own status columns.
+    "SELECT id FROM case_file",
+    "SELECT details FROM case_file",
+    "UPDATE case_file SET stage = 'closed'",
+    "SELECT * FROM case_tip",
+    "INSERT INTO case_tip (case_id, tip_id, position, joined_on) VALUES ('c', 't', 0, now())",
+    "SELECT * FROM case_event",
+    "SELECT * FROM case_deadline",
+    "UPDATE case_deadline SET escalated = true",
+    "SELECT * FROM case_document",
+    "SELECT * FROM case_sequence",
+    "SELECT * FROM document_template",
+    "INSERT INTO document_template (kind, scope, uploaded_on, uploaded_by, sha256, body,"
+    " active) VALUES ('x', 'national', now(), 'm', 'x', '', true)",
     "CREATE TABLE mine (x int)",
     "ALTER TABLE tip ADD COLUMN x int",
     "DROP TABLE tip CASCADE",
@@ -338,6 +353,86 @@ def test_the_worker_reads_no_more_of_an_officer_than_a_notice_needs(
         for column in ("password_hash", "totp_sealed", "activation_hash", "username"):
             with pytest.raises(errors.InsufficientPrivilege):
                 connection.execute(f"SELECT {column} FROM officer")
+
+
+# What a compromised worker would try on cases: the sweep reads clocks and the columns that
+# decide who sees a case, and may mark a clock's state; nothing of a case's contents.
+WORKER_FORBIDDEN_ON_CASES = [
+    "SELECT details FROM case_file",
+    "SELECT key_envelope FROM case_file",
+    "SELECT * FROM case_file",
+    "SELECT data FROM case_event",
+    "SELECT * FROM case_event",
+    "SELECT docx FROM case_document",
+    "SELECT pdf FROM case_document",
+    "SELECT id FROM case_document",
+    "SELECT body FROM document_template",
+    "SELECT * FROM case_sequence",
+    "UPDATE case_file SET stage = 'closed'",
+    "UPDATE case_deadline SET due_on = current_date",
+    "UPDATE case_deadline SET met_at = now()",
+    "DELETE FROM case_deadline",
+    "INSERT INTO case_tip (case_id, tip_id, position, joined_on) VALUES ('c', 't', 0, now())",
+    "DELETE FROM case_tip",
+]
+
+
+@pytest.mark.parametrize("statement", WORKER_FORBIDDEN_ON_CASES)
+def test_the_worker_reads_nothing_of_a_case_s_contents(
+    installation: dict[str, Any], statement: str
+) -> None:
+    with connect(installation, "worker") as connection, pytest.raises(
+        errors.InsufficientPrivilege
+    ):
+        connection.execute(statement)
+
+
+def test_triage_works_a_case_and_the_worker_sweeps_its_clocks(
+    installation: dict[str, Any], keys_dir: Path
+) -> None:
+    """A case opened and handed over by triage with its own login; its overdue receipt
+    (T5) swept, escalated and counted for a notice by the worker with its own."""
+    from tests.caseworld import at, build
+    from tipline.triage import create_app as create_triage
+
+    # The rows a test above inserted as a compromised portal carry no real key: they are
+    # no tips to route (the job would stop on them), so the owner removes them first.
+    with psycopg.connect(host=PG_HOST, user="postgres", dbname=installation["name"]) as owner:
+        owner.execute("DELETE FROM tip WHERE length(key_envelope) = 0")
+
+    triage_app = create_triage(
+        Config(
+            database_url=url(installation, "triage"), keys_dir=keys_dir,
+            key_passphrase=PASSPHRASE, instance=installation["instance"],
+            secret_key=secrets.token_urlsafe(16), receipt_scrypt_n=2**10,
+            keyfile_scrypt_n=2**10, secure_cookies=False,
+        )
+    )  # fmt: skip
+    try:
+        world = build(triage_app, received=dt.date(2025, 9, 1), count=1)
+        case_id = world.open_case(when=at("2025-09-10 09:00"))
+        world.step(case_id, "hand_over", "agency", at("2025-09-29 15:00"),
+                   to_bureau="labor_inspection", findings="冒领属实。", verified_loss="50000")
+        world.step(case_id, "sign_receipt", "inspector", at("2025-09-30 09:00"))
+        world.step(case_id, "file", "inspector", at("2025-10-13 11:00"), findings="立案。")
+        with transaction(world.services.sessions) as session:
+            head = session.scalar(select(Officer).where(Officer.username == "liuyang"))
+            assert head is not None
+            head.email = "head@hrss.example"
+    finally:
+        triage_app.extensions["triage"].engine.dispose()
+    engine = make_engine(url(installation, "worker"))
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            # T8 (90 days from the filing) has run out by the end of January 2026.
+            result = clocks.sweep(session, dt.date(2026, 1, 20), load_calendar(session))
+            assert case_id in result.cases_escalated
+        with transaction(make_sessionmaker(engine)) as session:
+            found = clocks.waiting(session, dt.date(2026, 1, 20))
+            assert case_id in found.cases_escalated
+            assert clocks.recipients(session, found).get("head@hrss.example")
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("process", ["triage", "worker"])

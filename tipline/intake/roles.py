@@ -78,7 +78,9 @@ GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "SELECT(id, bureau, partner_bureau, handling_region, handling_city,"
             " handling_province, sealed, stage)",
         ),
-        "case_tip": ("SELECT(case_id, tip_id)",),
+        # Which tips a case is made of (no contents): a recusal from one of them hides the
+        # case (scope.case_visibility's EXISTS reads the whole row).
+        "case_tip": READ,
     },
     "triage": {
         **REFERENCE,
