@@ -254,6 +254,8 @@ def describe(opened: OpenedTip) -> dict[str, Any]:
     return {
         "status": tip.status,
         "status_text": status_words(tip),
+        # A report in a case: its last public step (reference.REPORTER_STAGES), no more.
+        "case_stage": tip.status_detail if tip.status == "in_case" else None,
         "received_on": tip.received_on.isoformat(),
         "category": tip.category,
         "region": tip.region,
