@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from tests.caseworld import CaseWorld, at, build
-from tests.conftest import csrf_token
+from tests.conftest import cli_environment, csrf_token, run_cli
 from tipline.intake.db import transaction
 from tipline.intake.models import AuditEvent, Case, CaseDeadline, Deadline, Officer
 from tipline.intake.workdays import load_calendar
@@ -262,3 +263,17 @@ def test_a_year_notice_ends_a_case_clock_s_fallback(triage_app: Flask) -> None:
         case = session.get(Case, case_id)
         assert case is not None and case.next_due == dt.date(2027, 1, 5)
         assert clocks.fallback_years(session, load_calendar(session)) == []
+
+
+def test_the_command_reports_a_case_clock_it_moved(
+    triage_app: Flask, database_url: str, tmp_path: Path
+) -> None:
+    world, case_id = handed_over(triage_app)
+    world.step(case_id, "sign_receipt", "inspector", at("2025-09-30 09:00"))
+    env = cli_environment(tmp_path / "instance", database_url)
+    result = run_cli(env, "calendar", "set", "2025-10-13", "--holiday", "--note", "local")
+    assert result.returncode == 0, result.stderr
+    assert f"case {case_id} T6: 2025-10-14 -> 2025-10-15" in result.stdout
+    assert case_clocks(world, case_id)["T6"].due_on == dt.date(2025, 10, 15)
+    [entry] = entries(triage_app, "deadline.recompute")
+    assert entry["case"] == case_id and entry["actor"].startswith("cli:")
