@@ -576,10 +576,10 @@ def apply(
         if started is not None:
             clocks.start(case, [rule], started, calendar, rule.start)
     clocks.meet(case, action, at)
-    if case.stage == "closed":
+    if case.stage == "closed" and from_stage != "closed":
         clocks.close_all(case, action, at)
-    else:
-        _start_clocks(case, book, action, at, calendar, tips)
+    # After the closing: a notice owed for the decision that closed it still runs (T4).
+    _start_clocks(case, book, action, at, calendar, tips)
     case.next_due = clocks.nearest_due(case)
     event = CaseEvent(
         at=at, action=action, from_stage=from_stage, to_stage=case.stage, actor_id=actor.id,
