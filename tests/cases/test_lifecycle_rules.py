@@ -127,3 +127,26 @@ def test_an_hour_clock_crosses_midnight(triage_app: Flask) -> None:
                police_unit="汕尾市公安局城区分局", attachments=ALL_FIVE)  # fmt: skip
     t11 = {d.rule: d for d in world.case(case_id).deadlines}["T11"]
     assert t11.state == "met_late"  # one minute past the 24 hours, on the same local day
+
+
+def test_a_staff_matter_becomes_a_sealed_sub_case_for_discipline_inspection(
+    triage_app: Flask,
+) -> None:
+    world = build(triage_app, received=dt.date(2025, 10, 20))
+    case_id = _filed(world)
+    world.step(case_id, "refer_discipline", "inspector", at("2025-11-10 10:00"),
+               findings="经办人员涉嫌违规办理。")  # fmt: skip
+    from sqlalchemy import select
+
+    from tipline.intake.models import Case
+    from tipline.triage import scope
+
+    with world.services.sessions() as session:
+        sub = session.scalar(select(Case).where(Case.parent_id == case_id))
+        assert sub is not None and sub.sealed and sub.bureau == "discipline_inspection"
+        assert sub.number.startswith("城区纪检立字〔2025〕")
+        for name, sees in (("discipline", True), ("inspector", False), ("head", False),
+                           ("desk", False), ("agency", False)):  # fmt: skip
+            found = scope.find_visible_case(session, world.officer(name), sub.id)
+            assert (found is not None) is sees, name
+        assert scope.find_visible_case(session, world.officer("discipline"), case_id) is None

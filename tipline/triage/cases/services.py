@@ -560,7 +560,7 @@ def apply(
     calendar = load_calendar(session)
     tips = _case_tips(session, case)
     from_stage = case.stage
-    _apply_effects(session, case, transition, data, key, actor, book, now)
+    _apply_effects(session, keyring, case, transition, data, key, actor, book, now)
     if action == "refuse_referral":
         # Back to where the report was made from (filed, penalised or administrative).
         case.stage = _reported_from(case)
@@ -605,8 +605,8 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_effects(
-    session: Session, case: Case, transition: Transition, data: dict[str, Any], key: bytes,
-    actor: scope.Viewer, book: RuleBook, now: dt.datetime,
+    session: Session, keyring: PrivateKeyring, case: Case, transition: Transition,
+    data: dict[str, Any], key: bytes, actor: scope.Viewer, book: RuleBook, now: dt.datetime,
 ) -> None:  # fmt: skip
     action = transition.action
     if "recovered" in data:
@@ -639,7 +639,9 @@ def _apply_effects(
     elif action == "judgment":
         case.court_fine = bool(data["court_fine"])
     elif action == "refer_discipline":
-        _discipline_sub_case(session, case, key, actor, data["findings"], book, now)
+        _discipline_sub_case(
+            session, keyring.public_keyring(), case, key, actor, data["findings"], book, now
+        )
 
 
 def _crime_threshold(book: RuleBook, case: Case) -> bool:
@@ -655,20 +657,18 @@ def _crime_threshold(book: RuleBook, case: Case) -> bool:
 
 
 def _discipline_sub_case(
-    session: Session, case: Case, key: bytes, actor: scope.Viewer, findings: str,
-    book: RuleBook, now: dt.datetime,
+    session: Session, public: PublicKeyring, case: Case, key: bytes, actor: scope.Viewer,
+    findings: str, book: RuleBook, now: dt.datetime,
 ) -> Case:  # fmt: skip
     """A sealed sub-case for discipline inspection, numbered by discipline inspection's own
     sequence (domain.md section 2); it is not linked to the parent's tips, whose reporters
     it must not expose, and the parent's officers do not see it."""
-    from tipline.triage import triage
-
     subject = details(case, key).get("subject", {})
     sub_subject = Subject(kind="agency_staff", name=N_("(to be identified)"))
     if subject.get("kind") == "agency_staff":
         sub_subject = Subject(kind="agency_staff", name=str(subject.get("name", "")))
     return _new_case(
-        session, triage().keyring.public_keyring(), book, actor, [], sub_subject, findings, now,
+        session, public, book, actor, [], sub_subject, findings, now,
         bureau="discipline_inspection", region=case.handling_region, sealed=True, parent=case,
         category="internal_embezzlement", fund=case.fund,
     )  # fmt: skip
