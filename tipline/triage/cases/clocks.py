@@ -19,7 +19,7 @@ from tipline.intake.workdays import Calendar
 
 
 def local_day(at: dt.datetime) -> dt.date:
-    return _aware(at).astimezone(CHINA).date()
+    return aware(at).astimezone(CHINA).date()
 
 
 def due(rule_unit: str, amount: int, at: dt.datetime, calendar: Calendar) -> tuple[
@@ -27,7 +27,7 @@ def due(rule_unit: str, amount: int, at: dt.datetime, calendar: Calendar) -> tup
 ]:  # fmt: skip
     """(due day, due instant for an hour limit, whether the Monday-Friday fallback was used)."""
     if rule_unit == "hours":
-        instant = _aware(at) + dt.timedelta(hours=amount)
+        instant = aware(at) + dt.timedelta(hours=amount)
         return local_day(instant), instant, False
     found = calendar.deadline(local_day(at), amount, rule_unit)
     return found.day, None, found.fallback
@@ -52,7 +52,7 @@ def start(
 
 def is_late(deadline: CaseDeadline, at: dt.datetime) -> bool:
     if deadline.due_at is not None:
-        return _aware(at) > _aware(deadline.due_at)
+        return aware(at) > aware(deadline.due_at)
     return local_day(at) > deadline.due_on
 
 
@@ -94,6 +94,6 @@ def recount(deadline: CaseDeadline, calendar: Calendar) -> bool:
     return True
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
+def aware(at: dt.datetime) -> dt.datetime:
     # SQLite hands back naive datetimes for timezone columns; they were stored as UTC.
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

@@ -548,6 +548,10 @@ def apply(
     transition = BY_ACTION.get(action)
     if transition is None:
         raise CaseError(N_("There is no such step."))
+    # Two officers taking a step on one case at once: the second waits for the first and
+    # then sees the stage it left (a step that no longer fits is refused, not applied twice).
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    session.refresh(case)
     problem = refusal(case, transition, actor)
     if problem:
         raise CaseError(problem)
@@ -555,6 +559,10 @@ def apply(
     data = clean(session, case, transition, raw, now)
     _guard(case, transition, data)
     at: dt.datetime = data.pop("at", now)
+    previous = max((clocks.aware(e.at) for e in case.events), default=None)
+    if previous is not None and at < previous:
+        # The timeline runs forward: a police receipt cannot predate the referral.
+        raise CaseError(N_("The time is before the case's previous step."))
     key = case_key(case, keyring)
     book = rule_book(session)
     calendar = load_calendar(session)
