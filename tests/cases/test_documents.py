@@ -203,11 +203,11 @@ def test_an_administrators_template_replaces_the_builtin_one(triage_app: Flask) 
     # Refused with the reason, nothing saved: not a DOCX, too large, unknown placeholders,
     # broken placeholders.
     refusals = [
-        (b"not a word file", "不是Word文档"),
-        (b"PK\x03\x04" + b"\0" * 100, "不是Word文档"),
+        (b"not a word file", "不是有效的 DOCX 文档"),
+        (b"PK\x03\x04" + b"\0" * 100, "不是有效的 DOCX 文档"),
         (marked_template("x", "{{ reporter_name }}"), "reporter_name"),
         (marked_template("x", "{% if %}"), "占位符"),
-        (b"\0" * (documents.MAX_TEMPLATE_BYTES + 1), "2 MiB"),
+        (b"\0" * (documents.MAX_TEMPLATE_BYTES + 1), "2 MB"),
     ]
     for body, words in refusals:
         answer = upload(admin, "filing_record", "441500", body)
@@ -221,7 +221,7 @@ def test_an_administrators_template_replaces_the_builtin_one(triage_app: Flask) 
     assert audit_entries(triage_app, "template.upload") == []
 
     # A national template and a city one: the city's wins for a case in 城区 (441502).
-    for marker, locality in (("全国模板标记", "national"), ("市级模板标记", "441500"),
+    for marker, locality in (("全国模板标记", ""), ("市级模板标记", "441500"),
                              ("他省模板标记", "110000")):  # fmt: skip
         answer = upload(admin, "filing_record", locality, marked_template(marker))
         assert answer.status_code == 302, answer.text

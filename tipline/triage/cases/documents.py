@@ -400,6 +400,10 @@ def sample_context(kind: str) -> dict[str, str]:
         "legal_basis": BASIS.get(kind, ""), "copy_to": "某区人民检察院", "date": "2026年3月1日",
         "seal": SEAL, "contact": "张三", "phone": "＿＿＿＿",
     }  # fmt: skip
+    if kind in ("materials_list", "supervision_proposal"):
+        values["addressee"] = "某市某区人民检察院"
+    elif kind in ("handover_letter", "handover_receipt", "non_filing_record", "closing_notice"):
+        values["addressee"] = "某市某区社会保险事业管理局"
     return values
 
 

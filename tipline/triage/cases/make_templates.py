@@ -268,10 +268,17 @@ def materials_list() -> docx.document.Document:
             "现将涉嫌犯罪案件移送书及有关材料目录抄送你院。", indent=True)  # fmt: skip
     grid = d.add_table(rows=1, cols=3)
     grid.style = "Table Grid"
+    grid.autofit = False
+    widths = (Mm(110), Mm(23), Mm(23))
+    for column, width in zip(grid.columns, widths, strict=True):
+        column.width = width
     for cell, text in zip(grid.rows[0].cells, ("序号及材料名称", "页数", "备注"), strict=True):
         cell.paragraphs[0].add_run(text).bold = True
     row = grid.add_row().cells
     row[0].paragraphs[0].add_run("{{ attachments }}")
+    for cells in (grid.rows[0].cells, row):
+        for cell, width in zip(cells, widths, strict=True):
+            cell.width = width
     para(d)
     para(d, "行政处罚情况：{{ penalty }}。", indent=True)
     para(d, "{{ legal_basis }}。", indent=True)

@@ -24,7 +24,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from wtforms import SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import Length, Optional
 
 from tipline.intake import reference
 from tipline.intake.db import transaction
@@ -44,9 +44,11 @@ _FRAMING = 64 * 1024
 
 class TemplateForm(FlaskForm):
     kind = SelectField(_l("Document"), choices=choices(documents.KINDS))
+    # Empty: the whole country.
     locality = StringField(
-        _l("Where it applies: a region code (e.g. 441502), or \"national\""),
-        validators=[DataRequired(), Length(max=8)],
+        _l("Where it applies: a six-digit region code (e.g. 441502); empty for the whole "
+           "country"),
+        validators=[Optional(), Length(max=8)],
     )
     file = FileField(_l("Word template (.docx, at most 2 MiB)"))
 
@@ -57,8 +59,8 @@ class RetireForm(FlaskForm):
 
 def _locality(raw: str) -> str | None:
     value = (raw or "").strip().lower()
-    if value == NATIONAL:
-        return value
+    if value in ("", NATIONAL):
+        return NATIONAL
     return value if value in reference.regions() else None
 
 
@@ -96,7 +98,8 @@ def upload_template() -> Any:
         return _page(form, 400)
     locality = _locality(form.locality.data or "")
     if locality is None:
-        form.locality.errors = [_("Give a six-digit region code (GB/T 2260) or \"national\".")]
+        form.locality.errors = [_("Give a six-digit region code, or leave it empty for the "
+                                  "whole country.")]  # fmt: skip
         return _page(form, 400)
     upload = form.file.data
     body = upload.stream.read(documents.MAX_TEMPLATE_BYTES + 1) if upload else b""
