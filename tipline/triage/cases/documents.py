@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from babel.support import NullTranslations, Translations
 from jinja2 import TemplateError
@@ -534,8 +534,9 @@ def produce(
     session.flush()
 
 
-@dataclass(frozen=True)
-class Listed:
+class Listed(NamedTuple):
+    """A document as lists show it; unpacks as (id, kind, label, made_at)."""
+
     id: int
     kind: str
     label: str  # an English message id: translate it where it is shown
