@@ -68,6 +68,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "admin.rules": frozenset({"admin"}),
     "admin.calendar": frozenset({"admin"}),
     "admin.calendar_notice": frozenset({"admin"}),
+    # The statutory documents' Word templates, per locality (cases/template_admin.py).
+    "admin.templates": frozenset({"admin"}),
+    "admin.upload_template": frozenset({"admin"}),
+    "admin.retire_template": frozenset({"admin"}),
+    "admin.template_file": frozenset({"admin"}),
+    "admin.builtin_template": frozenset({"admin"}),
+    # A case's documents: whoever sees the case (scope.find_visible_case), audited.
+    "cases.document": READER_ROLES,
     "admin.audit_log": frozenset({"auditor"}),
     "admin.audit_csv": frozenset({"auditor"}),
     "admin.audit_verify": frozenset({"auditor"}),
