@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as AnyResponse
 
 from tipline.intake.db import transaction
 from tipline.intake.models import Case, CaseDeadline, CaseEvent, Officer, Tip
@@ -56,7 +57,7 @@ IRREVERSIBLE = frozenset(
     {t.action for t in lifecycle.TRANSITIONS if t.target == "closed"}
     | {"approve_referral", "refer", "refer_discipline"}
 )
-CONFIRM = N_("This step cannot be undone: send \"confirm\": true to take it.")
+CONFIRM = N_('This step cannot be undone: send "confirm": true to take it.')
 
 # Refusals by the case's state or the caller's place (409), each with a machine code that
 # stays the same whatever the language; every other CaseError is about what was sent (422).
@@ -252,8 +253,10 @@ def detail(session: Session, case: Case, key: bytes, actor: scope.Viewer) -> dic
     subject = body.get("subject", {})
     return {
         **state(case, actor),
-        "subject": {name: subject.get(name) for name in
-                    ("kind", "name", "identifier", "period_from", "period_to")},
+        "subject": {
+            name: subject.get(name)
+            for name in ("kind", "name", "identifier", "period_from", "period_to")
+        },
         "findings": body.get("findings"),
         "findings_log": body.get("findings_log", []),
         # The first is the earliest received: the first reporter (domain.md section 4).
@@ -336,8 +339,10 @@ def board() -> Response:
         })  # fmt: skip
 
 
-@bp.get("/cases/<case_id>/documents/<int:doc_id>.<any(docx, pdf):fmt>")
-def case_document(case_id: str, doc_id: int, fmt: str) -> Response:
+# One rule per format, so the document describes each with its media type.
+@bp.get("/cases/<case_id>/documents/<int:doc_id>.docx", defaults={"fmt": "docx"})
+@bp.get("/cases/<case_id>/documents/<int:doc_id>.pdf", defaults={"fmt": "pdf"})
+def case_document(case_id: str, doc_id: int, fmt: str) -> AnyResponse:
     """A generated document, as the case page's link gives it (documents.download audits
     the download and unseals it under the case key); 404 outside scope."""
     if doc_id > MAX_ID:
