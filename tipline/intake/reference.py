@@ -209,6 +209,8 @@ STATUSES: tuple[Term, ...] = (
     Term("accepted", N_("Accepted")),
     Term("not_accepted", N_("Not accepted")),
     Term("transferred_out", N_("Transferred to another office")),
+    # Accepted and made (or joined to) a case: the case's stage says the rest (cases/).
+    Term("in_case", N_("In a case")),
     Term("closed", N_("Closed")),
 )
 

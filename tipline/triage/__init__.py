@@ -124,6 +124,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.session_interface = api.ApiSessionInterface()
     auth.login_manager.request_loader(api.load_user_from_request)
     csrf.exempt(api.bp)
+    # The cases area's API routes join the blueprint before it is registered.
+    from tipline.triage.cases import api as case_api  # noqa: F401
+
     app.register_blueprint(api.bp)
     return app
 

@@ -98,6 +98,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.alerts_list": READER_ROLES,
     "api.alerts_seen": READER_ROLES,
     "api.assign": READER_ROLES,
+    # The cases area of the API (cases/api.py), as the case pages (cases.index, cases.case,
+    # cases.step, cases.open_case, cases.join_case, cases.board): scope.find_visible_case
+    # decides which cases, services.refusal which steps.
+    "api.cases": READER_ROLES,
+    "api.case": READER_ROLES,
+    "api.open_case": frozenset({"bureau_officer", "supervisor"}),
+    "api.join_case": frozenset({"bureau_officer", "supervisor"}),
+    "api.step": frozenset({"bureau_officer", "supervisor"}),
+    "api.case_document": READER_ROLES,
+    "api.board": READER_ROLES,
 }
 
 
