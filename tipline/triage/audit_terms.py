@@ -64,6 +64,7 @@ ACTIONS: tuple[Term, ...] = (
     Term("calendar.notice", N_("Entered a holiday notice")),
     Term("rulepack.change", N_("Loaded a rule pack")),
     # Cases (triage/cases/): opening one, and each step of the lifecycle (the step in detail).
+    Term("case.read", N_("Read a case")),
     Term("case.open", N_("Opened a case")),
     Term("case.step", N_("Took a step on a case")),
     Term("case.join", N_("Joined a tip to a case")),
