@@ -209,6 +209,8 @@ STATUSES: tuple[Term, ...] = (
     Term("accepted", N_("Accepted")),
     Term("not_accepted", N_("Not accepted")),
     Term("transferred_out", N_("Transferred to another office")),
+    # Part of a case (triage/cases/): its stage is the case's, on the case page.
+    Term("in_case", N_("In a case")),
     Term("closed", N_("Closed")),
 )
 

@@ -95,11 +95,21 @@ def _field(name: str, needed: bool, team: list[tuple[str, str]]) -> Any:
 
 
 def step_form(
-    transition: lifecycle.Transition, team: list[tuple[str, str]], *, bound: bool
+    transition: lifecycle.Transition, team: list[tuple[str, str]], *, bound: bool,
+    fine_barred: bool = False,
 ) -> FlaskForm:
-    """The form of one step, with exactly the fields of its row."""
+    """The form of one step, with exactly the fields of its row. ``fine_barred``: the court
+    imposed 罚金 with no fine before it (行政处罚法 art.35¶2), so the form drawn offers no
+    fine; a fine sent anyway is refused by services._guard in the law's words."""
     fields = {name: _field(name, name in transition.needs, team)
-              for name in (*transition.needs, *transition.may_give)}  # fmt: skip
+              for name in (*transition.needs, *transition.may_give)
+              if not (fine_barred and name == "fine")}  # fmt: skip
+    if fine_barred and "penalty_kinds" in fields:
+        fields["penalty_kinds"] = Checkboxes(
+            _l(FIELD_LABELS["penalty_kinds"]), validators=_required("penalty_kinds", True),
+            choices=[SelectChoice(t.code, _l(t.label)) for t in lifecycle.PENALTY_KINDS
+                     if t.code != "fine"],
+        )  # fmt: skip
     form_class = type(f"Step_{transition.action}", (FlaskForm,), fields)
     form: FlaskForm = form_class(prefix=transition.action, **({} if bound else {"formdata": None}))
     form.step_fields = tuple(fields)  # type: ignore[attr-defined]

@@ -103,15 +103,23 @@ def _team(session: Session, case: Case) -> list[tuple[str, str]]:
     ]
 
 
-def _step_forms(session: Session, case: Case, bound: FlaskForm | None) -> list[FlaskForm]:
+def _step_forms(
+    session: Session, case: Case, bound: FlaskForm | None
+) -> tuple[list[FlaskForm], list[str]]:
+    """The forms of the steps the viewer may take now, and notes for those the page cannot
+    offer (no control that would be refused, issue 9)."""
     team = _team(session, case)
-    forms = []
+    forms, notes = [], []
     for transition in services.next_steps(case, current_user):
         if bound is not None and bound.transition.action == transition.action:  # type: ignore[attr-defined]
             forms.append(bound)
+        elif transition.action == "report_referral" and len(team) < 2:
+            # 令310 art.5: a team of at least two; the bureau has fewer active officers.
+            notes.append(_("A referral needs a team of at least two officers (令310 art.5)."))
         else:
-            forms.append(step_form(transition, team, bound=False))
-    return forms
+            barred = case.court_fine and case.fine is None
+            forms.append(step_form(transition, team, bound=False, fine_barred=barred))
+    return forms, notes
 
 
 def _document_link(case: Case, document: CaseDocument, fmt: str) -> str | None:
@@ -167,13 +175,14 @@ def _case_page(
         subs = session.scalars(
             scope.visible_cases(current_user).where(Case.parent_id == case.id)
         ).all()
+        steps, step_notes = _step_forms(session, case, bound)
         page = render_template(
             "triage/case.html", case=case, subject=body.get("subject", {}),
             findings=body.get("findings", ""), findings_log=body.get("findings_log", []),
             timeline=timeline, tips=tips,
             clocks=[casewords.clock(d, scopes, now, calendar) for d in case.deadlines],
             documents=[x for xs in documents.values() for x in xs],
-            steps=_step_forms(session, case, bound), irreversible=IRREVERSIBLE,
+            steps=steps, step_notes=step_notes, irreversible=IRREVERSIBLE,
             error=error, words=casewords, packs=pack_words(case.rule_packs, scopes),
             parent=parent, subs=subs, lifecycle=lifecycle,
         )  # fmt: skip
