@@ -205,7 +205,8 @@ def _cases(app: Flask, tips: dict[str, str]) -> None:
             step(cases[name], "file", "labour", findings="立案调查。")
         for name in CASE_STAGES[3:]:
             case = cases[name]
-            step(case, "report_referral", "labour", team=["wangfang", "sunli"], reason="涉嫌诈骗罪。")
+            step(case, "report_referral", "labour", team=["wangfang", "sunli"],
+                 reason="涉嫌诈骗罪。")  # fmt: skip
             step(case, "approve_referral", "labour_head")
             step(case, "refer", "labour", police_unit="汕尾市公安局", attachments=ALL_FIVE)
             step(case, "police_receive", "labour")

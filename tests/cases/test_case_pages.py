@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from tests.caseworld import CaseWorld, at, build
+from tests.caseworld import CaseWorld, build
 from tests.conftest import visible
 from tests.workspace import parse
 from tipline.intake.models import AuditEvent, Case, CaseEvent

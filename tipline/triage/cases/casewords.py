@@ -89,7 +89,7 @@ def stage(code: str) -> str:
 
 def step(action: str) -> str:
     if action == lifecycle.OPEN:
-        return _("Case opened")
+        return _("Case opened for verification")
     transition = lifecycle.BY_ACTION.get(action)
     return _(transition.label) if transition is not None else _("Another step")
 

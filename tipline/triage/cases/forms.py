@@ -18,7 +18,7 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, StopValidation
 
 from tipline.intake import reference
 from tipline.triage.cases import lifecycle, services
@@ -42,6 +42,25 @@ class Checkboxes(SelectMultipleField):
         values = {c[0] if isinstance(c, tuple) else c.value for c in self.choices or []}
         if any(v not in values for v in self.data or []):
             raise ValueError(_l("Please choose from the list."))
+
+
+class Ticked:
+    """At least one box ticked. Unlike DataRequired it sets no ``required`` flag: on a
+    checkbox that would make the browser demand every box of the list."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def __call__(self, _form: object, field: Any) -> None:
+        if not field.data:
+            field.errors[:] = []
+            raise StopValidation(self.message)
+
+
+def _ticked(name: str, needed: bool) -> list[Any]:
+    if needed:
+        return [Ticked(_l("Please fill in: %(field)s.", field=_l(FIELD_LABELS[name])))]
+    return [Optional()]
 
 
 def _required(name: str, needed: bool) -> list[Any]:
@@ -73,16 +92,18 @@ def _field(name: str, needed: bool, team: list[tuple[str, str]]) -> Any:
         return SelectField(label, choices=[SelectChoice(v, t) for v, t in YES_NO],
                            validators=[*req, in_choices(_l("Please choose from the list."))])
     if name == "penalty_kinds":
-        return Checkboxes(label, choices=[SelectChoice(t.code, _l(t.label)) for t in lifecycle.PENALTY_KINDS],
-                          validators=req)  # fmt: skip
+        kinds = [SelectChoice(t.code, _l(t.label)) for t in lifecycle.PENALTY_KINDS]
+        return Checkboxes(label, choices=kinds, validators=_ticked(name, needed))  # fmt: skip
     if name == "attachments":
         return Checkboxes(
             label, choices=[SelectChoice(t.code, _l(t.label))
                      for t in lifecycle.REFERRAL_ATTACHMENTS],
-            validators=req, description=_l("Mark each attachment as enclosed (令310 art.6)."),
+            validators=_ticked(name, needed),
+            description=_l("Mark each attachment as enclosed (令310 art.6)."),
         )  # fmt: skip
     if name == "team":
-        return Checkboxes(label, choices=[SelectChoice(v, t) for v, t in team], validators=req,
+        return Checkboxes(label, choices=[SelectChoice(v, t) for v, t in team],
+                          validators=_ticked(name, needed),
                           description=_l("At least two officers of the bureau (令310 art.5)."))
     if name == "decided_on":
         return DayField(label, validators=req, render_kw={"type": "date"})
@@ -106,21 +127,21 @@ def step_form(
               if not (fine_barred and name == "fine")}  # fmt: skip
     if fine_barred and "penalty_kinds" in fields:
         fields["penalty_kinds"] = Checkboxes(
-            _l(FIELD_LABELS["penalty_kinds"]), validators=_required("penalty_kinds", True),
+            _l(FIELD_LABELS["penalty_kinds"]), validators=_ticked("penalty_kinds", True),
             choices=[SelectChoice(t.code, _l(t.label)) for t in lifecycle.PENALTY_KINDS
                      if t.code != "fine"],
         )  # fmt: skip
     form_class = type(f"Step_{transition.action}", (FlaskForm,), fields)
     form: FlaskForm = form_class(prefix=transition.action, **({} if bound else {"formdata": None}))
-    form.step_fields = tuple(fields)  # type: ignore[attr-defined]
-    form.transition = transition  # type: ignore[attr-defined]
+    form.step_fields = tuple(fields)
+    form.transition = transition
     return form
 
 
 def raw_of(form: FlaskForm) -> dict[str, Any]:
     """What was entered, by field name, as services.apply takes it."""
     raw: dict[str, Any] = {}
-    for name in form.step_fields:  # type: ignore[attr-defined]
+    for name in form.step_fields:
         value = form[name].data
         if name == "decided_on":
             value = value.isoformat() if value else None

@@ -27,8 +27,8 @@ from tipline.intake.web import query_int
 from tipline.intake.workdays import load_calendar
 from tipline.triage import scope, triage
 from tipline.triage.audit import record
-from tipline.triage.cases import casewords, lifecycle, services
 from tipline.triage.cases import board as case_board
+from tipline.triage.cases import casewords, lifecycle, services
 from tipline.triage.cases.forms import (
     IRREVERSIBLE,
     CaseFilter,
@@ -111,7 +111,7 @@ def _step_forms(
     team = _team(session, case)
     forms, notes = [], []
     for transition in services.next_steps(case, current_user):
-        if bound is not None and bound.transition.action == transition.action:  # type: ignore[attr-defined]
+        if bound is not None and bound.transition.action == transition.action:
             forms.append(bound)
         elif transition.action == "report_referral" and len(team) < 2:
             # 令310 art.5: a team of at least two; the bureau has fewer active officers.
@@ -231,7 +231,7 @@ def _confirmation(case_id: str, form: FlaskForm, raw: dict[str, Any]) -> Any:
     """The second step of a step that cannot be undone: what will be recorded, the same
     fields again (hidden) with ``confirm=1``. The step is tried and rolled back first, so a
     step the rules refuse is refused now, in their words, not after the confirmation."""
-    action = form.transition.action  # type: ignore[attr-defined]
+    action = form.transition.action
     with triage().sessions() as session:
         try:
             services.apply(session, triage().keyring, _find(session, case_id), action,
@@ -242,9 +242,9 @@ def _confirmation(case_id: str, form: FlaskForm, raw: dict[str, Any]) -> Any:
         session.rollback()
     with triage().sessions() as session:
         case = _find(session, case_id)
-        data = services.clean(session, case, form.transition, raw, _now())  # type: ignore[attr-defined]
+        data = services.clean(session, case, form.transition, raw, _now())
         hidden = []
-        for name in form.step_fields:  # type: ignore[attr-defined]
+        for name in form.step_fields:
             value = form[name].data
             values = value if isinstance(value, list) else [value]
             for v in values:
