@@ -248,3 +248,23 @@ def test_case_pages_are_scoped_like_tips(triage_app: Flask) -> None:
         assert officer.get(f"/cases/{sub_id}").status_code == 404, name
         assert sub_number not in officer.get("/cases").get_data(as_text=True), name
         assert sub_number not in officer.get(f"/cases/{case_id}").get_data(as_text=True), name
+
+
+def test_the_board_and_the_english_page(triage_app: Flask) -> None:
+    """挂牌督办 by the head puts the case on the board of its jurisdiction (and of no other
+    office); the board's clocks are the case's; the page is complete in English too."""
+    world = build(triage_app)
+    case_id = _to_filed(world)
+    head = client(world, "head")
+    r = step(head, case_id, "supervise", reason="九十日内未采取追回措施。")
+    assert r.status_code == 302, error_of(r)
+    board = head.get("/board", headers=ZH).get_data(as_text=True)
+    number = world.case(case_id).number
+    supervised = board.split('id="board-supervised"')[1]
+    assert number in supervised and "挂牌督办" in board
+    assert number not in client(world, "elsewhere").get("/board").get_data(as_text=True)
+    assert number not in client(world, "medical").get("/board").get_data(as_text=True)
+    page = head.get(f"/cases/{case_id}", headers={"Accept-Language": "en"})
+    text = visible(page.get_data(as_text=True))
+    assert "Case filed" in text and "Under the head's supervision" in text
+    assert "Administrative penalty decision" in text  # T8, running from the filing
