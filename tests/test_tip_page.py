@@ -125,7 +125,7 @@ def test_the_chinese_page_shows_no_raw_codes(triage_app: Flask) -> None:
     text = page(officer, tip_id)
     # Flags, the clock, its length, its state and what closed it, and the rules, in words.
     assert "金额可能达到诈骗罪立案标准" in text
-    assert "受理审查" in text and "5个工作日" in text and "全国规则（2025.2版）" in text
+    assert "受理审查" in text and "5个工作日" in text and "全国规则（2026.1版）" in text
     assert "不予受理（该事项已经处理过。）" in text
     assert "决定不予受理" in text  # what met T1
     assert "另一件后收到的举报作为重复举报并入本举报" in text

@@ -53,6 +53,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.alerts_page": READER_ROLES,
     # A supervisor assigns, an officer takes a tip on or gives it back (assignment.py).
     "triage.assign": READER_ROLES,
+    # Cases (triage/cases/views.py): whoever reads tips sees the cases scope.py shows them;
+    # only a bureau's officers and heads open cases and take steps (services.refusal says
+    # which, per step). The board shows plaintext columns only (number, stage, clocks), within
+    # the same scoping: every reader role, since the officer who must meet a clock needs to
+    # see it as much as the head who supervises (domain.md T7).
+    "cases.index": READER_ROLES,
+    "cases.case": READER_ROLES,
+    "cases.step": frozenset({"bureau_officer", "supervisor"}),
+    "cases.open_case": frozenset({"bureau_officer", "supervisor"}),
+    "cases.join_case": frozenset({"bureau_officer", "supervisor"}),
+    "cases.board": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # One account's page and its changes (issue 9): unlock, resets, role/bureau/region.

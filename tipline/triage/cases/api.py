@@ -44,7 +44,7 @@ from tipline.triage.api import (
 )
 from tipline.triage.audit import record
 from tipline.triage.cases import board as case_board
-from tipline.triage.cases import documents, lifecycle, services
+from tipline.triage.cases import document_views, documents, lifecycle, services
 from tipline.triage.cases.lifecycle import BY_ACTION, Transition
 
 MAX_ID = 2**31 - 1
@@ -350,10 +350,18 @@ def case_document(case_id: str, doc_id: int, fmt: str) -> AnyResponse:
     with transaction(triage().sessions) as session:
         found = _visible(session, case_id)
         key = services.case_key(found, triage().keyring)
-        response = documents.download(session, found, doc_id, fmt, key)
-        if response is None:
+        try:
+            made = documents.download(session, found, doc_id, fmt, key,
+                                      actor=current_user.username)  # fmt: skip
+        except documents.DocumentError as error:
+            session.rollback()
+            return problems_response(
+                [problem("fmt", "unavailable", _(error.message, **error.params))], 503
+            )
+        if made is None:
             abort(404)
-        return response
+    # The audit entry and a newly made PDF are committed before a byte is sent.
+    return document_views.sent(made)
 
 
 # Acting: the body is checked against the document first, then the case is found in scope.

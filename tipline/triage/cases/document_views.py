@@ -41,6 +41,11 @@ def document(case_id: str, doc_id: int, fmt: str) -> Response | tuple[str | Resp
             abort(404)
         # The entry and the stored PDF are committed before a byte is sent.
         session.commit()
+    return sent(found)
+
+
+def sent(found: documents.Download) -> Response:
+    """A document as a download (the page's and the API's): never cached, a Chinese name."""
     response = Response(found.body, mimetype=found.mimetype)
     response.headers["Content-Disposition"] = content_disposition(found.filename)
     response.headers["Content-Length"] = str(len(found.body))

@@ -576,7 +576,11 @@ def apply(
         case.stage = transition.target
     if "decided_on" in data and action in ("police_file", "police_decline",
                                              "reconsideration_refused"):  # fmt: skip
-        decided = dt.datetime.combine(data["decided_on"], dt.time(0, 0), tzinfo=CHINA)
+        # Stored in UTC like every instant (SQLite keeps no offset: a China-time value read
+        # back would be taken for UTC, eight hours off).
+        decided = dt.datetime.combine(data["decided_on"], dt.time(0, 0), tzinfo=CHINA).astimezone(
+            dt.UTC
+        )
         _start_clocks(case, book, POLICE_DECIDED, decided, calendar, tips)
     for rule in book.retrospective(case.handling_region, action, bureau=case.bureau,
                                    wants_notice=_wants_notice(tips)):  # fmt: skip
