@@ -320,6 +320,11 @@ def refusal(case: Case, transition: Transition, actor: scope.Viewer) -> str | No
         return N_("Only the bureau holding the case can take this step.")
     if transition.action == "approve_referral" and actor.id in _drafters(case):
         return N_("A referral must be approved by a head who did not report it (令310 art.5).")
+    if transition.action == "give_filing_notice" and not any(
+        d.met_at is None and transition.action in d.met_by.split(",") for d in case.deadlines
+    ):
+        # Only a real-name reporter who asked is owed it (T4): nothing to record otherwise.
+        return N_("No reporter of this case is owed a notice of the filing decision.")
     if transition.action == "close" and _referral_outstanding(case):
         return N_("A suspected crime must be referred to the police: an administrative "
                   "penalty may not take its place (以罚代刑, 令310 art.11).")  # fmt: skip
