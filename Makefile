@@ -27,11 +27,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # ports (on a machine with systemd, Debian also starts its own nginx on port 80).
 # redis-server: tests/test_redis_acl.py runs its own, with deploy/redis/'s users.
 # poppler-utils: pdftoppm draws the exported PDFs' pages for tests/test_export.py to look at.
+# libreoffice-writer-nogui: soffice --headless turns a case's statutory documents (DOCX) into
+# PDF (triage/cases/documents.py), with the Noto CJK fonts above.
 browser:
 	@{ command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ] \
-		&& [ -x /usr/sbin/nginx ] && [ -x /usr/bin/redis-server ] && [ -x /usr/bin/pdftoppm ]; } || { \
+		&& [ -x /usr/sbin/nginx ] && [ -x /usr/bin/redis-server ] && [ -x /usr/bin/pdftoppm ] \
+		&& command -v soffice >/dev/null; } || { \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light redis-server poppler-utils; }
+		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light redis-server poppler-utils \
+		libreoffice-writer-nogui; }
 
 demo: setup
 	$(BIN)/tipline demo

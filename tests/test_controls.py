@@ -54,6 +54,20 @@ def test_no_control_answers_403_or_a_refusal(world: World) -> None:
             "triage.identity_decision"} <= forms_sent  # fmt: skip
     for role in ("admin", "auditor"):
         assert not any(v.endpoint.startswith("triage.") for v in by_role[role].visits), role
+    # The case pages (issue 10) in every stage of the world: each role that reads cases
+    # opened them, and the steps drawn there were taken (a redirect, or the confirmation
+    # step whose own form was sent too), from the agency's and labour inspection's pages.
+    for role in ("desk", "agency", "labour", "boss"):
+        assert any(v.endpoint == "cases.case" for v in by_role[role].visits), role
+        assert any(v.endpoint == "cases.board" for v in by_role[role].visits), role
+    steps = {(c.role, url.rsplit("/", 1)[1]) for c in crawlers
+             for endpoint, url, status in c.sent if endpoint == "cases.step"}  # fmt: skip
+    assert {("agency", "hand_over"), ("agency", "record_recovery"), ("labour", "sign_receipt"),
+            ("labour", "penalise"), ("labour", "report_referral"),
+            ("labour", "ask_reconsideration"), ("labour", "propose_supervision"),
+            ("labour", "close"), ("agency", "find_unfounded")} <= steps, sorted(steps)
+    assert "cases.step" in forms_sent  # the confirmation of an irreversible step
+    assert any(e == "cases.open_case" for c in crawlers for e, _u, _s in c.sent)
 
 
 def controls(crawler: Crawler, url: str) -> tuple[set[str], set[str]]:

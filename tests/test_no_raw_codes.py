@@ -40,7 +40,7 @@ CODES = frozenset({t.code for table in TABLES for t in table} | set(OTHER_CODES)
 # Latin words the Chinese UI may show: people's user names (data), and abbreviations
 # Chinese usage writes in Latin letters.
 ALLOWED_WORDS = frozenset(USERNAMES.values()) | {FILL["username"]} | {
-    "TOTP", "PDF", "ZIP", "CSV", "QR", "JSON", "Ctrl", "Excel",
+    "TOTP", "PDF", "DOCX", "ZIP", "CSV", "QR", "JSON", "Ctrl", "Excel",
     "test"}  # tests/conftest.py's name for whoever asked for and approved an account
 
 SNAKE = re.compile(r"(?<![\w.])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w])")

@@ -33,13 +33,20 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.modes import GenerationMode
+from sqlalchemy import select
 
 from tests.conftest import _empty
 from tipline.intake.config import Config
 from tipline.intake.db import make_engine, transaction
+from tipline.intake.jobs import process_new_tips
+from tipline.intake.models import Officer, Tip
+from tipline.intake.queue import InlineQueue
+from tipline.intake.reading import open_tip
 from tipline.intake.submit import Report
 from tipline.triage import api
 from tipline.triage.accounts import add_officer
+from tipline.triage.cases import services as case_services
+from tipline.triage.tips import decisions
 
 EXAMPLES = int(os.environ.get("TIPLINE_SCHEMATHESIS_EXAMPLES", "25"))
 
@@ -209,15 +216,44 @@ def new_tip(api_triage: Flask) -> Callable[[], str]:
     return make
 
 
+@pytest.fixture
+def open_case(api_triage: Flask, bearer: str) -> str:
+    """A case in the officer's scope (the intake desk sees the cases of its city), opened by
+    the agency from a tip it accepted: reading it answers the whole CaseDetail, and each
+    step is judged on its body and then refused for the desk's place (409)."""
+    services = api_triage.extensions["triage"]
+    report = Report(category="benefit_impostor", fund="pension", region="441502",
+                    text="有人冒领养老金。", channel="letter")  # fmt: skip
+    tip_id = str(services.submitter.submit(report, with_receipt=False).tip_id)
+    InlineQueue(services.engine, services.keyring).enqueue(process_new_tips)
+    with transaction(services.sessions) as session:
+        agency = add_officer(session, "agency", "a long test password", role="bureau_officer",
+                             bureau="si_agency", region="441502", requested_by="test",
+                             approved_by="test").officer  # fmt: skip
+        desk = session.scalar(select(Officer).where(Officer.username == "desk"))
+        tip = session.get(Tip, tip_id)
+        assert desk is not None and tip is not None
+        opened = open_tip(tip, services.keyring)
+        decisions.confirm_routing(session, opened, desk, "si_agency", "")
+        decisions.accept(session, opened, agency)
+        subject = case_services.Subject(kind="unit", name="某某公司")
+        made = case_services.open_case(session, services.keyring.public_keyring(), agency,
+                                       [tip], subject, "核查。")  # fmt: skip
+        return made.id
+
+
 @triage_schema.parametrize()
 @SETTINGS
 def test_triage_api_matches_its_document(
-    case: Any, api_triage: Flask, bearer: str, new_tip: Callable[[], str]
+    case: Any, api_triage: Flask, bearer: str, new_tip: Callable[[], str], open_case: str
 ) -> None:
     tip_id = case.path_parameters.get("tip_id") if case.path_parameters else None
     if isinstance(tip_id, str) and TIP_ID.fullmatch(tip_id):
         # A well-formed id names a real tip; a malformed one is sent as generated.
         case.path_parameters["tip_id"] = new_tip()
+    case_id = case.path_parameters.get("case_id") if case.path_parameters else None
+    if isinstance(case_id, str) and TIP_ID.fullmatch(case_id):
+        case.path_parameters["case_id"] = open_case
     case.call_and_validate(app=api_triage, headers={"Authorization": f"Bearer {bearer}"},
                            checks=_checks())  # fmt: skip
 
@@ -246,6 +282,10 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "addNote": {"text": "已核实。"},
     "requestIdentity": {"reason": "需要联系举报人核实。"},
     "decideIdentityRequest": {"approve": False},
+    "openCase": {"tips": ["0000000000000000"], "subject": {"kind": "unit", "name": "某某公司"},
+                 "findings": "核查。"},
+    "joinCase": {"tip": "0000000000000000"},
+    "takeStep": {"findings": "立案。"},
 }
 ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
@@ -331,6 +371,7 @@ def _send_targeted(
     app: Flask,
     headers: dict[str, str],
     tip_id: Callable[[], str],
+    case_id: str = "0000000000000000",
 ) -> Any:
     location, name, value, base = change
     path_parameters = {}
@@ -338,6 +379,12 @@ def _send_targeted(
         path_parameters["tip_id"] = tip_id()
     if "{request_id}" in operation.path:
         path_parameters["request_id"] = "1"
+    if "{case_id}" in operation.path:
+        path_parameters["case_id"] = case_id
+    if "{action}" in operation.path:
+        path_parameters["action"] = "file"
+    if "{doc_id}" in operation.path:
+        path_parameters["doc_id"] = "1"
     query: dict[str, Any] = {}
     body: Any = base
     if location == "query":
@@ -388,13 +435,13 @@ def test_portal_api_on_the_campaigns_values(api_portal: Flask, receipt: str) -> 
 
 
 def test_triage_api_on_the_campaigns_values(
-    api_triage: Flask, bearer: str, new_tip: Callable[[], str]
+    api_triage: Flask, bearer: str, new_tip: Callable[[], str], open_case: str
 ) -> None:
     headers = {"Authorization": f"Bearer {bearer}"}
     failures: list[str] = []
     for operation, where, change, allowed in _targeted(triage_schema, "tipline.triage"):
         try:
-            response = _send_targeted(operation, change, api_triage, headers, new_tip)
+            response = _send_targeted(operation, change, api_triage, headers, new_tip, open_case)
         except Exception as exc:  # a 500 (re-raised by the WSGI transport) or a failed check
             failures.append(f"{operation.label} {where}: {str(exc).strip()[:400]}")
             continue

@@ -41,6 +41,9 @@ from tipline.intake.queue import InlineQueue
 from tipline.intake.reading import open_tip
 from tipline.intake.submit import Report, ReporterIdentity, parse_amount, today
 from tipline.triage import access
+from tipline.triage.cases import services as case_services
+from tipline.triage.cases.lifecycle import REFERRAL_ATTACHMENTS
+from tipline.triage.cases.services import Subject
 from tipline.triage.tips import decisions, notices
 
 REGION = "441500"
@@ -56,9 +59,24 @@ STAFF: dict[str, tuple[str, str | None]] = {
     "admin": ("admin", None),
     "auditor": ("auditor", None),
 }
+# Officers of the world who are not crawled: labour inspection's head (who approves its
+# referrals and puts a case under personal supervision) and a second inspector (a referral
+# team has two members, 令310 art.5). Their names appear on the case pages.
+OTHER_STAFF: dict[str, tuple[str, str | None]] = {
+    "labour_head": ("supervisor", "labor_inspection"),
+    "labour2": ("bureau_officer", "labor_inspection"),
+}
 # Their user names: names, as people have (neither a code nor an English word).
 USERNAMES = {"desk": "zhangwei", "agency": "lina", "labour": "wangfang", "boss": "liuyang",
-             "admin": "chenjing", "auditor": "yangli"}  # fmt: skip
+             "admin": "chenjing", "auditor": "yangli", "labour_head": "zhoujie",
+             "labour2": "sunli"}  # fmt: skip
+# Cases of the world, by the stage they are left at (one accepted tip each): the agency
+# verifying; handed over to labour inspection; filed there, a crime suspected; referred and
+# refused by the police, under the head's supervision; judged with the court's 罚金.
+CASE_STAGES = ("case_verifying", "case_handed", "case_filed", "case_declined", "case_judged")
+SUBJECT = Subject(kind="unit", name="汕尾市某某人力资源服务有限公司",
+                  identifier="91110000600037341L")  # fmt: skip
+ALL_FIVE = [t.code for t in REFERRAL_ATTACHMENTS]
 
 
 @dataclass
@@ -115,10 +133,11 @@ def build_world(app: Flask, database_url: str) -> World:
     services = app.extensions["triage"]
     secrets: dict[str, str] = {}
     with transaction(services.sessions) as session:
-        for name, (role, bureau) in STAFF.items():
+        for name, (role, bureau) in {**STAFF, **OTHER_STAFF}.items():
             _, secrets[name] = make_enrolled(session, services.officer_secrets, USERNAMES[name],
                                              role=role, bureau=bureau, region=REGION)  # fmt: skip
-    names = ("received", "routed", "accepted", "refused", "told", "transferred", "anonymous")
+    names = ("received", "routed", "accepted", "refused", "told", "transferred", "anonymous",
+             *CASE_STAGES)  # fmt: skip
     tips = {
         # Amounts large enough for the rules to raise a flag on some (shown in the inbox).
         name: _submit(app, f"有人冒领已故亲属的养老金（{index}）。", identity=name != "anonymous",
@@ -136,9 +155,12 @@ def build_world(app: Flask, database_url: str) -> World:
             return open_tip(tip, services.keyring)
 
         desk, agency, boss = staff["desk"], staff["agency"], staff["boss"]
-        for name in ("routed", "accepted", "refused", "told", "transferred", "anonymous"):
+        for name in ("routed", "accepted", "refused", "told", "transferred", "anonymous",
+                     *CASE_STAGES):  # fmt: skip
             decisions.confirm_routing(session, opened(name), desk, "si_agency", "")
         decisions.accept(session, opened("accepted"), agency)
+        for name in CASE_STAGES:
+            decisions.accept(session, opened(name), agency)
         decisions.refuse(session, opened("refused"), agency, "no_clear_target", "不够具体")
         decisions.refuse(session, opened("told"), agency, "already_handled")
         notices.give(session, opened("told"), agency, "phone", today())
@@ -151,7 +173,53 @@ def build_world(app: Flask, database_url: str) -> World:
         decisions.decide_identity(session, boss, approved, True)
         refused = decisions.request_identity(session, opened("refused"), agency, "想知道是谁。")
         decisions.decide_identity(session, boss, refused, False)
+    _cases(app, tips)
     return World(app, Path(database_url.removeprefix("sqlite:///")), tips, secrets)
+
+
+def _cases(app: Flask, tips: dict[str, str]) -> None:
+    """The world's cases, walked through services.apply as the pages would."""
+    services = app.extensions["triage"]
+    with transaction(services.sessions) as session:
+        staff = {o.username: o for o in session.scalars(select(Officer))}
+        who = {name: staff[username] for name, username in USERNAMES.items()}
+
+        def step(case: Any, action: str, name: str, **raw: Any) -> None:
+            case_services.apply(session, services.keyring, case, action, who[name], raw)
+
+        day = today().isoformat()
+        cases = {}
+        for name in CASE_STAGES:
+            tip = session.get(Tip, tips[name])
+            cases[name] = case_services.open_case(
+                session, services.keyring.public_keyring(), who["agency"], [tip], SUBJECT,
+                "核查发现冒领养老金。",
+            )  # fmt: skip
+        step(cases["case_verifying"], "record_recovery", "agency", measures="已停发待遇。",
+             recovered="1200")
+        for name in CASE_STAGES[1:]:
+            step(cases[name], "hand_over", "agency", to_bureau="labor_inspection",
+                 findings="冒领属实。", verified_loss="50000")
+        for name in CASE_STAGES[2:]:
+            step(cases[name], "sign_receipt", "labour")
+            step(cases[name], "file", "labour", findings="立案调查。")
+        for name in CASE_STAGES[3:]:
+            case = cases[name]
+            step(case, "report_referral", "labour", team=["wangfang", "sunli"],
+                 reason="涉嫌诈骗罪。")  # fmt: skip
+            step(case, "approve_referral", "labour_head")
+            step(case, "refer", "labour", police_unit="汕尾市公安局", attachments=ALL_FIVE)
+            step(case, "police_receive", "labour")
+        step(cases["case_declined"], "police_decline", "labour", reason="认为不构成犯罪。",
+             decided_on=day)
+        step(cases["case_declined"], "supervise", "labour_head", reason="逾期未追回。")
+        judged = cases["case_judged"]
+        step(judged, "police_file", "labour", decided_on=day)
+        step(judged, "hand_exhibits", "labour", measures="移交涉案物品。")
+        step(judged, "sent_for_prosecution", "labour")
+        step(judged, "prosecute", "labour", decided_on=day)
+        step(judged, "judgment", "labour", decided_on=day, sentence="有期徒刑一年，并处罚金。",
+             court_fine=True)
 
 
 # Reading pages.
@@ -168,6 +236,9 @@ class Form:
     selects: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # Unchecked checkboxes by name: a group of several (the attachments of a referral, a
+    # team) is sent all checked when none is, the least a step of several choices takes.
+    boxes: dict[str, list[str]] = field(default_factory=dict)
 
 
 class Page(HTMLParser):
@@ -203,6 +274,8 @@ class Page(HTMLParser):
             elif kind == "checkbox":
                 if "checked" in a:
                     self._form.fields.append((name, a.get("value", "y")))
+                else:
+                    self._form.boxes.setdefault(name, []).append(a.get("value", "y"))
             else:
                 self._form.fields.append((name, a.get("value", "")))
                 if kind in ("text", "date", "password", "email", "number", "tel"):
@@ -249,6 +322,13 @@ FILL = {
     "username": "zhaolei",
     "password": "a long enough password",
     "email": "zhaolei@example.org",
+    # The case pages' forms (cases/forms.py): the least a step takes.
+    "name": "某某公司",
+    "police_unit": "汕尾市公安局",
+    "fine": "1000",
+    "recovered": "100",
+    "verified_loss": "1000",
+    "decided_on": today().isoformat(),
 }
 
 
@@ -263,13 +343,17 @@ def filled(form: Form, other_tip: str | None) -> list[tuple[str, str]]:
                 value = other_tip
             elif short in FILL and not (short == "region" and name.startswith("transfer-")):
                 value = FILL[short]
-            elif short in ("text", "reason", "body", "note"):
+            elif short in ("text", "reason", "body", "note", "measures", "findings", "sentence"):
                 value = "测试内容。"
         data.append((name, value))
     for name, options in form.selects.items():
         chosen = [v for v, selected in options if selected]
         value = chosen[0] if chosen and chosen[0] else next((v for v, _ in options if v), "")
         data.append((name, value))
+    checked = {name for name, _ in form.fields}
+    for name, values in form.boxes.items():
+        if len(values) > 1 and name not in checked:
+            data.extend((name, value) for value in values)
     return data
 
 
@@ -314,7 +398,7 @@ TIP_ACTIONS = frozenset(
     f"triage.{name}"
     for name in ("route", "accept", "refuse", "transfer", "duplicate", "identity_request",
                  "identity_decision", "recuse", "give_notice", "note", "send_message")
-)  # fmt: skip
+) | {"cases.step", "cases.open_case", "cases.join_case"}  # fmt: skip
 
 
 class Crawler:
@@ -330,6 +414,8 @@ class Crawler:
         self.seen: set[str] = set()
         self.tips_seen: list[str] = []
         self.logout: tuple[str, Form] | None = None
+        # Every form sent: (endpoint, address, status).
+        self.sent: list[tuple[str, str, int]] = []
         self.officer = world.officer(role) if role in STAFF else None
 
     def _other_tip(self, current: str | None) -> str | None:
@@ -417,6 +503,7 @@ class Crawler:
                 status = response.status_code
                 body = response.get_data(as_text=True) if is_html(response) else ""
                 label = control + (f" [{button[0]}={button[1]}]" if button else "")
+                self.sent.append((endpoint, action, status))
                 self._check(page_url, label, endpoint, status)
                 if endpoint in TIP_ACTIONS and status not in (200, 302):
                     self.findings.append(Finding(self.role, page_url, label, endpoint, status,

@@ -158,4 +158,4 @@ def test_the_portal_api_tells_the_stage_and_nothing_more(
     page = world.client("agency").get(f"/tips/{tip.id}", headers=LANGS["zh"]).get_data(
         as_text=True
     )
-    assert "已立为案件（已立案）" in page and "已并入案件" in page
+    assert "案件办理中（已立案）" in page and "已并入案件" in page

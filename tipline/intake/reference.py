@@ -202,8 +202,8 @@ CHANNELS: tuple[Term, ...] = (
     Term("visit", N_("Visit in person")),
 )
 
-# Lifecycle states, domain.md section 5. A tip made part of a case is "in_case", its
-# detail the step of the case its reporter may know of (REPORTER_STAGES).
+# Lifecycle states, domain.md section 5. A tip accepted and made (or joined to) a case is
+# "in_case", its detail the step of the case its reporter may know of (REPORTER_STAGES).
 STATUSES: tuple[Term, ...] = (
     Term("received", N_("Received")),
     Term("screened", N_("Under review")),

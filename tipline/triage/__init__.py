@@ -107,12 +107,14 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(views.bp)
     # audit_views adds the auditor's pages to the admin blueprint, so it is imported first.
     from tipline.triage import admin, audit_views  # noqa: F401
+    from tipline.triage.cases import template_admin  # noqa: F401
 
     app.register_blueprint(admin.bp)
     from tipline.triage.tips import export
 
     app.register_blueprint(export.bp)
     # The cases area: its pages, and its documents' routes added to the same blueprint.
+    from tipline.triage.cases import document_views  # noqa: F401
     from tipline.triage.cases import views as case_views
 
     app.register_blueprint(case_views.bp)
@@ -122,6 +124,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.session_interface = api.ApiSessionInterface()
     auth.login_manager.request_loader(api.load_user_from_request)
     csrf.exempt(api.bp)
+    # The cases area's API routes join the blueprint before it is registered.
+    from tipline.triage.cases import api as case_api  # noqa: F401
+
     app.register_blueprint(api.bp)
     return app
 

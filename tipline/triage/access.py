@@ -58,6 +58,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "triage.alerts_page": READER_ROLES,
     # A supervisor assigns, an officer takes a tip on or gives it back (assignment.py).
     "triage.assign": READER_ROLES,
+    # Cases (triage/cases/views.py): whoever reads tips sees the cases scope.py shows them;
+    # only a bureau's officers and heads open cases and take steps (services.refusal says
+    # which, per step). The board shows plaintext columns only (number, stage, clocks), within
+    # the same scoping: every reader role, since the officer who must meet a clock needs to
+    # see it as much as the head who supervises (domain.md T7).
+    "cases.index": READER_ROLES,
+    "cases.case": READER_ROLES,
+    "cases.step": frozenset({"bureau_officer", "supervisor"}),
+    "cases.open_case": frozenset({"bureau_officer", "supervisor"}),
+    "cases.join_case": frozenset({"bureau_officer", "supervisor"}),
+    "cases.board": READER_ROLES,
     "admin.users": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
     # One account's page and its changes (issue 9): unlock, resets, role/bureau/region.
@@ -73,6 +84,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "admin.rules": frozenset({"admin"}),
     "admin.calendar": frozenset({"admin"}),
     "admin.calendar_notice": frozenset({"admin"}),
+    # The statutory documents' Word templates, per locality (cases/template_admin.py).
+    "admin.templates": frozenset({"admin"}),
+    "admin.upload_template": frozenset({"admin"}),
+    "admin.retire_template": frozenset({"admin"}),
+    "admin.template_file": frozenset({"admin"}),
+    "admin.builtin_template": frozenset({"admin"}),
+    # A case's documents: whoever sees the case (scope.find_visible_case), audited.
+    "cases.document": READER_ROLES,
     "admin.audit_log": frozenset({"auditor"}),
     "admin.audit_csv": frozenset({"auditor"}),
     "admin.audit_verify": frozenset({"auditor"}),
@@ -96,6 +115,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api.alerts_seen": READER_ROLES,
     "api.assign": READER_ROLES,
     "api.seal": READER_ROLES,
+    # The cases area of the API (cases/api.py), as the case pages (cases.index, cases.case,
+    # cases.step, cases.open_case, cases.join_case, cases.board): scope.find_visible_case
+    # decides which cases, services.refusal which steps.
+    "api.cases": READER_ROLES,
+    "api.case": READER_ROLES,
+    "api.open_case": frozenset({"bureau_officer", "supervisor"}),
+    "api.join_case": frozenset({"bureau_officer", "supervisor"}),
+    "api.step": frozenset({"bureau_officer", "supervisor"}),
+    "api.case_document": READER_ROLES,
+    "api.board": READER_ROLES,
 }
 
 

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from tipline.intake import reference
 from tipline.intake.reference import N_, Term
 from tipline.triage.accounts import ACCOUNT_ACTIONS, ROLE_TERMS
-from tipline.triage.cases import lifecycle
+from tipline.triage.cases import documents, lifecycle
 from tipline.triage.tips import notices
 
 # The steps of a case as the log names them: opening it, and each row of the lifecycle.
@@ -65,9 +65,14 @@ ACTIONS: tuple[Term, ...] = (
     Term("calendar.notice", N_("Entered a holiday notice")),
     Term("rulepack.change", N_("Loaded a rule pack")),
     # Cases (triage/cases/): opening one, and each step of the lifecycle (the step in detail).
+    Term("case.read", N_("Read a case")),
     Term("case.open", N_("Opened a case")),
     Term("case.step", N_("Took a step on a case")),
     Term("case.join", N_("Joined a tip to a case")),
+    Term("case.document.read", N_("Downloaded a case document")),
+    # The documents' Word templates (cases/template_admin.py).
+    Term("template.upload", N_("Uploaded a document template")),
+    Term("template.retire", N_("Retired a document template")),
     # The log itself.
     Term("audit.export", N_("Exported the audit log")),
 )
@@ -212,6 +217,13 @@ DETAIL_KEYS: tuple[DetailKey, ...] = (
     DetailKey("tips", N_("Tips:")),
     DetailKey("step", N_("Step:"), lambda code: _(lifecycle.label(_STEPS, str(code)))),
     DetailKey("stage", N_("Stage:"), _term(lifecycle.STAGES)),
+    # case.document.read and the templates: which document, of which kind, where it applies.
+    DetailKey("document", N_("Document number:")),
+    DetailKey("kind", N_("Document:"), _term(documents.KINDS)),
+    DetailKey("locality", N_("Where it applies:"),
+              lambda code: _("nationwide") if str(code) == "national" else _region(code)),
+    DetailKey("template", N_("Template number:")),
+    DetailKey("sha256", N_("Fingerprint (SHA-256):")),
 )
 _BY_KEY = {key.code: key for key in DETAIL_KEYS}
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import click
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from tipline.crypto import (
     CryptoError,
@@ -838,7 +838,10 @@ def _keyring_or_fail(cfg: Config) -> PrivateKeyring:
 
 DEMO_OFFICERS = (
     ("triage", "triage_officer", "hrss_fund_supervision", "441500"),
+    ("agency", "bureau_officer", "si_agency", "441502"),
     ("inspector", "bureau_officer", "labor_inspection", "441502"),
+    ("inspector2", "bureau_officer", "labor_inspection", "441502"),
+    ("head", "supervisor", "labor_inspection", "441502"),
     ("supervisor", "supervisor", "hrss_fund_supervision", "440000"),
     ("discipline", "bureau_officer", "discipline_inspection", "441500"),
     ("admin", "admin", "hrss_fund_supervision", "440000"),
@@ -912,7 +915,10 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
             for n, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), start=1)
             if line.strip()
         ]
-        submitter(cfg).submit_many([r for r in reports if r is not None], with_receipt=False)
+        stored = submitter(cfg).submit_many(
+            [r for r in reports if r is not None], with_receipt=False
+        )
+        _demo_case(engine, sessions, _keyring_or_fail(cfg), stored[0].tip_id)
     click.echo("DEMO ONLY: these accounts and keys protect nothing real.\n")
     for username, role, password, totp_secret in credentials:
         click.echo(
@@ -944,6 +950,41 @@ def demo(portal_port: int, triage_port: int, no_serve: bool) -> None:
         ],
         [portal_env, env],
     )
+
+
+def _demo_case(
+    engine: Engine, sessions: sessionmaker[Session], keyring: PrivateKeyring, tip_id: str
+) -> None:
+    """The first sample tip (a pension impostor in 城区), accepted by the agency, made a case,
+    its recovery recorded and handed over to labour inspection: the demo's case area starts
+    with a handover waiting for its receipt (domain.md T5)."""
+    from tipline.intake.jobs import process_new_tips
+    from tipline.intake.queue import InlineQueue
+    from tipline.triage.cases import services as cases
+    from tipline.triage.tips import decisions
+
+    InlineQueue(engine, keyring).enqueue(process_new_tips)
+    with transaction(sessions) as session:
+        tip = session.get(Tip, tip_id)
+        desk = session.scalar(select(Officer).where(Officer.username == "triage"))
+        agency = session.scalar(select(Officer).where(Officer.username == "agency"))
+        opened = open_with_keyring(session, tip_id, keyring)
+        if tip is None or opened is None or desk is None or agency is None:
+            return
+        if tip.suggested_bureau != "si_agency":
+            return  # the packs route it elsewhere: no demo case
+        decisions.confirm_routing(session, opened, desk, "si_agency", "")
+        decisions.accept(session, opened, agency)
+        subject = cases.Subject(kind="individual", name="陈某某", period_from=dt.date(2023, 3, 1))
+        case = cases.open_case(session, keyring.public_keyring(), agency, [tip], subject,
+                               "经核查，死亡后仍领取养老金。")  # fmt: skip
+        for action, raw in (
+            ("stop_payment", {"measures": "已停发养老金。"}),
+            ("record_recovery", {"measures": "已责令退回。", "recovered": "20000"}),
+            ("hand_over", {"to_bureau": "labor_inspection", "findings": "冒领属实。",
+                           "verified_loss": "86400"}),
+        ):  # fmt: skip
+            cases.apply(session, keyring, case, action, agency, raw)
 
 
 class _Stop(Exception):

@@ -25,7 +25,7 @@ SOON_HOURS = 24
 
 
 def local_day(at: dt.datetime) -> dt.date:
-    return _aware(at).astimezone(CHINA).date()
+    return aware(at).astimezone(CHINA).date()
 
 
 def start_of(day: dt.date) -> dt.datetime:
@@ -42,7 +42,7 @@ def state(
     compared by the instant, through nights and holidays; the others by the day (a limit
     ending today is met by anything done today, 刑诉法 art.105)."""
     if due_at is not None:
-        left = _aware(due_at) - _aware(now)
+        left = aware(due_at) - aware(now)
         if left < dt.timedelta(0):
             return "overdue"
         return "due_soon" if left <= dt.timedelta(hours=SOON_HOURS) else "open"
@@ -56,7 +56,7 @@ def due_words(due_on: dt.date, due_at: dt.datetime | None) -> str:
     hour clock."""
     if due_at is None:
         return due_on.isoformat()
-    return _aware(due_at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    return aware(due_at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 def due(rule_unit: str, amount: int, at: dt.datetime, calendar: Calendar) -> tuple[
@@ -64,7 +64,7 @@ def due(rule_unit: str, amount: int, at: dt.datetime, calendar: Calendar) -> tup
 ]:  # fmt: skip
     """(due day, due instant for an hour limit, whether the Monday-Friday fallback was used)."""
     if rule_unit == "hours":
-        instant = _aware(at) + dt.timedelta(hours=amount)
+        instant = aware(at) + dt.timedelta(hours=amount)
         return local_day(instant), instant, False
     found = calendar.deadline(local_day(at), amount, rule_unit)
     return found.day, None, found.fallback
@@ -89,7 +89,7 @@ def start(
 
 def is_late(deadline: CaseDeadline, at: dt.datetime) -> bool:
     if deadline.due_at is not None:
-        return _aware(at) > _aware(deadline.due_at)
+        return aware(at) > aware(deadline.due_at)
     return local_day(at) > deadline.due_on
 
 
@@ -131,6 +131,6 @@ def recount(deadline: CaseDeadline, calendar: Calendar) -> bool:
     return True
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
+def aware(at: dt.datetime) -> dt.datetime:
     # SQLite hands back naive datetimes for timezone columns; they were stored as UTC.
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

@@ -165,6 +165,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("decline_filing", N_("Decide not to file (不予立案)"), "verifying received", "closed",
        HOLDER, "domain.md T6", needs=("reason",),
        documents=("non_filing_record", "closing_notice"), reporter="closed"),
+    # 医保局令5号 (domain.md T4): a real-name reporter who asked is told of the filing
+    # decision within 5 working days of it, by the channel they chose; also after a refusal
+    # to file, which closes the case.
+    _t("give_filing_notice", N_("Record that the reporter was told of the filing decision"),
+       "filed penalised referral_reported referral_approved referred closed", None, HOLDER,
+       "domain.md T4 (医保局令5号): within 5 working days of the decision", needs=("measures",)),
     # The administrative penalty (行政处罚法 art.60: within 90 days of 立案, T8). After a
     # judgment, only where the court imposed no 罚金 or a fine came first (art.35¶2).
     _t("penalise", N_("Record the penalty decision"), "filed administrative judged",

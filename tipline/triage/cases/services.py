@@ -320,6 +320,11 @@ def refusal(case: Case, transition: Transition, actor: scope.Viewer) -> str | No
         return N_("Only the bureau holding the case can take this step.")
     if transition.action == "approve_referral" and actor.id in _drafters(case):
         return N_("A referral must be approved by a head who did not report it (令310 art.5).")
+    if transition.action == "give_filing_notice" and not any(
+        d.met_at is None and transition.action in d.met_by.split(",") for d in case.deadlines
+    ):
+        # Only a real-name reporter who asked is owed it (T4): nothing to record otherwise.
+        return N_("No reporter of this case is owed a notice of the filing decision.")
     if transition.action == "close" and _referral_outstanding(case):
         return N_("A suspected crime must be referred to the police: an administrative "
                   "penalty may not take its place (以罚代刑, 令310 art.11).")  # fmt: skip
@@ -548,6 +553,10 @@ def apply(
     transition = BY_ACTION.get(action)
     if transition is None:
         raise CaseError(N_("There is no such step."))
+    # Two officers taking a step on one case at once: the second waits for the first and
+    # then sees the stage it left (a step that no longer fits is refused, not applied twice).
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    session.refresh(case)
     problem = refusal(case, transition, actor)
     if problem:
         raise CaseError(problem)
@@ -555,12 +564,16 @@ def apply(
     data = clean(session, case, transition, raw, now)
     _guard(case, transition, data)
     at: dt.datetime = data.pop("at", now)
+    previous = max((clocks.aware(e.at) for e in case.events), default=None)
+    if previous is not None and at < previous:
+        # The timeline runs forward: a police receipt cannot predate the referral.
+        raise CaseError(N_("The time is before the case's previous step."))
     key = case_key(case, keyring)
     book = rule_book(session)
     calendar = load_calendar(session)
     tips = _case_tips(session, case)
     from_stage = case.stage
-    _apply_effects(session, case, transition, data, key, actor, book, now, keyring)
+    _apply_effects(session, keyring, case, transition, data, key, actor, book, now)
     if action == "refuse_referral":
         # Back to where the report was made from (filed, penalised or administrative).
         case.stage = _reported_from(case)
@@ -568,7 +581,11 @@ def apply(
         case.stage = transition.target
     if "decided_on" in data and action in ("police_file", "police_decline",
                                              "reconsideration_refused"):  # fmt: skip
-        decided = dt.datetime.combine(data["decided_on"], dt.time(0, 0), tzinfo=CHINA)
+        # Stored in UTC like every instant (SQLite keeps no offset: a China-time value read
+        # back would be taken for UTC, eight hours off).
+        decided = dt.datetime.combine(data["decided_on"], dt.time(0, 0), tzinfo=CHINA).astimezone(
+            dt.UTC
+        )
         _start_clocks(case, book, POLICE_DECIDED, decided, calendar, tips)
     for rule in book.retrospective(case.handling_region, action, bureau=case.bureau,
                                    wants_notice=_wants_notice(tips)):  # fmt: skip
@@ -576,10 +593,10 @@ def apply(
         if started is not None:
             clocks.start(case, [rule], started, calendar, rule.start)
     clocks.meet(case, action, at)
-    if case.stage == "closed":
+    if case.stage == "closed" and from_stage != "closed":
         clocks.close_all(case, action, at)
-    else:
-        _start_clocks(case, book, action, at, calendar, tips)
+    # After the closing: a notice owed for the decision that closed it still runs (T4).
+    _start_clocks(case, book, action, at, calendar, tips)
     case.next_due = clocks.nearest_due(case)
     event = CaseEvent(
         at=at, action=action, from_stage=from_stage, to_stage=case.stage, actor_id=actor.id,
@@ -605,8 +622,8 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_effects(
-    session: Session, case: Case, transition: Transition, data: dict[str, Any], key: bytes,
-    actor: scope.Viewer, book: RuleBook, now: dt.datetime, keyring: PrivateKeyring,
+    session: Session, keyring: PrivateKeyring, case: Case, transition: Transition,
+    data: dict[str, Any], key: bytes, actor: scope.Viewer, book: RuleBook, now: dt.datetime,
 ) -> None:  # fmt: skip
     action = transition.action
     if "recovered" in data:
@@ -639,8 +656,9 @@ def _apply_effects(
     elif action == "judgment":
         case.court_fine = bool(data["court_fine"])
     elif action == "refer_discipline":
-        _discipline_sub_case(session, case, key, actor, data["findings"], book, now,
-                             keyring.public_keyring())  # fmt: skip
+        _discipline_sub_case(
+            session, keyring.public_keyring(), case, key, actor, data["findings"], book, now
+        )
 
 
 def _crime_threshold(book: RuleBook, case: Case) -> bool:
@@ -656,8 +674,8 @@ def _crime_threshold(book: RuleBook, case: Case) -> bool:
 
 
 def _discipline_sub_case(
-    session: Session, case: Case, key: bytes, actor: scope.Viewer, findings: str,
-    book: RuleBook, now: dt.datetime, public: PublicKeyring,
+    session: Session, public: PublicKeyring, case: Case, key: bytes, actor: scope.Viewer,
+    findings: str, book: RuleBook, now: dt.datetime,
 ) -> Case:  # fmt: skip
     """A sealed sub-case for discipline inspection, numbered by discipline inspection's own
     sequence (domain.md section 2); it is not linked to the parent's tips, whose reporters

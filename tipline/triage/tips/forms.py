@@ -32,7 +32,8 @@ from tipline.intake.web import RegionFields, valid_amount
 from tipline.triage.tips.notices import CHANNELS as NOTICE_CHANNELS
 
 IDENTITY_DECISIONS = ("approve", "refuse")
-STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out", "in_case")
+STATUS_CHOICES = ("received", "screened", "accepted", "not_accepted", "transferred_out",
+                  "in_case")  # fmt: skip
 
 
 def choices(terms: tuple[reference.Term, ...], blank: Any = None) -> list[SelectChoice]:

@@ -40,6 +40,7 @@ from tipline.intake.web import files_chosen, query_int, uploads_of
 from tipline.intake.workdays import load_calendar
 from tipline.triage import access, clocks, scope, triage
 from tipline.triage.audit import record
+from tipline.triage.cases import views as case_views
 from tipline.triage.tips import alerts, assignment, decisions, notices, tipwords
 from tipline.triage.tips import inbox as inbox_search
 from tipline.triage.tips.forms import (
@@ -259,6 +260,8 @@ def _tip_page(tip_id: str, forms: DecisionForms | None = None, status: int = 200
             issues_notice=notices.issues_notice(opened.tip, current_user),
             **tipwords.page_context(session, opened, current_user),
             assign=assignment.panel(session, current_user, opened.tip, g.get("assign_errors", [])),
+            # The case the tip belongs to, or the forms that open or join one (cases/views.py).
+            **case_views.tip_panel(session, opened.tip),
         )
         mark_opened(session, tip_id)
         # Recorded last: appending to the audit chain serialises writers, so the lock is
