@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lint typecheck catalogues bench clean extract browser fuzz
+.PHONY: demo test setup lint typecheck catalogues bench clean extract browser documents fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ browser:
 		$(SUDO) apt-get install -y -qq chromium fonts-noto-cjk nginx-light redis-server poppler-utils \
 		libreoffice-writer-nogui; }
 
-demo: setup
+# What the triage site itself needs from Debian: LibreOffice turns a case's statutory
+# documents into PDF, with Chinese fonts (the demo serves them too).
+documents:
+	@{ command -v soffice >/dev/null && [ -d /usr/share/fonts/opentype/noto ]; } || { \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq libreoffice-writer-nogui fonts-noto-cjk; }
+
+demo: setup documents
 	$(BIN)/tipline demo
 
 lint: setup
