@@ -234,7 +234,7 @@ def test_case_pages_are_scoped_like_tips(triage_app: Flask) -> None:
     assert number not in client(world, "elsewhere").get("/cases").get_data(as_text=True)
     # A staff matter: a sealed sub-case that only discipline inspection sees.
     agency = client(world, "agency")
-    r = step(agency, case_id, "refer_discipline", findings="经办人员涉嫌内外勾结。")
+    r = confirmed(agency, case_id, "refer_discipline", findings="经办人员涉嫌内外勾结。")
     assert r.status_code == 302, error_of(r)
     with triage_app.extensions["triage"].sessions() as session:
         sub = session.scalar(select(Case).where(Case.parent_id == case_id))

@@ -150,3 +150,71 @@ def test_a_staff_matter_becomes_a_sealed_sub_case_for_discipline_inspection(
             found = scope.find_visible_case(session, world.officer(name), sub.id)
             assert (found is not None) is sees, name
         assert scope.find_visible_case(session, world.officer("discipline"), case_id) is None
+
+
+def test_the_parent_case_keeps_nothing_of_a_staff_referral(triage_app: Flask) -> None:
+    """domain.md section 2: the holders and the agency that handed it over (whose staff are
+    the usual suspects) read no trace of the staff matter on the parent case."""
+    world = build(triage_app, received=dt.date(2025, 10, 20))
+    case_id = _filed(world)
+    before = [e.action for e in world.case(case_id).events]
+    world.step(case_id, "refer_discipline", "inspector", at("2025-11-10 10:00"),
+               findings="经办人员李某涉嫌内外勾结。")  # fmt: skip
+    assert [e.action for e in world.case(case_id).events] == before
+    for name in ("inspector", "agency", "desk"):
+        page = world.client(name).get(f"/cases/{case_id}").get_data(as_text=True)
+        assert "李某" not in page and "内外勾结" not in page, name
+
+
+def test_times_out_of_range_and_other_offices_are_refused_in_words(triage_app: Flask) -> None:
+    world = build(triage_app, received=dt.date(2025, 10, 20))
+    case_id = _filed(world)
+    for when in ("0001-01-01T00:00", "9999-12-31T23:59-12:00"):
+        error = _refused(world, case_id, "report_referral", "inspector", team="wangfang zhaolei",
+                         reason="涉嫌。", at=when)  # fmt: skip
+        assert error.message in ("The time is too early.", "The time cannot be in the future."), (
+            error.message
+        )
+    # A referral reported by the team; a head named on the team may not approve it.
+    world.step(case_id, "report_referral", "inspector", at("2025-11-10 10:00"),
+               team=["wangfang", "liuyang"], reason="涉嫌诈骗。")  # fmt: skip
+    error = _refused(world, case_id, "approve_referral", "head")
+    assert "art.5" in error.message
+
+
+def test_the_police_decision_meets_its_clock_on_the_day_it_was_made(triage_app: Flask) -> None:
+    """T14 counts to the police's decision (令310 art.8); the notice's delay is T15's."""
+    world = build(triage_app, received=dt.date(2025, 10, 20))
+    case_id = _filed(world)
+    for action, name, raw, when in (
+        ("report_referral", "inspector", {"team": ["wangfang", "zhaolei"], "reason": "涉嫌。"},
+         "2025-11-10 10:00"),
+        ("approve_referral", "head", {}, "2025-11-10 11:00"),
+        ("refer", "inspector", {"police_unit": "城区分局", "attachments": ALL_FIVE},
+         "2025-11-10 15:00"),
+        ("police_receive", "inspector", {}, "2025-11-10 16:00"),
+        # Decided on the 13th (within 3 days), its notice arrived on the 20th.
+        ("police_file", "inspector", {"decided_on": "2025-11-13"}, "2025-11-20 09:00"),
+    ):  # fmt: skip
+        world.step(case_id, action, name, at(when), **raw)
+    clocks = {d.rule: d for d in world.case(case_id).deadlines}
+    assert clocks["T14"].state == "met"
+    assert clocks["T15"].state == "met_late"  # the notice: 3 days from the 13th
+
+
+def test_a_template_that_reaches_outside_is_refused() -> None:
+    import io
+    import zipfile
+
+    from tipline.triage.cases import documents
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document>{{ case_number }}</w:document>")
+        archive.writestr("word/_rels/document.xml.rels",
+                         '<Relationship Target="http://example.org/{{ subject_name }}" '
+                         'TargetMode="External"/>')  # fmt: skip
+    with pytest.raises(documents.DocumentError) as refused:
+        documents.check_zip(buffer.getvalue())
+    assert "outside" in refused.value.message

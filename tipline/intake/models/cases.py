@@ -70,6 +70,9 @@ class Case(Base):
     # until the police have the case or the head refused the referral (令310 art.11).
     criminal_suspected: Mapped[bool] = mapped_column(Boolean, default=False)
     referred: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The officers (user names) of the referral team last reported (令310 art.5): none of
+    # them may approve the referral. Officers, not reporters: kept in the clear.
+    referral_team: Mapped[str] = mapped_column(String(400), default="")
     # 挂牌督办 by the head (domain.md T7).
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     # The nearest open clock, for the board's order.

@@ -50,13 +50,8 @@ from tipline.triage.cases.lifecycle import BY_ACTION, Transition
 MAX_ID = 2**31 - 1
 LIST_FILTERS = ("stage", "limit", "offset")
 DOCUMENT_FORMATS = ("docx", "pdf")
-# Steps that cannot be undone take "confirm": true, as the pages ask for a confirmation
-# (issue 9, safe decisions): closing the case, the referral to the police (移送, 令310
-# art.5) and its approval, and the sealed discipline sub-case (domain.md section 2).
-IRREVERSIBLE = frozenset(
-    {t.action for t in lifecycle.TRANSITIONS if t.target == "closed"}
-    | {"approve_referral", "refer", "refer_discipline"}
-)
+# Steps that cannot be undone take "confirm": true, as the pages ask for a confirmation.
+IRREVERSIBLE = lifecycle.IRREVERSIBLE
 CONFIRM = N_('This step cannot be undone: send "confirm": true to take it.')
 
 # Refusals by the case's state or the caller's place (409), each with a machine code that
@@ -80,6 +75,8 @@ CONFLICTS = {
         "not_holding_bureau",
     "The tips of one case are handled by one office.": "other_office",
     "A tip already belongs to a case.": "tip_in_case",
+    "Only the office holding the case can take this step.": "office_only",
+    "No reporter of this case is owed a notice of the filing decision.": "no_notice_owed",
 }  # fmt: skip
 INPUT_CODES = {
     "Please fill in: %(field)s.": "missing",
@@ -112,6 +109,8 @@ MESSAGE_FIELDS = {
     "The unified social credit code (统一社会信用代码) is not valid: please check it.":
         "subject.identifier",
     "The period ends before it begins.": "subject.period_to",
+    "The time is before the case's previous step.": "at",
+    "A case is handed over to another bureau.": "to_bureau",
 }  # fmt: skip
 _FIELD_NAMES = {
     **{words: name for name, words in services.FIELD_WORDS.items()},

@@ -93,11 +93,16 @@ def is_late(deadline: CaseDeadline, at: dt.datetime) -> bool:
     return local_day(at) > deadline.due_on
 
 
-def meet(case: Case, action: str, at: dt.datetime) -> list[CaseDeadline]:
+def meet(
+    case: Case, action: str, at: dt.datetime, *, unless_started_by: str | None = None
+) -> list[CaseDeadline]:
     """Close every open clock of ``case`` that ``action`` meets; one met after its due time
-    stays on record as met late."""
+    stays on record as met late. ``unless_started_by`` leaves the clocks that event started
+    for a later call (met at another instant)."""
     met = []
     for deadline in case.deadlines:
+        if unless_started_by is not None and deadline.started_by == unless_started_by:
+            continue
         if deadline.met_at is None and action in deadline.met_by.split(","):
             deadline.met_at = at
             deadline.closed_by = action

@@ -23,7 +23,7 @@ from tipline.triage.cases.views import bp
 
 @bp.get("/cases/<case_id>/documents/<int:doc_id>.<fmt>")
 def document(case_id: str, doc_id: int, fmt: str) -> Response | tuple[str | Response, int]:
-    if fmt not in documents.FORMATS:
+    if fmt not in documents.FORMATS or doc_id > 2**31 - 1:  # beyond the id column: none such
         abort(404)
     services = triage()
     with services.sessions() as session:

@@ -63,6 +63,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -78,6 +79,7 @@ from typing import Any, NamedTuple
 
 from babel.support import NullTranslations, Translations
 from jinja2 import TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -447,10 +449,40 @@ def check_zip(body: bytes) -> None:
             ) > MAX_TEMPLATE_UNPACKED:
                 raise DocumentError(N_("The template unpacks to too much data."))
             names = {e.filename for e in entries}
+            parts = [archive.read(e) for e in entries if e.filename.endswith((".xml", ".rels"))]
     except zipfile.BadZipFile as exc:
         raise DocumentError(N_("This is not a Word document (.docx).")) from exc
     if "word/document.xml" not in names or "[Content_Types].xml" not in names:
         raise DocumentError(N_("This is not a Word document (.docx)."))
+    if any(_REACHES_OUT.search(part) for part in parts):
+        # A linked picture or included file would be fetched when LibreOffice makes the
+        # PDF, with the case's words in its address: a template must not reach out.
+        raise DocumentError(N_("The template links to outside files or addresses; a "
+                               "template must be self-contained."))  # fmt: skip
+
+
+# External relationships and the field codes that fetch or run something (Word's
+# INCLUDEPICTURE, INCLUDETEXT, LINK, DDE, IMPORT), and OLE links.
+_REACHES_OUT = re.compile(
+    rb'TargetMode="External"'
+    rb'|(instrText[^>]*>|w:instr=")\s*(INCLUDEPICTURE|INCLUDETEXT|LINK|DDEAUTO|DDE|IMPORT)\b'
+    rb"|<o:OLEObject[^>]*Type=\"Link\"",
+    re.IGNORECASE,
+)
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The Jinja sandbox with a budget: ``"x" * 10**9`` or ``2 ** 10**9`` in a template
+    would otherwise run in every officer's step."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("powers are not available in document templates")
+        if any(isinstance(side, int) and abs(side) > 1000 for side in (left, right)):
+            raise SecurityError("a product in a document template is too large")
+        return super().call_binop(context, operator, left, right)
 
 
 def render(template: bytes, values: dict[str, str]) -> bytes:
@@ -461,7 +493,7 @@ def render(template: bytes, values: dict[str, str]) -> bytes:
     check_zip(template)
     try:
         document = DocxTemplate(io.BytesIO(template))
-        document.render(values, jinja_env=SandboxedEnvironment(), autoescape=True)
+        document.render(values, jinja_env=_Sandbox(), autoescape=True)
         out = io.BytesIO()
         document.save(out)
     except TemplateError as exc:

@@ -26,8 +26,7 @@ from tipline.triage.cases.casewords import FIELD_LABELS
 from tipline.triage.tips.forms import DayField, choices, in_choices
 
 # Steps that cannot be undone: a confirmation step first (issue 9, as on the tip page).
-IRREVERSIBLE = frozenset({"close", "refer", "approve_referral", "refuse_referral",
-                          "decline_filing", "find_unfounded"})  # fmt: skip
+IRREVERSIBLE = lifecycle.IRREVERSIBLE
 TEXTS = ("reason", "measures", "findings", "sentence")
 YES_NO = (("", _l("Choose…")), ("1", _l("Yes")), ("0", _l("No")))
 

@@ -268,6 +268,13 @@ TRANSITIONS: tuple[Transition, ...] = (
 # fmt: on
 
 BY_ACTION = {transition.action: transition for transition in TRANSITIONS}
+# Steps that cannot be undone ask for a confirmation first, on the pages and in the API
+# (issue 9, safe decisions): every closing, the referral and its decision, and the sealed
+# discipline sub-case (domain.md section 2).
+IRREVERSIBLE = frozenset(
+    {t.action for t in TRANSITIONS if t.target == "closed"}
+    | {"approve_referral", "refuse_referral", "refer", "refer_discipline"}
+)
 # Opening a case is not a row: it has no stage before it. The pack's clocks may start
 # "from": "open" (T7 runs from the discovery, which is the day the case is opened).
 OPEN = "open"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline.intake import reference
@@ -51,8 +52,22 @@ def take(session: Session, bureau: str, region: str, year: int) -> int:
         .with_for_update()
     )
     if row is None:
-        row = CaseSequence(bureau=bureau, region=region, year=year, last=0)
-        session.add(row)
+        # The office's first case of the year: two at once both insert; the loser's
+        # savepoint rolls back and it takes the winner's row, locked, like any later case.
+        try:
+            with session.begin_nested():
+                session.add(CaseSequence(bureau=bureau, region=region, year=year, last=0))
+        except IntegrityError:
+            pass
+        row = session.scalars(
+            select(CaseSequence)
+            .where(
+                CaseSequence.bureau == bureau,
+                CaseSequence.region == region,
+                CaseSequence.year == year,
+            )
+            .with_for_update()
+        ).one()
     row.last += 1
     session.flush()
     return row.last

@@ -187,13 +187,16 @@ def _instant(raw: Any, now: dt.datetime) -> dt.datetime:
             raise CaseError(
                 N_("The time must be a date and time such as 2026-03-01 14:30.")
             ) from exc
+    # Checked before any arithmetic: year 1 or 9999 with an offset overflows datetime.
+    if at.year < 2000:
+        raise CaseError(N_("The time is too early."))
+    if at.year > now.year + 1:
+        raise CaseError(N_("The time cannot be in the future."))
     if at.tzinfo is None:
         at = at.replace(tzinfo=CHINA)
     at = at.astimezone(dt.UTC)
     if at > now + dt.timedelta(minutes=5):
         raise CaseError(N_("The time cannot be in the future."))
-    if at.year < 2000:
-        raise CaseError(N_("The time is too early."))
     return at
 
 
@@ -284,7 +287,8 @@ def _team(session: Session, case: Case, raw: Any) -> list[str]:
     found = session.scalars(
         select(Officer).where(
             Officer.username.in_(names), Officer.active.is_(True),
-            Officer.bureau == case.bureau, Officer.role.in_(("bureau_officer", "supervisor")),
+            Officer.bureau == case.bureau, Officer.region == case.handling_region,
+            Officer.role.in_(("bureau_officer", "supervisor")),
         )  # fmt: skip
     ).all()
     if {o.username for o in found} != set(names):
@@ -318,8 +322,17 @@ def refusal(case: Case, transition: Transition, actor: scope.Viewer) -> str | No
     if actor.role == "triage_officer" and transition.who != HEAD:
         # The intake desk sees cases of its jurisdiction but does not work them.
         return N_("Only the bureau holding the case can take this step.")
-    if transition.action == "approve_referral" and actor.id in _drafters(case):
+    if actor.region != case.handling_region:
+        # Offices above see the case (分级负责) but the office holding it acts; its head is
+        # that office's head (令310 art.5), not a superior's.
+        return N_("Only the office holding the case can take this step.")
+    if transition.action == "approve_referral" and _reporters(case) & {
+        actor.id, getattr(actor, "username", None)
+    }:
         return N_("A referral must be approved by a head who did not report it (令310 art.5).")
+    if transition.action == "decline_filing" and _referral_outstanding(case):
+        return N_("A suspected crime must be referred to the police: an administrative "
+                  "penalty may not take its place (以罚代刑, 令310 art.11).")  # fmt: skip
     if transition.action == "give_filing_notice" and not any(
         d.met_at is None and transition.action in d.met_by.split(",") for d in case.deadlines
     ):
@@ -331,10 +344,15 @@ def refusal(case: Case, transition: Transition, actor: scope.Viewer) -> str | No
     return None
 
 
-def _drafters(case: Case) -> set[int]:
-    """Who reported the pending referral: the officer who entered the report."""
+def _reporters(case: Case) -> set[int | str]:
+    """Who reported the pending referral: the officer who entered the report (by id) and
+    the team named in it (by user name)."""
     reports = [e for e in case.events if e.action == "report_referral"]
-    return {reports[-1].actor_id} if reports and reports[-1].actor_id is not None else set()
+    if not reports:
+        return set()
+    found: set[int | str] = {reports[-1].actor_id} if reports[-1].actor_id is not None else set()
+    found.update(name for name in case.referral_team.split(",") if name)
+    return found
 
 
 def _last_event_at(case: Case, action: str) -> dt.datetime | None:
@@ -365,6 +383,8 @@ def _guard(case: Case, transition: Transition, data: dict[str, Any]) -> None:
         "penalty_kinds", []
     ):
         raise CaseError(N_("A fine was entered but the penalty is not a fine."))
+    if transition.action == "hand_over" and data["to_bureau"] == case.bureau:
+        raise CaseError(N_("A case is handed over to another bureau."))
     if transition.action == "refer" and len(data["attachments"]) < len(REFERRAL_ATTACHMENTS):
         raise CaseError(N_("A referral carries all five attachments of 令310 art.6; mark each "
                            "as enclosed."))  # fmt: skip
@@ -398,6 +418,7 @@ def open_case(
 ) -> Case:  # fmt: skip
     """A case from accepted tips about the same facts, the earliest received first (the
     first reporter, domain.md section 4). Numbered by the office's sequence for the year."""
+    _lock_tips(session, tips)
     problem = open_refusal(tips, actor)
     if problem:
         raise CaseError(problem)
@@ -422,6 +443,7 @@ def open_case(
 def join_case(session: Session, case: Case, tip: Tip, actor: scope.Viewer) -> None:
     """A later tip about the same facts joins the case; the tips stay in the order they
     were received, so the earliest stays first whatever the order of joining."""
+    _lock_tips(session, [tip])
     problem = open_refusal([tip], actor) or (
         N_("Only the bureau holding the case can take this step.")
         if actor.bureau != case.bureau else None
@@ -436,7 +458,8 @@ def join_case(session: Session, case: Case, tip: Tip, actor: scope.Viewer) -> No
     tips = [*_case_tips(session, case), tip]
     tips.sort(key=lambda row: (row.received_on, row.id))
     by_id = {link.tip_id: link for link in case.tips}
-    case.tips.append(CaseTip(tip_id=tip.id, position=len(tips) - 1, joined_on=_now().date()))
+    joined = _now().astimezone(CHINA).date()
+    case.tips.append(CaseTip(tip_id=tip.id, position=len(tips) - 1, joined_on=joined))
     by_id[tip.id] = case.tips[-1]
     for position, row in enumerate(tips):
         by_id[row.id].position = position
@@ -445,6 +468,15 @@ def join_case(session: Session, case: Case, tip: Tip, actor: scope.Viewer) -> No
     record_event(session, tip, "case_opened")
     session.flush()
     record(session, "case.join", actor=_name(actor), case=case.id, tip_id=tip.id)
+
+
+def _lock_tips(session: Session, tips: Sequence[Tip]) -> None:
+    """Two officers making cases of one tip at once, or a seal racing a case: the second
+    waits, then sees the tip as the first left it (in a case, sealed) and is refused."""
+    ids = sorted({tip.id for tip in tips})
+    session.execute(select(Tip.id).where(Tip.id.in_(ids)).order_by(Tip.id).with_for_update())
+    for tip in tips:
+        session.refresh(tip)
 
 
 def _reporter_stage(case: Case) -> str:
@@ -495,6 +527,7 @@ def _new_case(
         category=category, fund=fund, subject_kind=subject.kind,
         opened_on=now.astimezone(CHINA).date(), opened_by=actor.id, recovered=0,
         criminal_suspected=False, referred=False, supervised=False, court_fine=False,
+        referral_team="",
         rule_packs=packs[:128], key_id="",
         key_envelope=envelopes.wrap(public, key, envelopes.case_owner(case_id)), details=b"",
     )  # fmt: skip
@@ -565,12 +598,15 @@ def apply(
     _guard(case, transition, data)
     at: dt.datetime = data.pop("at", now)
     previous = max((clocks.aware(e.at) for e in case.events), default=None)
-    if previous is not None and at < previous:
+    # Times are entered to the minute: compare with the previous step's minute.
+    if previous is not None and at < previous.replace(second=0, microsecond=0):
         # The timeline runs forward: a police receipt cannot predate the referral.
         raise CaseError(N_("The time is before the case's previous step."))
     key = case_key(case, keyring)
     book = rule_book(session)
     calendar = load_calendar(session)
+    if action == "refer_discipline":
+        return _refer_discipline(session, keyring, case, key, actor, data["findings"], book, at)
     tips = _case_tips(session, case)
     from_stage = case.stage
     _apply_effects(session, keyring, case, transition, data, key, actor, book, now)
@@ -579,6 +615,7 @@ def apply(
         case.stage = _reported_from(case)
     elif transition.target is not None:
         case.stage = transition.target
+    decided: dt.datetime | None = None
     if "decided_on" in data and action in ("police_file", "police_decline",
                                              "reconsideration_refused"):  # fmt: skip
         # Stored in UTC like every instant (SQLite keeps no offset: a China-time value read
@@ -592,6 +629,10 @@ def apply(
         started = _last_event_at(case, rule.start)
         if started is not None:
             clocks.start(case, [rule], started, calendar, rule.start)
+    if decided is not None:
+        # T14, T17, T19b count to the police's decision, not to when its notice arrived
+        # (that delay is T15's, met by the notice itself).
+        clocks.meet(case, action, decided, unless_started_by=POLICE_DECIDED)
     clocks.meet(case, action, at)
     if case.stage == "closed" and from_stage != "closed":
         clocks.close_all(case, action, at)
@@ -644,6 +685,7 @@ def _apply_effects(
         case.bureau, case.partner_bureau = case.partner_bureau, None
     elif action == "report_referral":
         case.criminal_suspected = True
+        case.referral_team = ",".join(data["team"])
     elif action == "refuse_referral":
         # The head decided, with reasons on record, that nothing is to be referred (art.5).
         case.criminal_suspected = False
@@ -655,10 +697,6 @@ def _apply_effects(
         case.fine = (case.fine or 0) + data["fine"]
     elif action == "judgment":
         case.court_fine = bool(data["court_fine"])
-    elif action == "refer_discipline":
-        _discipline_sub_case(
-            session, keyring.public_keyring(), case, key, actor, data["findings"], book, now
-        )
 
 
 def _crime_threshold(book: RuleBook, case: Case) -> bool:
@@ -671,6 +709,22 @@ def _crime_threshold(book: RuleBook, case: Case) -> bool:
         suspect_kind=case.subject_kind, amount=Decimal(case.verified_loss) / 100,
     )  # fmt: skip
     return "criminal_referral_candidate" in book.flags(facts, book.applicable(case.handling_region))
+
+
+def _refer_discipline(
+    session: Session, keyring: PrivateKeyring, case: Case, key: bytes, actor: scope.Viewer,
+    findings: str, book: RuleBook, at: dt.datetime,
+) -> CaseEvent:  # fmt: skip
+    """domain.md section 2: leak nothing to people who may be involved. The parent case
+    records no event and keeps nothing of it (its holders, the intake desk and the agency
+    that handed it over, whose staff are the usual suspects, would read it); the sealed
+    sub-case holds the findings, and the audit log (auditors only) the link."""
+    sub = _discipline_sub_case(
+        session, keyring.public_keyring(), case, key, actor, findings, book, at
+    )
+    record(session, "case.step", actor=_name(actor), case=sub.id, step="refer_discipline",
+           stage=sub.stage)  # fmt: skip
+    return sub.events[0]
 
 
 def _discipline_sub_case(
@@ -696,7 +750,7 @@ def _tell_reporters(
 ) -> None:
     """The reporter's status follows the case in plain words (portal/status.py), through the
     tip's own plain columns: the portal never reads cases."""
-    if transition.reporter is None or case.sealed:
+    if transition.reporter is None:
         return
     for tip in tips:
         if transition.reporter == "closed":
@@ -711,6 +765,10 @@ def _tell_reporters(
 def _closing_outcome(case: Case, from_stage: str) -> str:
     if from_stage in ("verifying", "received"):
         return "unfounded"
+    penalised = any(event.action == "penalise" for event in case.events)
+    if from_stage == "administrative" and not penalised:
+        # Back from the police and closed without a penalty: nothing was imposed.
+        return "recovered" if case.recovered else "unfounded"
     outcome = _OUTCOME.get(from_stage)
     if outcome is None:
         return "recovered" if case.recovered else "unfounded"

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("court_fine", sa.Boolean(), nullable=False),
         sa.Column("criminal_suspected", sa.Boolean(), nullable=False),
         sa.Column("referred", sa.Boolean(), nullable=False),
+        sa.Column("referral_team", sa.String(length=400), nullable=False),
         sa.Column("supervised", sa.Boolean(), nullable=False),
         sa.Column("next_due", sa.Date(), nullable=True),
         sa.Column("rule_packs", sa.String(length=128), nullable=False),
