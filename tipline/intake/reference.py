@@ -278,6 +278,8 @@ DEADLINE_STATES: tuple[Term, ...] = (
     Term("overdue", N_("Overdue")),
     Term("met", N_("Met")),
     Term("met_late", N_("Met late")),
+    # A case's clock still open when the case closed: the act it waited for never came.
+    Term("lapsed", N_("Ended with the case, not met")),
 )
 
 # A clock's length, with its amount (rules.SCHEMA's units).

@@ -159,7 +159,7 @@ def clock_state(deadline: CaseDeadline, now: dt.datetime, calendar: Calendar) ->
     """met / met_late from the record; for an open clock: overdue, due soon (one working
     day, as the board says) or open, from the time now (an hour clock to the minute)."""
     if deadline.met_at is not None:
-        return deadline.state if deadline.state in ("met", "met_late") else "met"
+        return deadline.state if deadline.state in ("met", "met_late", "lapsed") else "met"
     today = local_day(now)
     if deadline.due_at is not None:
         due_at = deadline.due_at if deadline.due_at.tzinfo else deadline.due_at.replace(

@@ -112,12 +112,14 @@ def meet(
 
 
 def close_all(case: Case, action: str, at: dt.datetime) -> None:
-    """A closed case waits for nothing more: its open clocks close with the closing."""
+    """A closed case waits for nothing more: its open clocks end with the closing, as
+    "lapsed", not "met" (the act they waited for never came; statistics must not count
+    them as kept)."""
     for deadline in case.deadlines:
         if deadline.met_at is None:
             deadline.met_at = at
             deadline.closed_by = action
-            deadline.state = "met_late" if is_late(deadline, at) else "met"
+            deadline.state = "lapsed"
 
 
 def nearest_due(case: Case) -> dt.date | None:
