@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from tests.conftest import PASSPHRASE, cli_environment, run_cli, submit_report
 from tipline.intake.config import Config
 from tipline.intake.db import make_engine
-from tipline.intake.models import AuditEvent, Officer, Tip
+from tipline.intake.models import AuditEvent, Case, Officer, Tip
 from tipline.portal import create_app as create_portal
+from tipline.triage.cli import DEMO_OFFICERS
 
 TIPLINE = [sys.executable, "-m", "tipline.triage.cli"]
 
@@ -219,7 +220,9 @@ def test_demo_sets_up_an_instance_labelled_demo_only(tmp_path: Path) -> None:
     assert (instance / "DEMO-ONLY-key-passphrase.txt").stat().st_mode & 0o077 == 0
     assert len(list((instance / "keys").glob("*.key.json"))) == 1
     assert count(f"sqlite:///{instance / 'tipline.db'}", Tip) == 5
-    assert count(f"sqlite:///{instance / 'tipline.db'}", Officer) == 6
+    assert count(f"sqlite:///{instance / 'tipline.db'}", Officer) == len(DEMO_OFFICERS)
+    # The first sample tip is a case, handed over to labour inspection, made once.
+    assert count(f"sqlite:///{instance / 'tipline.db'}", Case) == 1
 
 
 def test_worker_runs_the_jobs_the_portal_enqueued(
